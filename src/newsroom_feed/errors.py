@@ -1,0 +1,90 @@
+"""The one exception tree of newsroom_feed.
+
+    NewsroomError
+    ├── SettingsError          a setting is missing or wrong (names it)
+    ├── InputError (ValueError)  a release, subscriber or import row is invalid (names the field)
+    │   └── ImportRowError       one row of an import file, with its line number
+    ├── NotFound (LookupError)
+    │   ├── ReleaseNotFound
+    │   └── SubscriberNotFound
+    ├── StoreError             the database is unusable (locked, newer schema, corrupt)
+    ├── LockedError            another process holds the single-instance lock
+    └── DeliveryError          one SMTP transaction failed
+        ├── TransientDeliveryError   4xx, disconnects, timeouts: retry later
+        └── PermanentDeliveryError   5xx: this message will not go
+
+The CLI turns these into exit codes (InputError and SettingsError: 2, others: 1) and the web app into
+4xx answers, each in exactly one place.
+"""
+
+from __future__ import annotations
+
+
+class NewsroomError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class SettingsError(NewsroomError):
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+        self.problem = problem
+
+
+class InputError(NewsroomError, ValueError):
+    """Bad input: ``field`` is a dotted path such as ``attachments.0.url``."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.field = field
+        self.problem = problem
+
+
+class ImportRowError(InputError):
+    def __init__(self, line: int, field: str, problem: str) -> None:
+        super().__init__(field, problem)
+        self.line = line
+
+    def __str__(self) -> str:
+        where = f"line {self.line}"
+        return f"{where}: {self.field}: {self.problem}" if self.field else f"{where}: {self.problem}"
+
+
+class NotFound(NewsroomError, LookupError):
+    pass
+
+
+class ReleaseNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no release {ref!r} (give an id, a slug, a number such as 12/2026 or a uid)")
+        self.ref = ref
+
+
+class SubscriberNotFound(NotFound):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"no subscriber {ref!r}")
+        self.ref = ref
+
+
+class StoreError(NewsroomError):
+    pass
+
+
+class LockedError(NewsroomError):
+    pass
+
+
+class DeliveryError(NewsroomError):
+    def __init__(self, code: int | None, reply: str, recipient: str = "") -> None:
+        super().__init__(f"{code or 'no reply'} {reply}".strip())
+        self.code = code
+        self.reply = reply
+        self.recipient = recipient
+
+
+class TransientDeliveryError(DeliveryError):
+    pass
+
+
+class PermanentDeliveryError(DeliveryError):
+    pass

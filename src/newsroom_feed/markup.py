@@ -1,0 +1,55 @@
+"""Markdown bodies into sanitised HTML, and plain text out of them.
+
+Release bodies come from operators, imports and an outside CMS; the HTML goes into feeds, pages and mail,
+so it is rendered with raw HTML disabled and then cleaned by nh3 (an allow-list: no script, no event
+attributes, no `javascript:` links) whatever the Markdown said.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+from markdown_it import MarkdownIt
+
+_ALLOWED_TAGS = {
+    "p", "br", "hr", "strong", "em", "b", "i", "u", "s", "del", "code", "pre", "blockquote",
+    "ul", "ol", "li", "a", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "sup", "sub",
+}  # fmt: skip
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
+_URL_SCHEMES = {"http", "https", "mailto", "tel"}
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+    ["table", "strikethrough"]
+)
+
+
+def render_markdown(source: str) -> str:
+    """Sanitised HTML for a Markdown body; headings start at h2 since the page's h1 is the title."""
+    rendered = _markdown.render(source)
+    rendered = re.sub(r"<(/?)h1>", r"<\1h2>", rendered)
+    return nh3.clean(
+        rendered,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes=_URL_SCHEMES,
+        link_rel="noopener nofollow",
+    ).strip()
+
+
+def html_to_text(fragment: str) -> str:
+    """Readable plain text of a sanitised fragment, paragraphs kept apart (for summaries and text mail)."""
+    text = re.sub(r"</(p|li|h[2-6]|tr|blockquote|pre)>|<br\s*/?>", "\n", fragment)
+    text = re.sub(r"<[^>]+>", "", text)
+    text = html.unescape(text)
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+def summarise(fragment: str, limit: int = 300) -> str:
+    """The first paragraph of a body, cut at a word boundary: a feed's description when none was given."""
+    first = html_to_text(fragment).split("\n", 1)[0] if fragment else ""
+    if len(first) <= limit:
+        return first
+    return first[: limit - 1].rsplit(" ", 1)[0] + "…"

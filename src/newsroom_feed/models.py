@@ -1,0 +1,390 @@
+"""The shapes of the domain: the validated release document every entry point shares, and read models.
+
+`ReleaseInput` is the one gate for release input (CLI, stdin JSON, imports, admin API): whatever passes it
+can be stored; whatever fails it raises `InputError` naming the field. `Release`, `Category`, `Attachment`,
+`Subscriber` are what the store hands out: frozen, so outputs cannot change what they were given.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from newsroom_feed.errors import InputError
+
+DEFAULT_ZONE = ZoneInfo("Europe/Warsaw")
+TITLE_MAX = 300
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$",
+)
+_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$", re.IGNORECASE)
+_LANGUAGE = re.compile(r"^[a-z]{2}$")
+
+ReleaseStatus = Literal["published", "scheduled", "embargoed", "retracted"]
+
+
+def has_control_characters(text: str) -> bool:
+    """Control and format characters (C0, C1, bidi overrides) break headers, XML and terminals."""
+    return any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} for char in text)
+
+
+def parse_moment(value: Any, zone: ZoneInfo = DEFAULT_ZONE) -> datetime | None:
+    """An RFC 3339 date-time in UTC; a time without an offset is read in ``zone`` (Europe/Warsaw).
+
+    :raises ValueError: for anything that is not ``YYYY-MM-DDTHH:MM[:SS][offset]``.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and _RFC3339.match(value.strip()):
+        moment = datetime.fromisoformat(value.strip().replace("z", "Z").replace("t", "T"))
+    else:
+        raise ValueError(
+            "must be an RFC 3339 date-time such as 2026-11-26T10:30:00+01:00 "
+            "(without an offset it is read as Europe/Warsaw time)"
+        )
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not re.match(r"^https?://[^\s/?#]+[^\s]*$", value, re.IGNORECASE):
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if has_control_characters(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class AttachmentInput(_Input):
+    url: str
+    title: str | None = Field(default=None, max_length=300)
+    mime_type: str = "application/octet-stream"
+    length: int = Field(default=0, ge=0)
+
+    _url = field_validator("url")(classmethod(lambda cls, value: _http_url(value)))
+
+    @field_validator("mime_type")
+    @classmethod
+    def _mime(cls, value: str) -> str:
+        if not _MIME.match(value):
+            raise ValueError("must be a MIME type such as application/pdf")
+        return value.lower()
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        if value is not None and has_control_characters(value):
+            raise ValueError("must not contain control characters")
+        return value or None
+
+
+class ContactInput(_Input):
+    name: str | None = Field(default=None, max_length=200)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, max_length=40)
+
+    @field_validator("name", "phone")
+    @classmethod
+    def _plain(cls, value: str | None) -> str | None:
+        if value is not None and has_control_characters(value):
+            raise ValueError("must not contain control characters")
+        return value or None
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _empty_email(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+
+class ReleaseInput(_Input):
+    """The release document (DESIGN.md section 4). Only ``title`` is required.
+
+    Validate with `ReleaseInput.parse(data, zone)` so that naive times are read in the newsroom's zone and
+    errors come out as `InputError`.
+    """
+
+    title: str
+    summary: str | None = Field(default=None, max_length=2000)
+    body: str = Field(default="", max_length=200_000)
+    categories: tuple[str, ...] = ()
+    urgent: bool = False
+    language: str = "pl"
+    attachments: tuple[AttachmentInput, ...] = ()
+    published_at: datetime | None = None
+    embargo_until: datetime | None = None
+    contact: ContactInput | None = None
+    source_url: str | None = None
+
+    _source_url = field_validator("source_url")(classmethod(lambda cls, value: _http_url(value)))
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        if not value:
+            raise ValueError("is required and must not be empty")
+        if has_control_characters(value):
+            raise ValueError("must not contain control characters (line breaks, tabs, ...)")
+        if len(value) > TITLE_MAX:
+            raise ValueError(f"must be at most {TITLE_MAX} characters, got {len(value)}")
+        return value
+
+    @field_validator("summary")
+    @classmethod
+    def _summary(cls, value: str | None) -> str | None:
+        if value and any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
+            raise ValueError("must not contain control characters")
+        return value or None
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _categories_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in re.split(r"[;,]", value) if part.strip()]
+        return value
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for slug in value:
+            if not _SLUG.match(slug):
+                raise ValueError(f"{slug!r} is not a category slug (lowercase letters, digits and hyphens)")
+        return tuple(dict.fromkeys(value))
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if not _LANGUAGE.match(value):
+            raise ValueError("must be a two-letter language code such as pl or en")
+        return value
+
+    @field_validator("published_at", "embargo_until", mode="before")
+    @classmethod
+    def _moment(cls, value: Any, info: ValidationInfo) -> Any:
+        zone = (info.context or {}).get("zone", DEFAULT_ZONE)
+        return parse_moment(value, zone)
+
+    @classmethod
+    def parse(cls, data: Any, zone: ZoneInfo = DEFAULT_ZONE) -> ReleaseInput:
+        """Validate a release document.
+
+        :raises InputError: naming the first bad field (``attachments.0.url``) and the problem.
+        """
+        if not isinstance(data, dict):
+            raise InputError("", "a release document must be a JSON object")
+        try:
+            return cls.model_validate(data, context={"zone": zone})
+        except ValidationError as error:
+            raise input_error(error) from None
+
+    def merged(self, changes: dict[str, Any], zone: ZoneInfo = DEFAULT_ZONE) -> ReleaseInput:
+        """This document with ``changes`` applied, validated as a whole (for `release update`)."""
+        data = self.model_dump(mode="json", exclude_none=False)
+        data.update(changes)
+        return ReleaseInput.parse(data, zone)
+
+
+def input_error(error: ValidationError) -> InputError:
+    """The first problem of a pydantic error, as an `InputError` naming the field in dotted form."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    message = first["msg"]
+    if first["type"] == "missing":
+        message = "is required"
+    elif first["type"] == "extra_forbidden":
+        message = "is not a field of this document"
+    message = message.removeprefix("Value error, ")
+    return InputError(where, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    slug: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    url: str
+    title: str | None
+    mime_type: str
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """A stored release. Times are aware UTC datetimes; `visible_at` is when the public may see it."""
+
+    id: int
+    uid: str
+    number: str
+    slug: str
+    title: str
+    summary: str | None
+    body_markdown: str
+    body_html: str
+    language: str
+    urgent: bool
+    contact: Contact
+    source_url: str | None
+    published_at: datetime
+    embargo_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    retracted_at: datetime | None
+    categories: tuple[Category, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def visible_at(self) -> datetime:
+        if self.embargo_until is not None and self.embargo_until > self.published_at:
+            return self.embargo_until
+        return self.published_at
+
+    def status(self, now: datetime) -> ReleaseStatus:
+        if self.retracted_at is not None:
+            return "retracted"
+        if self.embargo_until is not None and self.embargo_until > now:
+            return "embargoed"
+        if self.published_at > now:
+            return "scheduled"
+        return "published"
+
+    def is_visible(self, now: datetime) -> bool:
+        return self.retracted_at is None and self.visible_at <= now
+
+    def to_document(self, now: datetime) -> dict[str, Any]:
+        """The release document plus ``id``, ``uid``, ``number``, ``slug`` and ``status``."""
+        return {
+            "id": self.id,
+            "uid": self.uid,
+            "number": self.number,
+            "slug": self.slug,
+            "status": self.status(now),
+            "title": self.title,
+            "summary": self.summary,
+            "body": self.body_markdown,
+            "categories": [category.slug for category in self.categories],
+            "urgent": self.urgent,
+            "language": self.language,
+            "attachments": [
+                {"url": a.url, "title": a.title, "mime_type": a.mime_type, "length": a.length}
+                for a in self.attachments
+            ],
+            "published_at": iso(self.published_at),
+            "embargo_until": iso(self.embargo_until) if self.embargo_until else None,
+            "contact": {
+                "name": self.contact.name,
+                "email": self.contact.email,
+                "phone": self.contact.phone,
+            },
+            "source_url": self.source_url,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "retracted_at": iso(self.retracted_at) if self.retracted_at else None,
+        }
+
+
+SubscriberKind = Literal["journalist", "city", "other"]
+Frequency = Literal["immediate", "daily", "weekly"]
+SubscriberStatus = Literal["pending", "active", "unsubscribed", "bounced"]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str | None
+    kind: SubscriberKind
+    organization: str | None
+    language: str
+    frequency: Frequency
+    status: SubscriberStatus
+    token: str
+    categories: tuple[str, ...] = field(default=())
+    consent_text: str | None = None
+    consent_at: datetime | None = None
+    consent_source: str | None = None
+    created_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    unsubscribed_at: datetime | None = None
+
+    @property
+    def display_name(self) -> str | None:
+        return self.name or self.organization
+
+    def wants(self, release: Release) -> bool:
+        """No categories chosen means everything."""
+        if not self.categories:
+            return True
+        return any(category.slug in self.categories for category in release.categories)
+
+
+def iso(moment: datetime) -> str:
+    """The store's and the JSON documents' time format: UTC, seconds, ``Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+OutboxKind = Literal["alert", "digest", "confirmation"]
+OutboxStatus = Literal["pending", "sending", "sent", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One message to send: what `outbox.py` claims and `compose.py` turns into bytes."""
+
+    id: int
+    key: str
+    kind: OutboxKind
+    subscriber_id: int | None
+    release_ids: tuple[int, ...]
+    status: OutboxStatus
+    attempts: int
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A composed message, ready for SMTP: the envelope and the exact bytes."""
+
+    outbox_id: int
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes

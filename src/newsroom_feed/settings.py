@@ -1,0 +1,244 @@
+"""Settings: the only module that reads the environment, `.env`, a TOML file or a secrets file.
+
+Precedence, highest first: values passed in (CLI flags) > `NEWSROOM_*` environment > `.env` > the TOML file
+named by `--config` or `NEWSROOM_CONFIG` > the defaults below, which run the demo newsroom as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from newsroom_feed.errors import SettingsError
+
+_DAILY_AT = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_WEEKLY_AT = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):[0-5]\d$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SmtpSettings(_Section):
+    """Where mail goes: an SMTP relay (Postfix, a provider) or, for the demo, `newsroom-feed mailsink`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    security: Literal["none", "starttls", "tls"] = "none"
+    connections: int = Field(default=4, ge=1, le=64)
+    rate_per_second: float = Field(default=100.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class MailSettings(_Section):
+    from_address: EmailStr = "prasa@newsroom.example.pl"
+    from_name: str = "Biuro prasowe"
+    reply_to: EmailStr | None = None
+    #: Files here with the name of a bundled template replace it (operators' branding).
+    templates_dir: Path | None = None
+
+
+class DigestSettings(_Section):
+    daily_at: str = "08:00"
+    weekly_at: str = "mon 08:00"
+
+    @field_validator("daily_at")
+    @classmethod
+    def _daily(cls, value: str) -> str:
+        if not _DAILY_AT.match(value):
+            raise ValueError("must be HH:MM in 24-hour time, e.g. 08:00")
+        return value
+
+    @field_validator("weekly_at")
+    @classmethod
+    def _weekly(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not _WEEKLY_AT.match(value):
+            raise ValueError("must be a weekday and a time, e.g. 'mon 08:00'")
+        return value
+
+
+class OutboxSettings(_Section):
+    #: A row claimed by a sender that died is taken back after this long.
+    lease_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_seconds: float = Field(default=30.0, gt=0)
+    backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    #: Permanent failures after which a subscriber is `bounced` and gets nothing more.
+    bounce_after: int = Field(default=3, ge=1)
+    #: Releases that became visible longer ago than this are not alerted (an import of old releases).
+    alert_max_age_hours: float = Field(default=48.0, gt=0)
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    #: Subscribe attempts allowed per client address per hour.
+    subscribe_per_hour: int = Field(default=20, ge=1)
+
+
+class WebSubSettings(_Section):
+    hubs: list[str] = Field(default_factory=list)
+
+    @field_validator("hubs", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [hub.strip() for hub in value.split(",") if hub.strip()]
+        return value
+
+    @field_validator("hubs")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for hub in value:
+            if not hub.startswith(("http://", "https://")):
+                raise ValueError(f"{hub!r} is not an http(s) URL")
+        return value
+
+
+class FeedSettings(_Section):
+    title: str = "Informacje prasowe"
+    description: str = "Informacje prasowe związku miast"
+    organization: str = "Związek Miast Polskich (demo)"
+    author_email: EmailStr = "prasa@newsroom.example.pl"
+    #: The newest this many releases go into each feed.
+    items: int = Field(default=50, ge=1, le=1000)
+    language: str = "pl"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; `config/newsroom.example.toml` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSROOM_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+    )
+
+    config: Path | None = None
+    database: Path = Path("var/newsroom.db")
+    public_dir: Path = Path("var/public")
+    base_url: str = "http://127.0.0.1:8000"
+    timezone: str = "Europe/Warsaw"
+    secret_key: SecretStr | None = None
+    secret_key_file: Path | None = None
+    admin_token: SecretStr | None = None
+    log_format: Literal["human", "json"] = "human"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    watch_interval: float = Field(default=0.1, gt=0, le=10)
+    shutdown_grace: float = Field(default=10.0, ge=0)
+    smtp: SmtpSettings = SmtpSettings()
+    mail: MailSettings = MailSettings()
+    digest: DigestSettings = DigestSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    http: HttpSettings = HttpSettings()
+    websub: WebSubSettings = WebSubSettings()
+    feed: FeedSettings = FeedSettings()
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError("must be an absolute http(s) URL, e.g. https://prasa.example.pl")
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Warsaw") from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        toml_path = _config_path(init_settings)
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def domain(self) -> str:
+        """The host of the public site: our Message-ID and tag-URI authority."""
+        return self.base_url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+
+    def signing_key(self) -> str:
+        """The key that signs subscriber links: the setting, a secrets file, or one made once and kept.
+
+        A key made here is written next to the database (mode 0600), so links in mail already sent keep
+        working across restarts.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.secret_key_file or self.database.parent / "secret_key"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(key + "\n")
+        return key
+
+
+def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    given = init_settings().get("config") or os.environ.get("NEWSROOM_CONFIG")
+    if not given:
+        return None
+    path = Path(given)
+    if not path.is_file():
+        raise SettingsError("config", f"no such TOML file: {path}")
+    return path
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings once at the edge; a wrong value names the setting and the reason.
+
+    :raises SettingsError: for the first invalid setting, as ``NEWSROOM_SMTP__PORT: ...``.
+    """
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = "__".join(str(part) for part in first["loc"]).upper()
+        raise SettingsError(f"NEWSROOM_{name}", first["msg"]) from None

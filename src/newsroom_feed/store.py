@@ -1,0 +1,788 @@
+"""The SQLite store: schema and migrations, triggers, typed reads and writes of releases and categories.
+
+The only module that imports sqlite_utils. Other modules that own a table of their own (the outbox, the
+subscribers) run their SQL through `Store.conn` inside `Store.transaction()`, so every write of one
+operation commits together or not at all.
+
+Times are stored as UTC text ``YYYY-MM-DDTHH:MM:SSZ`` so that text order is time order. Triggers append to
+`changes` on every write to the release tables, so a row written by another process, even with plain SQL,
+is seen by the watcher.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+from slugify import slugify
+
+from newsroom_feed.errors import InputError, ReleaseNotFound, StoreError
+from newsroom_feed.markup import render_markdown
+from newsroom_feed.models import (
+    DEFAULT_ZONE,
+    Attachment,
+    Category,
+    Contact,
+    Release,
+    ReleaseInput,
+    iso,
+    parse_moment,
+)
+
+_CONTENT_COLUMNS = (
+    "title, summary, body_markdown, body_html, language, urgent, contact_name, contact_email, "
+    "contact_phone, source_url, published_at, embargo_until, retracted_at, slug, number, uid"
+)
+
+#: Each entry is one schema version; never edit a released one, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    f"""
+    CREATE TABLE categories (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE releases (
+        id INTEGER PRIMARY KEY,
+        uid TEXT UNIQUE,
+        number TEXT UNIQUE,
+        slug TEXT UNIQUE,
+        title TEXT NOT NULL,
+        summary TEXT,
+        body_markdown TEXT NOT NULL DEFAULT '',
+        body_html TEXT,
+        language TEXT NOT NULL DEFAULT 'pl',
+        urgent INTEGER NOT NULL DEFAULT 0,
+        contact_name TEXT,
+        contact_email TEXT,
+        contact_phone TEXT,
+        source_url TEXT,
+        published_at TEXT,
+        embargo_until TEXT,
+        created_at TEXT,
+        updated_at TEXT,
+        retracted_at TEXT,
+        external_key TEXT UNIQUE,
+        announced_at TEXT,
+        visible_at TEXT GENERATED ALWAYS AS (
+            CASE WHEN embargo_until IS NOT NULL AND embargo_until > published_at
+                 THEN embargo_until ELSE published_at END
+        ) VIRTUAL
+    );
+    CREATE INDEX releases_visible ON releases(visible_at DESC, id DESC) WHERE retracted_at IS NULL;
+    CREATE TABLE release_categories (
+        release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+        category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (release_id, category_id)
+    );
+    CREATE INDEX release_categories_category ON release_categories(category_id, release_id);
+    CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        url TEXT NOT NULL,
+        title TEXT,
+        mime_type TEXT NOT NULL DEFAULT 'application/octet-stream',
+        length INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX attachments_release ON attachments(release_id, position);
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tbl TEXT NOT NULL,
+        op TEXT NOT NULL,
+        release_id INTEGER,
+        category_id INTEGER,
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE TRIGGER releases_insert AFTER INSERT ON releases BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'insert', NEW.id);
+    END;
+    CREATE TRIGGER releases_update AFTER UPDATE OF {_CONTENT_COLUMNS} ON releases BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'update', NEW.id);
+    END;
+    CREATE TRIGGER releases_delete AFTER DELETE ON releases BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'delete', OLD.id);
+    END;
+    CREATE TRIGGER release_categories_insert AFTER INSERT ON release_categories BEGIN
+        INSERT INTO changes (tbl, op, release_id, category_id)
+        VALUES ('release_categories', 'insert', NEW.release_id, NEW.category_id);
+    END;
+    CREATE TRIGGER release_categories_delete AFTER DELETE ON release_categories BEGIN
+        INSERT INTO changes (tbl, op, release_id, category_id)
+        VALUES ('release_categories', 'delete', OLD.release_id, OLD.category_id);
+    END;
+    CREATE TRIGGER attachments_insert AFTER INSERT ON attachments BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('attachments', 'insert', NEW.release_id);
+    END;
+    CREATE TRIGGER attachments_update AFTER UPDATE ON attachments BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('attachments', 'update', NEW.release_id);
+    END;
+    CREATE TRIGGER attachments_delete AFTER DELETE ON attachments BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('attachments', 'delete', OLD.release_id);
+    END;
+    CREATE TRIGGER categories_update AFTER UPDATE OF name, description ON categories BEGIN
+        INSERT INTO changes (tbl, op, category_id) VALUES ('categories', 'update', NEW.id);
+    END;
+
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT,
+        kind TEXT NOT NULL DEFAULT 'other' CHECK (kind IN ('journalist', 'city', 'other')),
+        organization TEXT,
+        language TEXT NOT NULL DEFAULT 'pl',
+        frequency TEXT NOT NULL DEFAULT 'immediate'
+            CHECK (frequency IN ('immediate', 'daily', 'weekly')),
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced')),
+        token TEXT NOT NULL UNIQUE,
+        consent_text TEXT,
+        consent_at TEXT,
+        consent_source TEXT,
+        created_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        unsubscribed_at TEXT,
+        permanent_failures INTEGER NOT NULL DEFAULT 0,
+        last_confirmation_at TEXT
+    );
+    CREATE TABLE subscriber_categories (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+        PRIMARY KEY (subscriber_id, category_id)
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('alert', 'digest', 'confirmation')),
+        subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+        release_ids TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        lease_until TEXT,
+        lease_owner TEXT,
+        message_id TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (subscriber_id, key)
+    );
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        code INTEGER,
+        reply TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('sent', 'transient', 'permanent'))
+    );
+    CREATE INDEX deliveries_outbox ON deliveries(outbox_id);
+    CREATE TABLE digest_runs (
+        id INTEGER PRIMARY KEY,
+        frequency TEXT NOT NULL CHECK (frequency IN ('daily', 'weekly')),
+        period_start TEXT NOT NULL,
+        period_end TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (frequency, period_end)
+    );
+    CREATE TABLE build_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        change_cursor INTEGER NOT NULL DEFAULT 0,
+        built_at TEXT,
+        last_error TEXT
+    );
+    INSERT INTO build_state (id, change_cursor) VALUES (1, 0);
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    id: int
+    table: str
+    op: str
+    release_id: int | None
+    category_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildState:
+    change_cursor: int
+    built_at: datetime | None
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+class Store:
+    """One open database. Cheap to create; not shared between threads."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        authority: str = "newsroom.example.pl",
+        *,
+        zone: ZoneInfo = DEFAULT_ZONE,
+        migrate: bool = True,
+    ):
+        self.path = Path(path)
+        self.authority = authority
+        self.zone = zone
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"cannot open the store {path}: {error}") from None
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        if migrate:
+            self.migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        if not self.db["schema_migrations"].exists():
+            return 0
+        row = self.conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self) -> int:
+        """Bring the schema up to date; returns how many migrations ran.
+
+        :raises StoreError: if the file was written by a newer version of the service.
+        """
+        with self.transaction():
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)"
+            )
+            current = self.schema_version
+            if current > len(MIGRATIONS):
+                raise StoreError(
+                    f"the store {self.path} has schema version {current}, newer than this program "
+                    f"({len(MIGRATIONS)}); upgrade newsroom-feed"
+                )
+            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in _statements(script):
+                    self.conn.execute(statement)
+                self.conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, iso(datetime.now(UTC))),
+                )
+        return len(MIGRATIONS) - current
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE); nested use joins the outer one."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- categories ---------------------------------------------------------------------------------
+
+    def ensure_categories(self, slugs: Iterable[str]) -> list[int]:
+        """Ids of these categories, creating unknown ones with the slug as their name."""
+        ids = []
+        for slug in slugs:
+            self.conn.execute(
+                "INSERT INTO categories (slug, name) VALUES (?, ?) ON CONFLICT(slug) DO NOTHING", (slug, slug)
+            )
+            row = self.conn.execute("SELECT id FROM categories WHERE slug = ?", (slug,)).fetchone()
+            ids.append(int(row[0]))
+        return ids
+
+    def set_category(self, slug: str, name: str, description: str = "") -> None:
+        with self.transaction():
+            self.conn.execute(
+                "INSERT INTO categories (slug, name, description) VALUES (?, ?, ?) "
+                "ON CONFLICT(slug) DO UPDATE SET name = excluded.name, description = excluded.description",
+                (slug, name, description),
+            )
+
+    def categories(self) -> list[Category]:
+        rows = self.conn.execute("SELECT slug, name, description FROM categories ORDER BY slug").fetchall()
+        return [Category(*row) for row in rows]
+
+    def category_slugs_by_id(self, ids: Iterable[int]) -> list[str]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        rows = self.conn.execute(f"SELECT slug FROM categories WHERE id IN ({marks})", wanted).fetchall()
+        return [row[0] for row in rows]
+
+    def visible_category_counts(self, now: datetime) -> list[tuple[Category, int]]:
+        """Categories with at least one visible release, and how many: embargoed ones are not counted."""
+        rows = self.conn.execute(
+            """
+            SELECT c.slug, c.name, c.description, count(*)
+            FROM categories c
+            JOIN release_categories rc ON rc.category_id = c.id
+            JOIN releases r ON r.id = rc.release_id
+            WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?
+            GROUP BY c.id ORDER BY c.name COLLATE NOCASE, c.slug
+            """,
+            (iso(now),),
+        ).fetchall()
+        return [(Category(slug, name, description), count) for slug, name, description, count in rows]
+
+    # -- releases: writes ---------------------------------------------------------------------------
+
+    def add_release(
+        self, document: ReleaseInput, now: datetime, *, external_key: str | None = None
+    ) -> Release:
+        """Store a new release, minting its uid, number and slug once."""
+        with self.transaction():
+            published = document.published_at or now
+            cursor = self.conn.execute(
+                """
+                INSERT INTO releases (title, summary, body_markdown, body_html, language, urgent,
+                    contact_name, contact_email, contact_phone, source_url, published_at, embargo_until,
+                    created_at, updated_at, external_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    *self._content_values(document),
+                    iso(published),
+                    iso(document.embargo_until) if document.embargo_until else None,
+                    iso(now),
+                    iso(now),
+                    external_key,
+                ),
+            )
+            release_id = int(cursor.lastrowid or 0)
+            self._mint_identity(release_id, document.title, published, now)
+            self._replace_links(release_id, document)
+        return self.get_release(release_id)
+
+    def update_release(self, ref: str | int, changes: dict[str, Any], now: datetime) -> Release:
+        """Apply ``changes`` (fields of the release document) to a release; uid, number and slug stay.
+
+        :raises ReleaseNotFound: no such release.
+        :raises InputError: the changed document is invalid; nothing is written.
+        """
+        current = self.get_release(ref)
+        base = {key: value for key, value in current.to_document(now).items() if key in _DOCUMENT_FIELDS}
+        base.update(changes)
+        document = ReleaseInput.parse(base, self.zone)
+        with self.transaction():
+            self.conn.execute(
+                """
+                UPDATE releases SET title = ?, summary = ?, body_markdown = ?, body_html = ?, language = ?,
+                    urgent = ?, contact_name = ?, contact_email = ?, contact_phone = ?, source_url = ?,
+                    published_at = ?, embargo_until = ?, updated_at = ?
+                WHERE id = ?
+                """,
+                (
+                    *self._content_values(document),
+                    iso(document.published_at or current.published_at),
+                    iso(document.embargo_until) if document.embargo_until else None,
+                    iso(max(now, current.updated_at)),
+                    current.id,
+                ),
+            )
+            self._replace_links(current.id, document)
+        return self.get_release(current.id)
+
+    def retract_release(self, ref: str | int, now: datetime) -> Release:
+        """Take a release out of every output; the row stays, so its uid is never reused."""
+        current = self.get_release(ref)
+        if current.retracted_at is None:
+            with self.transaction():
+                self.conn.execute(
+                    "UPDATE releases SET retracted_at = ?, updated_at = ? WHERE id = ?",
+                    (iso(now), iso(now), current.id),
+                )
+        return self.get_release(current.id)
+
+    def external_key_exists(self, key: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM releases WHERE external_key = ?", (key,)).fetchone()
+        return row is not None
+
+    def complete_pending(self, now: datetime) -> list[int]:
+        """Fill in what an outside writer left NULL (uid, number, slug, times, HTML); returns their ids.
+
+        An outside CMS may insert only a title with plain SQL; the service completes the row the first
+        time it sees it, and the uid is still minted exactly once.
+        """
+        rows = self.conn.execute(
+            "SELECT id, title, body_markdown, published_at, embargo_until, created_at FROM releases "
+            "WHERE uid IS NULL OR slug IS NULL OR number IS NULL OR body_html IS NULL "
+            "OR published_at IS NULL OR updated_at IS NULL"
+        ).fetchall()
+        done = []
+        for release_id, title, body, published_text, embargo_text, created_text in rows:
+            with self.transaction():
+                published = self._lenient_moment(published_text) or now
+                embargo = self._lenient_moment(embargo_text)
+                created = self._lenient_moment(created_text) or now
+                self.conn.execute(
+                    "UPDATE releases SET body_html = coalesce(body_html, ?), published_at = ?, "
+                    "embargo_until = ?, created_at = ?, updated_at = coalesce(updated_at, ?), "
+                    "language = coalesce(language, 'pl'), urgent = coalesce(urgent, 0), "
+                    "body_markdown = coalesce(body_markdown, '') WHERE id = ?",
+                    (
+                        render_markdown(body or ""),
+                        iso(published),
+                        iso(embargo) if embargo else None,
+                        iso(created),
+                        iso(now),
+                        release_id,
+                    ),
+                )
+                self._mint_identity(release_id, title, published, created)
+            done.append(int(release_id))
+        return done
+
+    def mark_announced(self, release_ids: Iterable[int], now: datetime) -> None:
+        ids = list(release_ids)
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE releases SET announced_at = ? WHERE id = ? AND announced_at IS NULL",
+                [(iso(now), release_id) for release_id in ids],
+            )
+
+    def unannounced_visible(self, now: datetime) -> list[Release]:
+        """Visible releases whose alerts have not been planned yet, oldest first."""
+        ids = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT id FROM releases WHERE announced_at IS NULL AND retracted_at IS NULL "
+                "AND uid IS NOT NULL AND visible_at <= ? ORDER BY visible_at, id",
+                (iso(now),),
+            )
+        ]
+        return self.releases_by_ids(ids)
+
+    # -- releases: reads ----------------------------------------------------------------------------
+
+    def get_release(self, ref: str | int) -> Release:
+        """A release by id, slug, number (``12/2026``) or uid.
+
+        :raises ReleaseNotFound: none matches.
+        """
+        text = str(ref).strip()
+        row = None
+        if text.isdigit():
+            row = self.conn.execute("SELECT id FROM releases WHERE id = ?", (int(text),)).fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "SELECT id FROM releases WHERE slug = ? OR number = ? OR uid = ?", (text, text, text)
+            ).fetchone()
+        if row is None:
+            raise ReleaseNotFound(text)
+        return self.releases_by_ids([int(row[0])])[0]
+
+    def list_releases(
+        self,
+        *,
+        now: datetime,
+        status: str | None = None,
+        category: str | None = None,
+        limit: int | None = None,
+    ) -> list[Release]:
+        """Every completed release newest first, optionally by status (as `Release.status`) and category."""
+        sql = "SELECT r.id FROM releases r"
+        params: list[Any] = []
+        if category:
+            sql += (
+                " JOIN release_categories rc ON rc.release_id = r.id"
+                " JOIN categories c ON c.id = rc.category_id AND c.slug = ?"
+            )
+            params.append(category)
+        sql += " WHERE r.uid IS NOT NULL ORDER BY r.visible_at DESC, r.id DESC"
+        releases = self.releases_by_ids([row[0] for row in self.conn.execute(sql, params)])
+        if status:
+            releases = [release for release in releases if release.status(now) == status]
+        return releases[:limit] if limit else releases
+
+    def visible_releases(
+        self, now: datetime, *, category: str | None = None, limit: int | None = None
+    ) -> list[Release]:
+        """What the public may see at ``now``, newest first: never embargoed, scheduled or retracted."""
+        params: list[Any] = []
+        sql = "SELECT r.id FROM releases r"
+        if category is not None:
+            sql += (
+                " JOIN release_categories rc ON rc.release_id = r.id"
+                " JOIN categories c ON c.id = rc.category_id AND c.slug = ?"
+            )
+            params.append(category)
+        sql += (
+            " WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?"
+            " ORDER BY r.visible_at DESC, r.id DESC"
+        )
+        params.append(iso(now))
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self.releases_by_ids([row[0] for row in self.conn.execute(sql, params)])
+
+    def visible_between(self, start: datetime, end: datetime) -> list[Release]:
+        """Releases that became visible in (start, end] and are still visible: a digest period."""
+        rows = self.conn.execute(
+            "SELECT id FROM releases WHERE retracted_at IS NULL AND uid IS NOT NULL "
+            "AND visible_at > ? AND visible_at <= ? ORDER BY visible_at DESC, id DESC",
+            (iso(start), iso(end)),
+        )
+        return self.releases_by_ids([row[0] for row in rows])
+
+    def future_moments(self, now: datetime) -> list[tuple[int, datetime]]:
+        """(release id, moment it becomes visible) for every release not yet visible: the embargo clock."""
+        rows = self.conn.execute(
+            "SELECT id, visible_at FROM releases WHERE retracted_at IS NULL AND uid IS NOT NULL "
+            "AND visible_at > ? ORDER BY visible_at",
+            (iso(now),),
+        ).fetchall()
+        return [(int(release_id), _moment(text) or now) for release_id, text in rows]
+
+    def releases_by_ids(self, ids: list[int]) -> list[Release]:
+        """Releases in the order of ``ids``, with their categories and attachments, in three queries."""
+        if not ids:
+            return []
+        found: dict[int, Release] = {}
+        categories: dict[int, list[Category]] = {}
+        attachments: dict[int, list[Attachment]] = {}
+        for chunk_start in range(0, len(ids), 900):
+            chunk = ids[chunk_start : chunk_start + 900]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                f"SELECT rc.release_id, c.slug, c.name, c.description FROM release_categories rc "
+                f"JOIN categories c ON c.id = rc.category_id WHERE rc.release_id IN ({marks}) "
+                f"ORDER BY rc.release_id, rc.position",
+                chunk,
+            ):
+                categories.setdefault(row[0], []).append(Category(row[1], row[2], row[3]))
+            for row in self.conn.execute(
+                f"SELECT release_id, url, title, mime_type, length FROM attachments "
+                f"WHERE release_id IN ({marks}) ORDER BY release_id, position",
+                chunk,
+            ):
+                attachments.setdefault(row[0], []).append(Attachment(row[1], row[2], row[3], row[4]))
+            cursor = self.conn.execute(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE id IN ({marks})", chunk)
+            for row in cursor:
+                release = _release(row, categories, attachments)
+                found[release.id] = release
+        return [found[release_id] for release_id in ids if release_id in found]
+
+    # -- changes and build state --------------------------------------------------------------------
+
+    def changes_after(self, cursor: int, limit: int = 10_000) -> list[Change]:
+        rows = self.conn.execute(
+            "SELECT id, tbl, op, release_id, category_id FROM changes WHERE id > ? ORDER BY id LIMIT ?",
+            (cursor, limit),
+        ).fetchall()
+        return [Change(*row) for row in rows]
+
+    def last_change_id(self) -> int:
+        row = self.conn.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()
+        return int(row[0])
+
+    def build_state(self) -> BuildState:
+        row = self.conn.execute("SELECT change_cursor, built_at FROM build_state WHERE id = 1").fetchone()
+        return BuildState(int(row[0]), _moment(row[1]))
+
+    def save_build_state(self, cursor: int, built_at: datetime, error: str | None = None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE build_state SET change_cursor = ?, built_at = ?, last_error = ? WHERE id = 1",
+                (cursor, iso(built_at), error),
+            )
+
+    def release_category_ids(self, release_ids: Iterable[int]) -> set[int]:
+        wanted = sorted(set(release_ids))
+        found: set[int] = set()
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in self.conn.execute(
+                    f"SELECT category_id FROM release_categories WHERE release_id IN ({marks})", chunk
+                )
+            )
+        return found
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _content_values(self, document: ReleaseInput) -> tuple[Any, ...]:
+        contact = document.contact
+        return (
+            document.title,
+            document.summary,
+            document.body,
+            render_markdown(document.body),
+            document.language,
+            int(document.urgent),
+            contact.name if contact else None,
+            contact.email if contact else None,
+            contact.phone if contact else None,
+            document.source_url,
+        )
+
+    def _replace_links(self, release_id: int, document: ReleaseInput) -> None:
+        wanted = self.ensure_categories(document.categories)
+        current = [
+            row[0]
+            for row in self.conn.execute(
+                "SELECT category_id FROM release_categories WHERE release_id = ? ORDER BY position",
+                (release_id,),
+            )
+        ]
+        if current != wanted:
+            self.conn.execute("DELETE FROM release_categories WHERE release_id = ?", (release_id,))
+            self.conn.executemany(
+                "INSERT INTO release_categories (release_id, category_id, position) VALUES (?, ?, ?)",
+                [(release_id, category_id, position) for position, category_id in enumerate(wanted)],
+            )
+        stored = self.conn.execute(
+            "SELECT url, title, mime_type, length FROM attachments WHERE release_id = ? ORDER BY position",
+            (release_id,),
+        ).fetchall()
+        given = [(a.url, a.title, a.mime_type, a.length) for a in document.attachments]
+        if [tuple(row) for row in stored] != given:
+            self.conn.execute("DELETE FROM attachments WHERE release_id = ?", (release_id,))
+            self.conn.executemany(
+                "INSERT INTO attachments (release_id, position, url, title, mime_type, length) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(release_id, position, *values) for position, values in enumerate(given)],
+            )
+
+    def _mint_identity(self, release_id: int, title: str, published: datetime, created: datetime) -> None:
+        """uid, yearly number and slug, each only where still missing: minted once, kept forever."""
+        row = self.conn.execute("SELECT uid, number, slug FROM releases WHERE id = ?", (release_id,)).fetchone()
+        uid, number, slug = row
+        if uid is None:
+            uid = f"tag:{self.authority},{created.astimezone(self.zone).year}:release/{release_id}"
+        if number is None:
+            year = published.astimezone(self.zone).year
+            taken = self.conn.execute(
+                "SELECT count(*) FROM releases WHERE number LIKE ?", (f"%/{year}",)
+            ).fetchone()[0]
+            sequence = int(taken) + 1
+            while self.conn.execute(
+                "SELECT 1 FROM releases WHERE number = ?", (f"{sequence}/{year}",)
+            ).fetchone():
+                sequence += 1
+            number = f"{sequence}/{year}"
+        if slug is None:
+            slug = self._unique_slug(title, release_id)
+        self.conn.execute(
+            "UPDATE releases SET uid = ?, number = ?, slug = ? WHERE id = ?", (uid, number, slug, release_id)
+        )
+
+    def _unique_slug(self, title: str, release_id: int) -> str:
+        base = slugify(title, max_length=80, word_boundary=True) or f"komunikat-{release_id}"
+        candidate, suffix = base, 2
+        while self.conn.execute(
+            "SELECT 1 FROM releases WHERE slug = ? AND id != ?", (candidate, release_id)
+        ).fetchone():
+            candidate = f"{base}-{suffix}"
+            suffix += 1
+        return candidate
+
+    def _lenient_moment(self, text: str | None) -> datetime | None:
+        """Times written by an outside writer: RFC 3339 or SQLite's ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
+        if not text:
+            return None
+        try:
+            return parse_moment(text, UTC)  # type: ignore[arg-type]
+        except ValueError:
+            raise InputError("published_at", f"cannot read the time {text!r}") from None
+
+
+_DOCUMENT_FIELDS = {
+    "title", "summary", "body", "categories", "urgent", "language", "attachments",
+    "published_at", "embargo_until", "contact", "source_url",
+}  # fmt: skip
+
+_RELEASE_COLUMNS = (
+    "id, uid, number, slug, title, summary, body_markdown, body_html, language, urgent, contact_name, "
+    "contact_email, contact_phone, source_url, published_at, embargo_until, created_at, updated_at, "
+    "retracted_at"
+)
+
+
+def _release(
+    row: tuple[Any, ...], categories: dict[int, list[Category]], attachments: dict[int, list[Attachment]]
+) -> Release:
+    (release_id, uid, number, slug, title, summary, body_markdown, body_html, language, urgent,
+     contact_name, contact_email, contact_phone, source_url, published_at, embargo_until, created_at,
+     updated_at, retracted_at) = row  # fmt: skip
+    published = _moment(published_at) or datetime.fromtimestamp(0, UTC)
+    return Release(
+        id=release_id,
+        uid=uid,
+        number=number,
+        slug=slug,
+        title=title,
+        summary=summary,
+        body_markdown=body_markdown or "",
+        body_html=body_html or "",
+        language=language or "pl",
+        urgent=bool(urgent),
+        contact=Contact(contact_name, contact_email, contact_phone),
+        source_url=source_url,
+        published_at=published,
+        embargo_until=_moment(embargo_until),
+        created_at=_moment(created_at) or published,
+        updated_at=_moment(updated_at) or published,
+        retracted_at=_moment(retracted_at),
+        categories=tuple(categories.get(release_id, ())),
+        attachments=tuple(attachments.get(release_id, ())),
+    )
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements, buffer = [], []
+    for line in script.splitlines():
+        buffer.append(line)
+        joined = "\n".join(buffer).strip()
+        if joined and sqlite3.complete_statement(joined):
+            statements.append(joined)
+            buffer = []
+    rest = "\n".join(buffer).strip()
+    if rest:
+        statements.append(rest)
+    return statements
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

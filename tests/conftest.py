@@ -1,0 +1,62 @@
+"""Shared fixtures: a temp store and public directory per test, settings built from them, a fixed clock,
+and a real aiosmtpd server on 127.0.0.1 that records what it receives and fails on demand."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from newsroom_feed.settings import Settings, load_settings
+from newsroom_feed.store import Store
+
+from .smtp_server import SmtpServer
+
+#: The fixed "now" of tests that pass the clock in: 26 November 2026, 10:30 in Warsaw.
+NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No NEWSROOM_* from the developer's shell leaks into a test, and no .env is picked up."""
+    for name in list(os.environ):
+        if name.startswith("NEWSROOM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        database=tmp_path / "var" / "newsroom.db",
+        public_dir=tmp_path / "var" / "public",
+        base_url="https://prasa.example.pl",
+        secret_key="test-secret-key-not-for-production",
+        admin_token="test-admin-token",
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with Store(settings.database, settings.domain, zone=settings.zone) as opened:
+        yield opened
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server on 127.0.0.1, port chosen by the OS."""
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -6,14 +6,13 @@ connection in the middle of DATA, as aiosmtplib's own tests inject them.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
 from collections import deque
 from dataclasses import dataclass
 from email.message import EmailMessage
-
-import asyncio
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 

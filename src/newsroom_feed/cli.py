@@ -64,9 +64,7 @@ def emit_json(value: Any) -> None:
     help="TOML settings file (also NEWSROOM_CONFIG).",
 )
 @click.option("--database", type=click.Path(path_type=Path), help="SQLite store (NEWSROOM_DATABASE).")
-@click.option(
-    "--public-dir", type=click.Path(path_type=Path), help="Output directory (NEWSROOM_PUBLIC_DIR)."
-)
+@click.option("--public-dir", type=click.Path(path_type=Path), help="Output directory (NEWSROOM_PUBLIC_DIR).")
 @click.version_option(package_name="newsroom-feed")
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None, database: Path | None, public_dir: Path | None) -> None:

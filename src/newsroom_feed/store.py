@@ -595,8 +595,8 @@ class Store:
                 chunk,
             ):
                 attachments.setdefault(row[0], []).append(Attachment(row[1], row[2], row[3], row[4]))
-            cursor = self.conn.execute(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE id IN ({marks})", chunk)
-            for row in cursor:
+            sql = f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE id IN ({marks})"
+            for row in self.conn.execute(sql, chunk):
                 release = _release(row, categories, attachments)
                 found[release.id] = release
         return [found[release_id] for release_id in ids if release_id in found]
@@ -686,8 +686,9 @@ class Store:
 
     def _mint_identity(self, release_id: int, title: str, published: datetime, created: datetime) -> None:
         """uid, yearly number and slug, each only where still missing: minted once, kept forever."""
-        row = self.conn.execute("SELECT uid, number, slug FROM releases WHERE id = ?", (release_id,)).fetchone()
-        uid, number, slug = row
+        uid, number, slug = self.conn.execute(
+            "SELECT uid, number, slug FROM releases WHERE id = ?", (release_id,)
+        ).fetchone()
         if uid is None:
             uid = f"tag:{self.authority},{created.astimezone(self.zone).year}:release/{release_id}"
         if number is None:

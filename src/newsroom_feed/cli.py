@@ -77,16 +77,19 @@ def cli(ctx: click.Context, config: Path | None, database: Path | None, public_d
     ctx.call_on_close(context.close)
 
 
-# == store and outputs ============================================================================
-# (section owned by the store/outputs work: init, release, import, build)
+# == store, input and imports: init, release, import =============================================
 
 
-# == subscribers and mail =========================================================================
-# (section owned by the mail work: subscriber, digest, outbox, mailsink)
+# == outputs: build ===============================================================================
 
 
-# == daemon and web ===============================================================================
-# (section owned by the daemon work: run, check, backup)
+# == subscribers: subscriber =======================================================================
+
+
+# == delivery: digest, outbox, mailsink ============================================================
+
+
+# == daemon: run, check, backup ====================================================================
 
 
 def main(argv: list[str] | None = None) -> int:

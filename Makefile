@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-## Start the daemon on embedded defaults with the demo newsroom (web on 127.0.0.1:8000).
+## Start the daemon with the demo newsroom (seeded on first start): web on 127.0.0.1:8000, mail sink
+## on 127.0.0.1:8025 writing var/mail; Ctrl-C stops both.
 run: $(STAMP)
 	$(BIN)/python -m newsroom_feed.demo
 

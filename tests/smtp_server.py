@@ -39,8 +39,9 @@ class _Handler:
             self.server.data_commands += 1
             failure = self.server.failures.popleft() if self.server.failures else None
         if failure == "drop":
-            assert session.transport is not None
-            session.transport.close()
+            # The protocol (not the session) owns the transport: close it mid-DATA, before any reply.
+            assert smtp.transport is not None
+            smtp.transport.close()
             return "421 connection dropped by the test"
         if failure is not None:
             return failure

@@ -153,12 +153,27 @@ class ReleaseInput(_Input):
             raise ValueError(f"must be at most {TITLE_MAX} characters, got {len(value)}")
         return value
 
+    @field_validator("summary", "body", mode="before")
+    @classmethod
+    def _newlines(cls, value: Any) -> Any:
+        # Windows line ends (CSV cells, files saved on Windows) are line ends, not control characters.
+        return value.replace("\r\n", "\n").replace("\r", "\n") if isinstance(value, str) else value
+
     @field_validator("summary")
     @classmethod
     def _summary(cls, value: str | None) -> str | None:
         if value and any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
             raise ValueError("must not contain control characters")
         return value or None
+
+    @field_validator("body")
+    @classmethod
+    def _body(cls, value: str) -> str:
+        # XML 1.0 cannot carry C0 controls other than tab and newline: one in a body would break
+        # every feed build, so it is refused at the door.
+        if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
+            raise ValueError("must not contain control characters other than line breaks and tabs")
+        return value
 
     @field_validator("categories", mode="before")
     @classmethod

@@ -97,6 +97,9 @@ class HttpSettings(_Section):
     port: int = Field(default=8000, ge=0, le=65535)
     #: Subscribe attempts allowed per client address per hour.
     subscribe_per_hour: int = Field(default=20, ge=1)
+    #: Form submissions (subscribe, confirm, preferences, unsubscribe button) per client address per
+    #: minute; RFC 8058 one-click unsubscribes from mail providers are never limited.
+    posts_per_minute: int = Field(default=30, ge=1)
 
 
 class WebSubSettings(_Section):

@@ -223,6 +223,18 @@ class BuildState:
     built_at: datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class ReleaseLine:
+    """What a list of releases shows (a category page): no body, no attachments, one cheap query."""
+
+    slug: str
+    title: str
+    number: str
+    visible_at: datetime
+    urgent: bool
+    summary: str | None
+
+
 def _moment(text: str | None) -> datetime | None:
     if text is None:
         return None
@@ -499,7 +511,8 @@ class Store:
         """
         text = str(ref).strip()
         row = None
-        if text.isdigit():
+        # ASCII digits that fit SQLite's INTEGER: "²" is a digit to str.isdigit, 10**30 overflows.
+        if text.isascii() and text.isdigit() and len(text) <= 18:
             row = self.conn.execute("SELECT id FROM releases WHERE id = ?", (int(text),)).fetchone()
         if row is None:
             row = self.conn.execute(
@@ -553,6 +566,21 @@ class Store:
             sql += " LIMIT ?"
             params.append(limit)
         return self.releases_by_ids([row[0] for row in self.conn.execute(sql, params)])
+
+    def visible_lines(self, now: datetime, category: str) -> list[ReleaseLine]:
+        """Every release of a category the public may see at ``now``, newest first, as list lines."""
+        rows = self.conn.execute(
+            "SELECT r.slug, r.title, r.number, r.visible_at, r.urgent, r.summary FROM releases r "
+            "JOIN release_categories rc ON rc.release_id = r.id "
+            "JOIN categories c ON c.id = rc.category_id AND c.slug = ? "
+            "WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ? "
+            "ORDER BY r.visible_at DESC, r.id DESC",
+            (category, iso(now)),
+        )
+        return [
+            ReleaseLine(slug, title, number, _moment(visible) or now, bool(urgent), summary)
+            for slug, title, number, visible, urgent, summary in rows
+        ]
 
     def visible_between(self, start: datetime, end: datetime) -> list[Release]:
         """Releases that became visible in (start, end] and are still visible: a digest period."""

@@ -1,0 +1,212 @@
+"""The build for a large newsroom: 10,000 releases in 20 categories, against a plain-lxml baseline.
+
+Times a full build from scratch, a build with nothing changed and a build after one new release, and
+prints each against a baseline measured in the same run: the same newest 50 items of each of the 21
+feeds (everything and 20 categories), read from the store and serialised with plain lxml (RSS, Atom)
+and json (JSON Feed). Aims: one new release under 100 ms, nothing changed under 20 ms, the feeds of a
+full build within 2x the baseline (the 10,000 release pages come on top, and are printed apart).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from newsroom_feed import feeds, planner
+from newsroom_feed.markup import render_markdown
+from newsroom_feed.models import Release, ReleaseInput, iso
+from newsroom_feed.settings import Settings, load_settings
+from newsroom_feed.store import Store
+
+RELEASES = 10_000
+CATEGORIES = 20
+NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+def _timed(action: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall-clock and CPU seconds of one call: the CPU time stays meaningful on a busy machine."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = action()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def _fill(store: Store) -> None:
+    """10,000 complete releases written in one transaction, as an importer of old releases would."""
+    body = render_markdown(
+        "Rada Programowa **Związku Miast** ogłosiła wyniki konkursu. " * 8
+        + "\n\nSzczegóły w załączniku i na stronie [związku](https://example.pl/).\n\n- punkt\n- punkt"
+    )
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO categories (id, slug, name, description) VALUES (?, ?, ?, '')",
+            [(n + 1, f"kategoria-{n + 1}", f"Kategoria {n + 1} – miasta") for n in range(CATEGORIES)],
+        )
+        rows = []
+        for n in range(1, RELEASES + 1):
+            moment = iso(NOW - timedelta(hours=RELEASES - n + 1))
+            rows.append(
+                (n, f"tag:prasa.example.pl,2026:release/{n}", f"{n}/2026", f"komunikat-{n}",
+                 f"Komunikat nr {n}: gęślą jaźń w mieście", "Streszczenie komunikatu – żółć.",
+                 body, moment, moment, moment, moment)
+            )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO releases (id, uid, number, slug, title, summary, body_html, published_at, "
+            "created_at, updated_at, announced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.executemany(
+            "INSERT INTO release_categories (release_id, category_id, position) VALUES (?, ?, ?)",
+            [(n, n % CATEGORIES + 1, 0) for n in range(1, RELEASES + 1)]
+            + [(n, (n + 7) % CATEGORIES + 1, 1) for n in range(1, RELEASES + 1, 3)],
+        )
+        conn.executemany(
+            "INSERT INTO attachments (release_id, position, url, title, mime_type, length) "
+            "VALUES (?, 0, ?, 'Komunikat (PDF)', 'application/pdf', 183422)",
+            [(n, f"https://example.pl/files/{n}.pdf") for n in range(1, RELEASES + 1, 2)],
+        )
+
+
+def _baseline_rss(scope: feeds.FeedScope, releases: list[Release]) -> bytes:
+    settings = scope.settings
+    root = etree.Element("rss", version="2.0", nsmap={"atom": ATOM})
+    channel = etree.SubElement(root, "channel")
+    etree.SubElement(channel, "title").text = scope.title
+    etree.SubElement(channel, "link").text = scope.home_url
+    etree.SubElement(channel, "description").text = scope.description
+    etree.SubElement(channel, f"{{{ATOM}}}link", href=scope.url("rss.xml"), rel="self")
+    for release in releases:
+        item = etree.SubElement(channel, "item")
+        etree.SubElement(item, "title").text = release.title
+        etree.SubElement(item, "link").text = feeds.release_url(settings, release)
+        etree.SubElement(item, "description").text = release.summary
+        etree.SubElement(item, "guid", isPermaLink="false").text = release.uid
+        etree.SubElement(item, "pubDate").text = release.visible_at.strftime("%a, %d %b %Y %H:%M:%S +0000")
+        for category in release.categories:
+            etree.SubElement(item, "category").text = category.name
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
+
+
+def _baseline_atom(scope: feeds.FeedScope, releases: list[Release]) -> bytes:
+    settings = scope.settings
+    root = etree.Element(f"{{{ATOM}}}feed", nsmap={None: ATOM})
+    etree.SubElement(root, f"{{{ATOM}}}id").text = scope.home_url
+    etree.SubElement(root, f"{{{ATOM}}}title").text = scope.title
+    etree.SubElement(root, f"{{{ATOM}}}updated").text = feeds.feed_updated(releases).isoformat()
+    for release in releases:
+        entry = etree.SubElement(root, f"{{{ATOM}}}entry")
+        etree.SubElement(entry, f"{{{ATOM}}}id").text = release.uid
+        etree.SubElement(entry, f"{{{ATOM}}}title").text = release.title
+        etree.SubElement(entry, f"{{{ATOM}}}updated").text = release.updated_at.isoformat()
+        etree.SubElement(entry, f"{{{ATOM}}}content", type="html").text = release.body_html
+        etree.SubElement(entry, f"{{{ATOM}}}link", href=feeds.release_url(settings, release))
+        for attachment in release.attachments:
+            etree.SubElement(
+                entry, f"{{{ATOM}}}link", rel="enclosure", href=attachment.url,
+                type=attachment.mime_type, length=str(attachment.length),
+            )  # fmt: skip
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
+
+
+def _baseline_json(scope: feeds.FeedScope, releases: list[Release]) -> bytes:
+    items = [
+        {
+            "id": r.uid,
+            "url": feeds.release_url(scope.settings, r),
+            "title": r.title,
+            "content_html": r.body_html,
+        }
+        for r in releases
+    ]
+    document = {"version": feeds.JSON_FEED_VERSION, "title": scope.title, "items": items}
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def _scopes(store: Store, settings: Settings) -> list[feeds.FeedScope]:
+    categories = [category for category, _ in store.visible_category_counts(NOW)]
+    return [feeds.FeedScope(settings), *(feeds.FeedScope(settings, category) for category in categories)]
+
+
+def _newest(store: Store, scope: feeds.FeedScope) -> list[Release]:
+    slug = None if scope.category is None else scope.category.slug
+    return store.visible_releases(NOW, category=slug, limit=scope.settings.feed.items)
+
+
+def baseline(store: Store, settings: Settings) -> int:
+    """The newest 50 of every feed, from the store, serialised with plain lxml and json: total bytes."""
+    total = 0
+    for scope in _scopes(store, settings):
+        releases = _newest(store, scope)
+        total += len(_baseline_rss(scope, releases) + _baseline_atom(scope, releases))
+        total += len(_baseline_json(scope, releases))
+    return total
+
+
+def feeds_only(store: Store, settings: Settings) -> int:
+    """What the build does for the feeds alone: the same reads, rendered by `feeds.render_feeds`."""
+    total = 0
+    for scope in _scopes(store, settings):
+        total += sum(map(len, feeds.render_feeds(scope, _newest(store, scope)).values()))
+    return total
+
+
+def _line(label: str, runs: list[tuple[float, float, Any]], base: float, note: str = "") -> None:
+    """The best of the runs (as timeit reports), its ratio to the baseline, and the CPU time."""
+    wall = min(run[0] for run in runs)
+    cpu = min(run[1] for run in runs)
+    print(
+        f"{label:<42} {wall * 1000:9.1f} ms {wall / base:6.2f}x baseline (cpu {cpu * 1000:7.1f} ms)  {note}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-build-") as scratch:
+        root = Path(scratch)
+        settings = load_settings(
+            database=root / "newsroom.db",
+            public_dir=root / "public",
+            base_url="https://prasa.example.pl",
+            secret_key="bench",
+        )
+        store = Store(settings.database, settings.domain, zone=settings.zone)
+        seconds, _, _ = _timed(lambda: _fill(store))
+        print(f"store: {RELEASES} releases in {CATEGORIES} categories, filled in {seconds:.1f} s")
+
+        runs = [_timed(lambda: baseline(store, settings)) for _ in range(3)]
+        base = min(run[0] for run in runs)
+        _line("baseline: 21 feeds x 3 formats, plain lxml", runs, base)
+        runs = [_timed(lambda: feeds_only(store, settings)) for _ in range(3)]
+        _line("the same feeds rendered by feeds.py", runs, base, "aim: < 2x")
+
+        full = _timed(lambda: planner.build(store, settings, NOW))
+        _line("full build from scratch", [full], base, f"{len(full[2].written)} files, 10,000 pages included")
+        unchanged = [_timed(lambda: planner.build(store, settings, NOW)) for _ in range(5)]
+        written = sum(len(run[2].written) for run in unchanged)
+        _line("build with nothing changed", unchanged, base, f"aim: < 20 ms; {written} files written")
+
+        runs = []
+        for n in range(1, 6):
+            later = NOW + timedelta(minutes=n)
+            document = ReleaseInput.parse(
+                {"title": f"Nowy komunikat {n}: Łódź i Gdańsk", "body": "Treść **nowego** komunikatu.",
+                 "categories": [f"kategoria-{n}"], "published_at": later.isoformat()}
+            )  # fmt: skip
+            store.add_release(document, later)
+            runs.append(_timed(lambda later=later: planner.build(store, settings, later)))  # type: ignore[misc]
+        written = {len(run[2].written) for run in runs}
+        _line("build after one new release (best of 5)", runs, base, f"aim: < 100 ms; {written} files each")
+        forced = _timed(lambda: planner.build(store, settings, later, full=True))
+        _line("--full over an unchanged directory", [forced], base, f"{len(forced[2].written)} written")
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""A daily digest to 10,000 subscribers through the whole pipeline, against aiosmtplib alone.
+
+Pipeline: plan the digest run, claim rows, render and compose each message, send it over the mailer pool,
+record the outcome in the ledger. Baseline, measured in the same run: aiosmtplib sending pre-built
+message bytes over the same number of connections to the same sink. The sink is a minimal aiosmtpd
+server in a separate process, so it does not share our GIL. Then the peak memory (max RSS) of a process
+that plans, composes and records a digest for 100,000 subscribers (without SMTP, to keep the bench short).
+
+Run with ``python -m bench delivery``; ``BENCH_SUBSCRIBERS`` and ``BENCH_MEMORY_SUBSCRIBERS`` change the
+sizes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiosmtplib
+
+from newsroom_feed.delivery import deliver
+from newsroom_feed.mailer import Accepted
+from newsroom_feed.models import ReleaseInput, iso
+from newsroom_feed.planner import plan_digest
+from newsroom_feed.settings import Settings, load_settings
+from newsroom_feed.store import Store
+
+CONNECTIONS = 4
+CATEGORIES = ("kultura", "sport", "transport", "edukacja")
+#: Each subscriber follows two neighbouring categories: 4 mixes, 10 releases each (5 per category).
+MIXES = tuple((CATEGORIES[n], CATEGORIES[(n + 1) % 4]) for n in range(4))
+NOW = datetime(2026, 11, 26, 7, 0, tzinfo=UTC)
+
+SINK = """
+import asyncio, sys
+from aiosmtpd.smtp import SMTP
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(Sink(), hostname="sink"), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def _settings(directory: Path, port: int) -> Settings:
+    return load_settings(
+        database=directory / "newsroom.db",
+        public_dir=directory / "public",
+        base_url="https://prasa.example.pl",
+        secret_key="bench-secret",
+        smtp={"host": "127.0.0.1", "port": port, "connections": CONNECTIONS, "rate_per_second": 1_000_000},
+    )
+
+
+def _fill(store: Store, subscribers: int) -> None:
+    """20 releases in the last day (5 per category) and ``subscribers`` daily subscribers."""
+    for number in range(20):
+        category = CATEGORIES[number % 4]
+        document = ReleaseInput.parse(
+            {
+                "title": f"Komunikat {number + 1}: Zażółć gęślą jaźń w kategorii {category}",
+                "summary": "Rada Programowa przyznała nagrody za najlepsze działania komunikacyjne miast.",
+                "body": "Treść **komunikatu** z [odnośnikiem](https://example.pl/komunikat).\n\n" * 5,
+                "categories": [category],
+                "published_at": (NOW - timedelta(hours=20 - number)).isoformat(),
+            }
+        )
+        store.add_release(document, NOW - timedelta(hours=21))
+    category_ids = dict(store.conn.execute("SELECT slug, id FROM categories").fetchall())
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO subscribers (id, email, name, kind, frequency, status, token, created_at) "
+            "VALUES (?, ?, ?, 'journalist', 'daily', 'active', ?, ?)",
+            (
+                (
+                    n + 1,
+                    f"dziennikarz{n}@redakcja{n % 97}.example.pl",
+                    f"Dziennikarz {n}",
+                    f"t{n:08d}",
+                    iso(NOW),
+                )
+                for n in range(subscribers)
+            ),
+        )
+        conn.executemany(
+            "INSERT INTO subscriber_categories (subscriber_id, category_id) VALUES (?, ?)",
+            ((n + 1, category_ids[slug]) for n in range(subscribers) for slug in MIXES[n % 4]),
+        )
+
+
+def _start_sink() -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen([sys.executable, "-c", SINK], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    return process, int(process.stdout.readline())
+
+
+async def _baseline(port: int, data: bytes, count: int) -> float:
+    """aiosmtplib alone: ``count`` pre-built messages over CONNECTIONS reused connections."""
+
+    async def one_connection(share: int) -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False)
+        await client.connect()
+        for n in range(share):
+            await client.sendmail("prasa@newsroom.example.pl", [f"r{n}@example.pl"], data)
+        await client.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_connection(count // CONNECTIONS) for _ in range(CONNECTIONS)))
+    return time.perf_counter() - started
+
+
+def _pipeline(settings: Settings) -> tuple[float, int, bytes]:
+    """Plan + deliver the daily digest; returns seconds, messages sent, and one message's bytes."""
+    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+        started = time.perf_counter()
+        plan = plan_digest(store, settings, "daily", NOW)
+        report = asyncio.run(deliver(store, settings, clock=lambda: NOW))
+        elapsed = time.perf_counter() - started
+        assert report.sent == plan.planned, report
+        sample = store.conn.execute("SELECT count(*) FROM deliveries").fetchone()[0]
+        assert sample == report.sent
+    return elapsed, report.sent, b""
+
+
+class _NullTransport:
+    """Accepts everything at once: the memory run measures plan, compose and ledger, not SMTP."""
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> Accepted:
+        return Accepted(250, "OK")
+
+
+def _sample_message(settings: Settings) -> bytes:
+    from newsroom_feed.compose import Composer
+    from newsroom_feed.models import OutboxItem
+
+    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+        ids = tuple(row[0] for row in store.conn.execute("SELECT id FROM releases ORDER BY id LIMIT 10"))
+        item = OutboxItem(1, "digest:daily:2026-11-26T07:00:00Z", "digest", 1, ids, "pending", 0)
+        return Composer(settings, store, clock=lambda: NOW).render(item).data
+
+
+def memory_run(directory: str, subscribers: int) -> None:
+    """In a child process: fill, plan, compose and record ``subscribers`` digests; print max RSS."""
+    import resource
+
+    path = Path(directory)
+    settings = _settings(path, 9)
+    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+        _fill(store, subscribers)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+        started = time.perf_counter()
+        plan = plan_digest(store, settings, "daily", NOW)
+        report = asyncio.run(deliver(store, settings, transport=_NullTransport(), clock=lambda: NOW))
+        elapsed = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{plan.planned} {report.sent} {elapsed:.2f} {before / 1024:.1f} {peak / 1024:.1f}", flush=True)
+
+
+def main() -> None:
+    subscribers = int(os.environ.get("BENCH_SUBSCRIBERS", "10000"))
+    big = int(os.environ.get("BENCH_MEMORY_SUBSCRIBERS", "100000"))
+    sink, port = _start_sink()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-delivery-") as scratch:
+            settings = _settings(Path(scratch), port)
+            with Store(settings.database, settings.domain, zone=settings.zone) as store:
+                _fill(store, subscribers)
+            data = _sample_message(settings)
+            # Other work on the machine moves SMTP throughput by tens of percent from one minute to the
+            # next: measure the baseline before and after the pipeline and compare with their mean.
+            before = asyncio.run(_baseline(port, data, subscribers // 2))
+            elapsed, sent, _ = _pipeline(settings)
+            after = asyncio.run(_baseline(port, data, subscribers // 2))
+        baseline = before + after
+        base_rate = subscribers / baseline
+        rate = sent / elapsed
+        print(f"message size                      {len(data):>10,} bytes, {CONNECTIONS} connections")
+        print(
+            f"baseline: aiosmtplib, pre-built   {base_rate:>10,.0f} msgs/s  ({subscribers:,} in {baseline:.2f} s:"
+            f" {subscribers // 2 / before:,.0f} before, {subscribers // 2 / after:,.0f} after the pipeline)"
+        )
+        print(f"pipeline: plan+compose+ledger+SMTP {rate:>9,.0f} msgs/s  ({sent:,} in {elapsed:.2f} s)")
+        print(f"ratio pipeline / baseline         {rate / base_rate:>10.2f}  (aim >= 0.7)")
+    finally:
+        sink.terminate()
+        sink.wait()
+    with tempfile.TemporaryDirectory(prefix="bench-delivery-mem-") as scratch:
+        code = f"from bench.bench_delivery import memory_run; memory_run({scratch!r}, {big})"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        planned, sent_big, seconds, before, peak = out.stdout.split()
+        print(
+            f"memory: {int(planned):,} digests planned, composed and recorded (no SMTP) in {float(seconds):.1f} s"
+            f" ({int(sent_big) / float(seconds):,.0f} msgs/s); max RSS {float(peak):.0f} MB"
+            f" (after filling the store {float(before):.0f} MB; aim < 150 MB)"
+        )

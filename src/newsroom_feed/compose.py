@@ -1,0 +1,606 @@
+"""Mail composition: the Jinja2 environment for `templates/email/` and the exact bytes of every message.
+
+A message is rendered once per distinct body (kind, releases, language, city greeting) into a
+*prototype*: headers and quoted-printable body parts, serialised, with a slot for every value that
+differs per recipient (To, Date, Message-ID, List-Id, List-Unsubscribe and the link URLs in both parts).
+Personalising a prototype joins bytes: no template, no `EmailMessage`, microseconds per recipient.
+
+Quoted-printable wraps at 76 characters and could cut a URL spliced into encoded text in two. Each slot
+therefore starts and ends with a soft line break ("=" CRLF, which decodes to nothing) and the value is
+encoded on lines of its own, so a link survives whatever its length and whatever stands around it.
+
+Templates are found in `settings.mail.templates_dir` first (an operator's file of the same name wins)
+and then in the bundled `templates/email/` at the root of the repository (``parents[2]`` of this file:
+the project runs as an editable install; a copy inside the package, ``newsroom_feed/templates/email``,
+is used instead when present, e.g. in a wheel).
+
+Template names are ``<kind>.<language>.<txt|html>``: ``alert``, ``digest_daily``, ``digest_weekly``,
+``confirmation``; each extends ``layout.<language>.<ext>``. The plain-text template sets ``subject``.
+Context: ``lang``, ``city`` (member-city greeting), ``newsroom``, ``site_url``, ``feeds_url``,
+``unsubscribe_url``, ``preferences_url``, ``confirm_url`` (confirmation only), ``release`` (alert),
+``releases`` and ``period_end`` (digests), ``when(moment)``, ``day(moment)``, ``plural(n, *forms)``,
+and in HTML ``subject``.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import hmac
+import html as html_lib
+import ipaddress
+import re
+import secrets
+import unicodedata
+from base64 import b64encode
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import css_inline
+from babel import Locale
+from babel.dates import format_date
+from babel.dates import format_datetime as babel_datetime
+from babel.numbers import format_decimal
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+from markupsafe import Markup
+
+from newsroom_feed.errors import InputError, NewsroomError, ReleaseNotFound, SubscriberNotFound
+from newsroom_feed.markup import html_to_text
+from newsroom_feed.models import OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
+from newsroom_feed.settings import Settings
+from newsroom_feed.store import Store
+from newsroom_feed.subscriptions import LinkSigner, subscribers_by_ids
+
+_HERE = Path(__file__).resolve()
+#: Where the bundled templates live (see the module docstring).
+BUNDLED_TEMPLATES = next(
+    (
+        candidate
+        for candidate in (_HERE.parent / "templates" / "email", _HERE.parents[2] / "templates" / "email")
+        if candidate.is_dir()
+    ),
+    _HERE.parents[2] / "templates" / "email",
+)
+
+LANGUAGES = ("pl", "en")
+#: The List-Id label of the list that carries every category.
+GENERAL_LIST = "all-categories"
+#: Distinct bodies kept rendered; a digest run has a handful, so this bounds memory, not speed.
+PROTOTYPE_CACHE = 256
+
+_SMTP = policy.SMTP
+_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_ATOMS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+( [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+#: Characters quoted-printable leaves as they are (no "=", no space, no controls, ASCII only).
+_QP_LITERAL = re.compile(r"^[A-Za-z0-9!\"#$%&'()*+,\-./:;<>?@\[\\\]^_`{|}~]*$")
+_SLOTS = ("unsubscribe_url", "preferences_url", "confirm_url")
+
+
+def make_environment(override_dir: Path | None = None) -> Environment:
+    """The mail templates: an operator's directory first, then the bundled ones.
+
+    Autoescaping is on for ``.html`` and off for ``.txt``; an undefined variable is an error, not "".
+    """
+    loaders = [FileSystemLoader(str(override_dir))] if override_dir else []
+    loaders.append(FileSystemLoader(str(BUNDLED_TEMPLATES)))
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+# -- headers ----------------------------------------------------------------------------------------
+
+
+def header_text(value: str) -> str:
+    """A header value with every control, format and line-separator character made a space.
+
+    Titles and names can reach the store by plain SQL, so this runs whatever validation said: a CR or LF
+    can never start a header of its own.
+    """
+    if not value.isprintable():
+        value = "".join(
+            " " if unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} else char for char in value
+        )
+    return " ".join(value.split())
+
+
+def _fold(name: str, value: str) -> bytes:
+    """One header, RFC 2047-encoded where needed and folded, CRLF-terminated."""
+    folded: str = _SMTP.header_factory(name, header_text(value)).fold(policy=_SMTP)
+    return folded.encode("ascii")
+
+
+def _phrase(name: str) -> str:
+    """A display name as RFC 5322 phrase: quoted ASCII or base64 encoded-words of at most 75 chars."""
+    if _ATOMS.match(name):
+        return name
+    if name.isascii():
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    whole = name.encode("utf-8")
+    if len(whole) <= 45:
+        return f"=?utf-8?b?{b64encode(whole).decode('ascii')}?="
+    words, chunk = [], b""
+    for char in name:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{b64encode(word).decode('ascii')}?=" for word in words)
+
+
+def address_header(name: str, display: str | None, email: str) -> bytes:
+    """``To: Name <address>`` with the name encoded; the address must be plain ASCII.
+
+    :raises InputError: the address has characters that could break the header.
+    """
+    if not _ADDRESS.match(email):
+        raise InputError("email", f"{email!r} cannot be used in a mail header")
+    shown = header_text(display or "")
+    value = f"{_phrase(shown)} <{email}>" if shown else email
+    return f"{name}: {value}\r\n".encode("ascii")
+
+
+def mail_domain(settings: Settings) -> str:
+    """The domain of our Message-IDs and List-Ids: the public site's, or the sender's for an IP host."""
+    host = settings.domain
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if "." in host:
+            return host.lower()
+    return str(settings.mail.from_address).rsplit("@", 1)[1].lower()
+
+
+# -- quoted-printable with slots --------------------------------------------------------------------
+
+
+def _qp(data: bytes) -> bytes:
+    """Quoted-printable (CRLF lines) whose last line leaves room for a soft break ("=")."""
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", b"\r\n")
+    head, _, last = encoded.rpartition(b"\r\n")
+    if len(last) <= 75:
+        return encoded
+    cut = 74
+    if last[cut - 1 : cut] == b"=":
+        cut -= 1
+    elif last[cut - 2 : cut - 1] == b"=":
+        cut -= 2
+    prefix = head + b"\r\n" if head or encoded.startswith(b"\r\n") else b""
+    return prefix + last[:cut] + b"=\r\n" + last[cut:]
+
+
+def _slot_value(value: str) -> bytes:
+    """A per-recipient value, ready to sit between two encoded segments."""
+    if _QP_LITERAL.match(value):
+        # A URL needs no escaping in quoted-printable: cut it into lines, as b2a_qp would.
+        lines = [value[start : start + 75] for start in range(0, len(value), 75)]
+        return ("=\r\n" + "=\r\n".join(lines) + "=\r\n").encode("ascii")
+    return b"=\r\n" + _qp(value.encode("utf-8")) + b"=\r\n"
+
+
+Piece = bytes | str
+
+
+def _encode_with_slots(text: str, marks: dict[str, str]) -> list[Piece]:
+    """Encoded segments of ``text`` with the names of the slots between them."""
+    if not marks:
+        return [_qp(text.encode("utf-8"))] if text else []
+    by_mark = {mark: name for name, mark in marks.items()}
+    pattern = re.compile("|".join(re.escape(mark) for mark in by_mark))
+    pieces: list[Piece] = []
+    position = 0
+    for match in pattern.finditer(text):
+        segment = text[position : match.start()]
+        if segment:
+            pieces.append(_qp(segment.encode("utf-8")))
+        pieces.append(by_mark[match.group(0)])
+        position = match.end()
+    rest = text[position:]
+    if rest:
+        pieces.append(_qp(rest.encode("utf-8")))
+    return pieces
+
+
+# -- what templates see -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentView:
+    title: str
+    url: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseView:
+    """A release as mail templates use it: URLs made absolute, HTML marked safe, text made for text mail."""
+
+    uid: str
+    title: str
+    number: str
+    url: str
+    summary: str | None
+    body_html: Markup
+    body_text: str
+    visible_at: datetime
+    urgent: bool
+    categories: tuple[str, ...]
+    attachments: tuple[AttachmentView, ...]
+    contact: str
+
+
+def body_text(fragment: str) -> str:
+    """Plain text of a sanitised body for the text part: paragraphs apart, links kept as "text (URL)"."""
+
+    def link(match: re.Match[str]) -> str:
+        url, label = match.group(1), re.sub(r"<[^>]+>", "", match.group(2))
+        return label if html_lib.unescape(label).strip() == html_lib.unescape(url) else f"{label} ({url})"
+
+    text = re.sub(r'<a\s[^>]*?href="([^"]*)"[^>]*>(.*?)</a>', link, fragment, flags=re.DOTALL)
+    text = re.sub(r"<li[^>]*>", "- ", text)
+    blocks = re.split(r"</(?:p|h[2-6]|blockquote|pre|ul|ol|table)>|<hr\s*/?>", text)
+    return "\n\n".join(part for part in (html_to_text(block) for block in blocks) if part)
+
+
+def _size(length: int, language: str) -> str:
+    if length <= 0:
+        return ""
+    if length < 1024 * 1024:
+        return f"{format_decimal(max(1, round(length / 1024)), locale=language)} KB"
+    return f"{format_decimal(round(length / 1024 / 1024, 1), locale=language)} MB"
+
+
+def release_view(release: Release, base_url: str, language: str) -> ReleaseView:
+    attachments = []
+    for attachment in release.attachments:
+        kind = attachment.mime_type.rsplit("/", 1)[-1].upper()
+        size = _size(attachment.length, language)
+        attachments.append(
+            AttachmentView(
+                title=attachment.title or attachment.url.rsplit("/", 1)[-1],
+                url=attachment.url,
+                label=f"{kind}, {size}" if size else kind,
+            )
+        )
+    contact = ", ".join(
+        part for part in (release.contact.name, release.contact.email, release.contact.phone) if part
+    )
+    return ReleaseView(
+        uid=release.uid,
+        title=release.title,
+        number=release.number,
+        url=f"{base_url}/releases/{release.slug}/",
+        summary=release.summary,
+        body_html=Markup(release.body_html),  # noqa: S704 - sanitised by nh3 when stored
+        body_text=body_text(release.body_html),
+        visible_at=release.visible_at,
+        urgent=release.urgent,
+        categories=tuple(category.name for category in release.categories),
+        attachments=tuple(attachments),
+        contact=contact,
+    )
+
+
+def _helpers(language: str, settings: Settings) -> dict[str, Callable[..., str]]:
+    zone = settings.zone
+    locale = Locale.parse(language)
+
+    def when(moment: datetime) -> str:
+        """Such as "26 listopada 2026, 10:30": the reader's language, the newsroom's zone."""
+        return babel_datetime(moment, "d MMMM y, HH:mm", tzinfo=zone, locale=locale)
+
+    def day(moment: datetime) -> str:
+        return format_date(moment.astimezone(zone).date(), "d MMMM y", locale=locale)
+
+    def plural(count: int, *forms: str) -> str:
+        """The form for ``count``: Polish takes (one, few, many), English (one, other)."""
+        index = {"one": 0, "two": 1, "few": 1, "many": 2}.get(locale.plural_form(count), len(forms) - 1)
+        return forms[min(index, len(forms) - 1)]
+
+    return {"when": when, "day": day, "plural": plural}
+
+
+# -- prototypes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Prototype:
+    """A message rendered once: everything after the per-recipient headers, with named slots."""
+
+    pieces: tuple[Piece, ...]
+
+
+def _digest_frequency(key: str) -> tuple[str, str]:
+    """(``daily``|``weekly``, period end text) from a key such as ``digest:daily:2026-11-26T07:00:00Z``."""
+    parts = key.split(":", 2)
+    frequency = parts[1] if len(parts) > 1 and parts[1] in ("daily", "weekly") else "daily"
+    return frequency, parts[2] if len(parts) > 2 else ""
+
+
+class Composer:
+    """Turns outbox rows into `OutgoingMessage` bytes. Keep one per sending loop: it caches bodies.
+
+    ``clock`` gives the ``Date`` header and the issue time of confirmation links (tests fix it).
+    """
+
+    def __init__(self, settings: Settings, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        key = settings.signing_key()
+        self._signer = LinkSigner(key)
+        self._message_id_key = hashlib.sha256(b"newsroom-feed/message-id\0" + key.encode()).digest()
+        self._env = make_environment(settings.mail.templates_dir)
+        self._inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
+        self._domain = mail_domain(settings)
+        self._prototypes: OrderedDict[tuple[Any, ...], _Prototype] = OrderedDict()
+        self._list_headers: dict[str, bytes] = {}
+        self._release_cache: dict[int, Release] = {}
+        self._release_stamps: dict[int, tuple[str | None, str | None]] = {}
+        self._category_names: dict[str, str] = {}
+        # Random per process, so no release text can contain a slot mark by accident or on purpose.
+        nonce = secrets.token_hex(6)
+        self._marks = {name: f"nfslot{nonce}{index}x" for index, name in enumerate(_SLOTS)}
+        sender = address_header("From", settings.mail.from_name, str(settings.mail.from_address))
+        reply_to = settings.mail.reply_to
+        self._sender_headers = sender + (address_header("Reply-To", None, str(reply_to)) if reply_to else b"")
+
+    # -- public ------------------------------------------------------------------------------------
+
+    def render(self, item: OutboxItem) -> OutgoingMessage:
+        """The message for one outbox row.
+
+        :raises SubscriberNotFound: the subscriber was erased.
+        :raises ReleaseNotFound: every release of the row is gone or retracted (nothing to say).
+        :raises InputError: the stored address cannot go in a header.
+        """
+        result = self.render_many([item])[0]
+        if isinstance(result, NewsroomError):
+            raise result
+        return result
+
+    def render_many(self, items: Sequence[OutboxItem]) -> list[OutgoingMessage | NewsroomError]:
+        """Messages for many rows, in order, loading subscribers and releases in a few queries.
+
+        A row that cannot be composed gets its error in its place (as `render` would raise it), so one
+        erased subscriber does not stop a batch.
+        """
+        subscribers = {
+            subscriber.id: subscriber
+            for subscriber in subscribers_by_ids(
+                self.store, [item.subscriber_id for item in items if item.subscriber_id is not None]
+            )
+        }
+        releases = self._releases(sorted({rid for item in items for rid in item.release_ids}))
+        now = self.clock()
+        date = f"Date: {format_datetime(now)}\r\n".encode("ascii")
+        results: list[OutgoingMessage | NewsroomError] = []
+        for item in items:
+            subscriber = subscribers.get(item.subscriber_id) if item.subscriber_id is not None else None
+            try:
+                if subscriber is None:
+                    raise SubscriberNotFound(f"outbox row {item.id} (erased)")
+                chosen = [
+                    releases[release_id]
+                    for release_id in item.release_ids
+                    if release_id in releases and releases[release_id].retracted_at is None
+                ]
+                results.append(self._compose(item, subscriber, chosen, now, date))
+            except NewsroomError as error:
+                results.append(error)
+        return results
+
+    def _releases(self, ids: list[int]) -> dict[int, Release]:
+        """Releases by id, reloading only those changed since this composer last read them.
+
+        A digest run asks for the same few releases in every batch; one cheap query on
+        ``updated_at`` and ``retracted_at`` tells whether what is cached still holds.
+        """
+        stamps: dict[int, tuple[str | None, str | None]] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for release_id, updated, retracted in self.store.conn.execute(
+                f"SELECT id, updated_at, retracted_at FROM releases WHERE id IN ({marks})", chunk
+            ):
+                stamps[release_id] = (updated, retracted)
+        stale = [rid for rid in stamps if self._release_stamps.get(rid) != stamps[rid]]
+        for release in self.store.releases_by_ids(stale):
+            self._release_cache[release.id] = release
+            self._release_stamps[release.id] = stamps[release.id]
+        if len(self._release_cache) > 4 * PROTOTYPE_CACHE:
+            keep = set(stamps)
+            for rid in [rid for rid in self._release_cache if rid not in keep]:
+                del self._release_cache[rid]
+                self._release_stamps.pop(rid, None)
+        return {rid: self._release_cache[rid] for rid in stamps if rid in self._release_cache}
+
+    def message_id(self, item: OutboxItem) -> str:
+        """Stable for an outbox row, so a retry is recognisably the same message: ``<id.hash@domain>``."""
+        if item.message_id:
+            return item.message_id
+        digest = hmac.digest(
+            self._message_id_key, f"{item.id}:{item.key}:{item.subscriber_id}".encode(), "sha256"
+        ).hex()[:24]
+        return f"<{item.id}.{digest}@{self._domain}>"
+
+    # -- one message -------------------------------------------------------------------------------
+
+    def _compose(
+        self,
+        item: OutboxItem,
+        subscriber: Subscriber,
+        releases: list[Release],
+        now: datetime,
+        date: bytes,
+    ) -> OutgoingMessage:
+        if item.kind != "confirmation" and not releases:
+            raise ReleaseNotFound(f"outbox row {item.id}: every release is gone or retracted")
+        language = subscriber.language if subscriber.language in LANGUAGES else "pl"
+        city = subscriber.kind == "city"
+        if item.kind == "confirmation":
+            cache_key: tuple[Any, ...] = ("confirmation", language, city)
+        else:
+            stamps = tuple((release.id, release.updated_at) for release in releases)
+            period = item.key if item.kind == "digest" else ""
+            cache_key = (item.kind, period, stamps, language, city)
+        prototype = self._prototypes.get(cache_key)
+        if prototype is None:
+            prototype = self._prototype(item, releases, language, city)
+            self._prototypes[cache_key] = prototype
+            if len(self._prototypes) > PROTOTYPE_CACHE:
+                self._prototypes.popitem(last=False)
+        else:
+            self._prototypes.move_to_end(cache_key)
+
+        base = self.settings.base_url
+        unsubscribe = f"{base}/unsubscribe/{self._signer.sign(subscriber.token, 'unsubscribe')}"
+        values = {
+            "unsubscribe_url": _slot_value(unsubscribe),
+            "preferences_url": _slot_value(
+                f"{base}/preferences/{self._signer.sign(subscriber.token, 'preferences')}"
+            ),
+        }
+        if item.kind == "confirmation":
+            values["confirm_url"] = _slot_value(
+                f"{base}/confirm/{self._signer.sign(subscriber.token, 'confirm', now)}"
+            )
+        message_id = self.message_id(item)
+        list_name = self._list_for(item, subscriber, releases)
+        head = b"".join(
+            (
+                date,
+                address_header("To", subscriber.display_name, subscriber.email),
+                self._sender_headers,
+                f"Message-ID: {message_id}\r\n".encode("ascii"),
+                self._list_header(list_name),
+                f"List-Unsubscribe: <{unsubscribe}>\r\n".encode("ascii"),
+            )
+        )
+        data = head + b"".join(
+            piece if isinstance(piece, bytes) else values[piece] for piece in prototype.pieces
+        )
+        return OutgoingMessage(
+            outbox_id=item.id,
+            sender=str(self.settings.mail.from_address),
+            recipient=subscriber.email,
+            message_id=message_id,
+            data=data,
+        )
+
+    def _list_for(self, item: OutboxItem, subscriber: Subscriber, releases: list[Release]) -> str:
+        """The category list this message belongs to (RFC 2919), or "" for the general list."""
+        if item.kind == "alert":
+            for category in releases[0].categories:
+                if not subscriber.categories or category.slug in subscriber.categories:
+                    self._category_names[category.slug] = category.name
+                    return category.slug
+            return ""
+        if item.kind == "digest" and len(subscriber.categories) == 1:
+            return subscriber.categories[0]
+        return ""
+
+    def _list_header(self, slug: str) -> bytes:
+        cached = self._list_headers.get(slug)
+        if cached is None:
+            if slug:
+                if slug not in self._category_names:
+                    self._category_names.update(
+                        (category.slug, category.name) for category in self.store.categories()
+                    )
+                label, list_id = self._category_names.get(slug, slug), slug
+            else:
+                label, list_id = self.settings.feed.title, GENERAL_LIST
+            cached = _fold("List-Id", f"{header_text(label)} <{list_id}.{self._domain}>")
+            self._list_headers[slug] = cached
+        return cached
+
+    def _prototype(self, item: OutboxItem, releases: list[Release], language: str, city: bool) -> _Prototype:
+        settings = self.settings
+        context: dict[str, Any] = {
+            "lang": language,
+            "city": city,
+            "newsroom": settings.feed.organization,
+            "site_url": settings.base_url,
+            "feeds_url": f"{settings.base_url}/feeds/rss.xml",
+            **{name: self._marks[name] for name in ("unsubscribe_url", "preferences_url")},
+            **_helpers(language, settings),
+        }
+        views = [release_view(release, settings.base_url, language) for release in releases]
+        if item.kind == "alert":
+            name = "alert"
+            context["release"] = views[0]
+        elif item.kind == "digest":
+            frequency, period_end = _digest_frequency(item.key)
+            name = f"digest_{frequency}"
+            context["releases"] = views
+            try:
+                context["period_end"] = datetime.fromisoformat(period_end)
+            except ValueError:
+                context["period_end"] = self.clock()
+        else:
+            name = "confirmation"
+            context["confirm_url"] = self._marks["confirm_url"]
+        text, subject = self._render_text(name, language, context)
+        page = self._env.get_template(f"{name}.{language}.html").render({**context, "subject": subject})
+        page = self._inliner.inline(page)
+
+        headers = [
+            _fold("Subject", subject),
+            b"MIME-Version: 1.0\r\n",
+        ]
+        text = text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") + "\n"
+        page = page.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n") + "\n"
+        # From the content without the per-process slot marks, so the same message has the same bytes.
+        stable = text + page
+        for name, mark in self._marks.items():
+            stable = stable.replace(mark, name)
+        boundary = "=_nf_" + hashlib.sha256(stable.encode("utf-8")).hexdigest()[:24]
+        headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode("ascii"))
+        headers += [
+            b"Auto-Submitted: auto-generated\r\n",
+            b"Precedence: bulk\r\n",
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            f"X-Newsroom-Kind: {item.kind}\r\n".encode("ascii"),
+        ]
+        if item.kind == "alert":
+            headers.append(_fold("X-Release-Id", releases[0].uid))
+        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        pieces: list[Piece] = [
+            b"".join(headers),
+            f"\r\n--{boundary}\r\n{part.format('plain')}".encode("ascii"),
+            *_encode_with_slots(text, self._marks),
+            f"\r\n--{boundary}\r\n{part.format('html')}".encode("ascii"),
+            *_encode_with_slots(page, self._marks),
+            f"\r\n--{boundary}--\r\n".encode("ascii"),
+        ]
+        return _Prototype(pieces=tuple(pieces))
+
+    def _render_text(self, name: str, language: str, context: dict[str, Any]) -> tuple[str, str]:
+        """The text part and the subject the text template sets.
+
+        :raises TemplateNotFound: neither the operator's directory nor the bundle has the template.
+        """
+        template = self._env.get_template(f"{name}.{language}.txt")
+        module = template.make_module(context)
+        subject = str(getattr(module, "subject", "")) or self.settings.feed.title
+        return str(module), header_text(subject)

@@ -1,0 +1,649 @@
+"""Process life of `newsroom-feed run`: the single-instance lock, and the watcher, clock, sender and web
+app on one event loop, started in that order, stopped in reverse, drained on SIGTERM/SIGINT.
+
+Builds and digest planning run one at a time on a worker thread with a store of their own, so a build of
+thousands of releases never stalls the web app or the SMTP sender that share the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import structlog
+import uvicorn
+from filelock import FileLock, Timeout
+from jinja2 import TemplateError
+
+from newsroom_feed import mailsink, outbox
+from newsroom_feed.compose import make_environment
+from newsroom_feed.delivery import deliver
+from newsroom_feed.errors import InputError, LockedError, NewsroomError
+from newsroom_feed.mailer import probe
+from newsroom_feed.metrics import Metrics
+from newsroom_feed.models import utcnow
+from newsroom_feed.planner import build as build_outputs
+from newsroom_feed.planner import plan_digest
+from newsroom_feed.scheduler import Clock, missed_digests
+from newsroom_feed.settings import Settings
+from newsroom_feed.store import Store
+from newsroom_feed.watcher import Watcher
+from newsroom_feed.web.app import create_app
+from newsroom_feed.websub import ping_hubs
+
+log = structlog.get_logger("newsroom_feed.daemon")
+
+T = TypeVar("T")
+
+# -- the single-instance lock ----------------------------------------------------------------------
+
+
+class InstanceLock:
+    """The lock `run` holds for its whole life, on ``<database>.lock`` next to the store.
+
+    Only its holder sends mail, so a sending command that cannot take it knows a daemon will deliver.
+    The holder's PID is written to ``<database>.pid`` so that the refusal can name it. The lock is an
+    OS file lock (flock): it goes away with the process, even after SIGKILL.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + ".lock")
+        self.pid_path = database.with_name(database.name + ".pid")
+        self._lock = FileLock(str(self.path), timeout=0)
+
+    def holder(self) -> int | None:
+        """The PID recorded by the current (or last) holder, if readable."""
+        try:
+            return int(self.pid_path.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+
+    def acquire(self) -> None:
+        """Take the lock now or fail.
+
+        :raises LockedError: another process holds it; the message names its PID.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._lock.acquire()
+        except Timeout:
+            pid = self.holder()
+            who = f"process {pid}" if pid else "another process"
+            raise LockedError(
+                f"{who} already runs newsroom-feed on {self.path.with_suffix('')} (lock {self.path}); "
+                "stop it first"
+            ) from None
+        self.pid_path.write_text(f"{os.getpid()}\n", encoding="ascii")
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            with contextlib.suppress(OSError):
+                self.pid_path.unlink()
+            self._lock.release()
+
+    def __enter__(self) -> InstanceLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+@contextlib.contextmanager
+def try_instance_lock(database: Path) -> Iterator[bool]:
+    """Hold the lock if it is free; yields whether we hold it (False: a daemon runs and will deliver).
+
+    For batch sending commands (`outbox send`, `digest send`): they send only when no daemon does.
+    """
+    lock = InstanceLock(database)
+    try:
+        lock.acquire()
+    except LockedError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+# -- uvicorn without its signal handlers -----------------------------------------------------------
+
+
+class _WebServer(uvicorn.Server):
+    """uvicorn's server with signal handling left to the daemon.
+
+    uvicorn (since 0.29) installs its own SIGTERM/SIGINT handlers and re-raises the signal after its
+    clean shutdown, so the process would die with 143 instead of draining the sender and exiting 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+# -- the daemon ---------------------------------------------------------------------------------------
+
+
+class Daemon:
+    """One `newsroom-feed run`: owns the loop's tasks and the order they start and stop in."""
+
+    def __init__(self, settings: Settings, *, web: bool = True) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.web_enabled = web
+        self.owner = f"daemon:{os.getpid()}"
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsroom-build")
+        self._build_lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._stop_watching = asyncio.Event()
+        self._stop_sending = asyncio.Event()
+        self._force = asyncio.Event()
+        self._wake_sender = asyncio.Event()
+        #: Set once everything runs (after the web app listens): for `make run` to print where to look.
+        self.started = asyncio.Event()
+        self._signals = 0
+        self.exit_code = 0
+        self.clock = Clock(settings, on_lift=self.lift, on_digest=self.digest, on_sweep=self.sweep)
+        self.watcher = Watcher(
+            settings.database, settings.watch_interval, self._on_watch, on_commit=self._wake_sender.set
+        )
+        self._build_store: Store | None = None
+        self._send_store: Store | None = None
+        self._server: uvicorn.Server | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    # -- the worker thread ---------------------------------------------------------------------------
+
+    async def _in_worker(self, function: Callable[..., T], *args: Any) -> T:
+        """Run store work on the build thread, where the build store lives."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    @property
+    def build_store(self) -> Store:
+        assert self._build_store is not None, "serve() opens the stores"
+        return self._build_store
+
+    # -- what the watcher and the clock ask for --------------------------------------------------------
+
+    async def build(self, reason: str, at: datetime | None = None) -> None:
+        """Run the planner once: outputs, then alerts (inside the build), then hubs, then the clock.
+
+        ``at`` is the moment a lift job was due: the build runs as of that moment even if the timer
+        fired a hair early.
+        """
+        async with self._build_lock:
+            now = max(utcnow(), at) if at is not None else utcnow()
+            try:
+                report = await self._in_worker(build_outputs, self.build_store, self.settings, now)
+            except Exception:
+                self.metrics.builds.labels(outcome="error").inc()
+                raise
+            self.metrics.builds.labels(outcome="ok").inc()
+            self.metrics.build_seconds.observe(report.duration)
+            feeds, released = list(report.changed_feeds), list(report.newly_visible)
+            log.info(
+                "build",
+                reason=reason,
+                full=report.full,
+                written=len(report.written),
+                removed=len(report.removed),
+                changed_feeds=len(feeds),
+                newly_visible=released,
+                ms=round(report.duration * 1000, 1),
+            )
+            if released:
+                self._wake_sender.set()
+            if feeds and self.settings.websub.hubs:
+                # Pinging may wait on a slow hub; it must not hold up the next build.
+                self._spawn("websub", self._ping(feeds))
+            moments = await self._in_worker(self.build_store.future_moments, now)
+            synced = self.clock.sync_embargoes(moments)
+            if synced.added or synced.moved or synced.dropped:
+                log.info("embargo clock", added=synced.added, moved=synced.moved, dropped=synced.dropped)
+
+    async def _ping(self, feeds: list[str]) -> None:
+        await ping_hubs(self.settings, feeds, metrics=self.metrics)
+
+    async def _on_watch(self) -> None:
+        await self.build("change")
+
+    async def lift(self, moment: datetime) -> None:
+        """An embargo (or a scheduled publication) is due: publish it now."""
+        log.info("lift", at=moment.isoformat())
+        self.metrics.lifts.inc()
+        await self.build("lift", at=moment)
+
+    async def digest(self, frequency: str) -> None:
+        """Plan the digest run of ``frequency`` ending now; the sender delivers it."""
+        async with self._build_lock:
+            plan = await self._in_worker(plan_digest, self.build_store, self.settings, frequency, utcnow())
+        log.info(
+            "digest",
+            frequency=frequency,
+            period_start=plan.period_start.isoformat(),
+            period_end=plan.period_end.isoformat(),
+            planned=plan.planned,
+        )
+        if plan.planned:
+            self._wake_sender.set()
+
+    async def sweep(self) -> None:
+        """Retries come due and leases of a stuck send expire: have the sender look again."""
+        self._wake_sender.set()
+
+    async def catch_up_digests(self, served_since: dict[str, datetime | None]) -> list[str]:
+        """Run once, now, each digest whose scheduled time passed while no daemon was running."""
+        missed = missed_digests(self.clock.triggers, served_since, utcnow())
+        for frequency in missed:
+            log.info("digest missed while down", frequency=frequency)
+            await self.digest(frequency)
+        return missed
+
+    def _served_since(self) -> dict[str, datetime | None]:
+        """Per frequency: the end of its last run, else when the store was first built (served)."""
+        store = self.build_store
+        built = store.build_state().built_at
+        result: dict[str, datetime | None] = {}
+        for frequency in ("daily", "weekly"):
+            row = store.conn.execute(
+                "SELECT max(period_end) FROM digest_runs WHERE frequency = ?", (frequency,)
+            ).fetchone()
+            result[frequency] = datetime.fromisoformat(row[0]) if row[0] else built
+        return result
+
+    # -- the sender ----------------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        """Deliver until stopped; the planner and the watcher wake it when mail was queued."""
+        store = self._send_store
+        assert store is not None
+        retry = 1.0
+        while not self._stop_sending.is_set():
+            try:
+                report = await deliver(
+                    store,
+                    self.settings,
+                    stop=self._stop_sending,
+                    until_idle=False,
+                    wake=self._wake_sender,
+                    metrics=self.metrics,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sender failed; will start again", retry_in=retry)
+                await _wait_any([self._stop_sending], retry)
+                retry = min(retry * 2, 60.0)
+            else:
+                log.info("sender stopped", summary=report.summary())
+
+    async def _stop_sender(self) -> None:
+        """Stop claiming, give in-flight SMTP transactions the grace period, then return the leases."""
+        self._stop_sending.set()
+        task = self._tasks.get("sender")
+        if task is not None and not task.done():
+            grace = self.settings.shutdown_grace
+            forced = asyncio.ensure_future(self._force.wait())
+            done, _ = await asyncio.wait([task, forced], timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+            forced.cancel()
+            if task not in done:
+                log.warning("sender still busy after the grace period; cancelling", grace_seconds=grace)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._send_store is not None:
+            # We hold the single-instance lock: any row still `sending` is ours, and was not sent.
+            returned = outbox.reclaim_all(self._send_store)
+            if returned:
+                log.info("leases returned to the queue", rows=returned)
+
+    # -- the web app -----------------------------------------------------------------------------------
+
+    async def _start_web(self) -> None:
+        if not self.web_enabled:
+            return
+        app = create_app(self.settings, metrics=self.metrics)
+        config = uvicorn.Config(
+            app,
+            host=self.settings.http.host,
+            port=self.settings.http.port,
+            log_config=None,
+            access_log=self.settings.log_level == "debug",
+            lifespan="on",
+            timeout_graceful_shutdown=max(1, int(self.settings.shutdown_grace)),
+        )
+        server = _WebServer(config)
+        self._server = server
+        task = self._spawn("web", _serve_web(server), critical=True)
+        while not server.started:
+            if task.done():
+                where = f"{self.settings.http.host}:{self.settings.http.port}"
+                raise NewsroomError(f"the web app could not listen on {where} (NEWSROOM_HTTP__PORT)")
+            await asyncio.sleep(0.02)
+
+    def web_url(self) -> str | None:
+        """Where the web app listens (the real port when the setting is 0), None when it is off."""
+        if self._server is None or not self._server.servers:
+            return None
+        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}/"
+
+    # -- life ----------------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, coroutine: Any, *, critical: bool = False) -> asyncio.Task[None]:
+        """Run ``coroutine`` as a task; a critical one ending on its own stops the daemon with exit 1."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        self._tasks[name] = task
+        if critical:
+            task.add_done_callback(self._critical_done)
+        return task
+
+    def _critical_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stop.is_set():
+            return
+        error = task.exception()
+        log.error("a daemon task ended unexpectedly", task=task.get_name(), error=repr(error))
+        self.exit_code = 1
+        self._stop.set()
+
+    def request_stop(self, signame: str = "request") -> None:
+        """Begin a clean shutdown; a second signal skips what is left of the grace period."""
+        self._signals += 1
+        if self._signals == 1:
+            log.info("stopping", signal=signame)
+        else:
+            log.warning("stopping now", signal=signame)
+            self._force.set()
+        self._stop.set()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop, signal.Signals(signum).name)
+
+    async def serve(self, *, signals: bool = True) -> int:
+        """Start everything, wait for a stop request, stop everything; returns the exit code."""
+        if signals:
+            self._install_signal_handlers()
+        settings = self.settings
+        self._build_store = Store(settings.database, settings.domain, zone=settings.zone)
+        self._send_store = Store(settings.database, settings.domain, zone=settings.zone, migrate=False)
+        try:
+            returned = outbox.reclaim_all(self._send_store)
+            if returned:
+                log.info("rows left sending by a stopped sender are due again", rows=returned)
+            served_since = self._served_since()
+            await self._start(served_since)
+            self.started.set()
+            log.info(
+                "daemon started",
+                pid=os.getpid(),
+                database=str(settings.database),
+                public_dir=str(settings.public_dir),
+                web=self.web_url(),
+                next_digests={
+                    key: str(value)
+                    for key, value in self.clock.next_runs().items()
+                    if key.startswith("digest:")
+                },
+                lifts_scheduled=len(self.clock.lift_times()),
+            )
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+        log.info("daemon stopped", exit_code=self.exit_code)
+        return self.exit_code
+
+    async def _start(self, served_since: dict[str, datetime | None]) -> None:
+        # 1. watcher: first a build as of now (publishes whatever came due while we were down), then poll.
+        await self.build("start")
+        self.watcher.open()
+        self._spawn("watcher", self.watcher.run(self._stop_watching), critical=True)
+        # 2. clock: digest and sweep jobs (lift jobs were synced by the build), then missed digests.
+        self.clock.start()
+        await self.catch_up_digests(served_since)
+        # 3. sender, 4. web app.
+        self._spawn("sender", self._send_loop(), critical=True)
+        await self._start_web()
+
+    async def _shutdown(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._force.is_set():
+                self._server.force_exit = True
+            await _quietly(self._tasks.get("web"))
+        await self._stop_sender()
+        self.clock.shutdown()
+        self._stop_watching.set()
+        await _quietly(self._tasks.get("watcher"))
+        async with self._build_lock:
+            pass  # a lift or digest already running finishes its transaction
+        pending = [task for name, task in self._tasks.items() if name == "websub" and not task.done()]
+        for task in pending:
+            task.cancel()
+            await _quietly(task)
+        self.watcher.close()
+        self._executor.shutdown(wait=True)
+        for store in (self._send_store, self._build_store):
+            if store is not None:
+                store.close()
+
+
+async def _serve_web(server: uvicorn.Server) -> None:
+    try:
+        await server.serve()
+    except SystemExit:
+        # uvicorn exits the process when it cannot bind; here that is an error to report, not an exit.
+        log.error("web app stopped", host=server.config.host, port=server.config.port)
+
+
+async def _quietly(task: asyncio.Task[None] | None) -> None:
+    if task is None:
+        return
+    with contextlib.suppress(asyncio.CancelledError, Exception, SystemExit):
+        await task
+
+
+async def _until(task: asyncio.Future[Any], event: asyncio.Event) -> None:
+    """Wait until ``event`` is set or ``task`` ends, whichever comes first."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+
+
+async def _wait_any(events: list[asyncio.Event], timeout: float) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+# -- operability: check and backup ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One line of `newsroom-feed check`: what was checked, whether it is fine, and the details."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def check(settings: Settings) -> list[Finding]:
+    """Everything `run` needs, tried without side effects beyond migrating the store.
+
+    Never raises for a problem found: each becomes a failed `Finding`, so one run lists them all.
+    """
+    findings = [Finding("settings", True, _settings_summary(settings))]
+    findings.append(_check_store(settings))
+    findings.append(_check_public_dir(settings.public_dir))
+    findings.append(_check_templates(settings))
+    findings.append(_check_smtp(settings))
+    holder = InstanceLock(settings.database)
+    running = _lock_is_held(holder)
+    findings.append(
+        Finding("daemon", True, f"running as process {holder.holder()}" if running else "not running")
+    )
+    return findings
+
+
+def _settings_summary(settings: Settings) -> str:
+    source = f"from {settings.config}" if settings.config else "environment and defaults"
+    return f"{source}; base URL {settings.base_url}, time zone {settings.timezone}"
+
+
+def _check_store(settings: Settings) -> Finding:
+    try:
+        with Store(settings.database, settings.domain, zone=settings.zone) as store:
+            version = store.schema_version
+            releases = store.conn.execute("SELECT count(*) FROM releases").fetchone()[0]
+            waiting = outbox.waiting(store)
+            integrity = store.conn.execute("PRAGMA quick_check").fetchone()[0]
+    except (NewsroomError, sqlite3.Error) as error:
+        return Finding("store", False, f"{settings.database}: {error}")
+    if integrity != "ok":
+        return Finding("store", False, f"{settings.database}: integrity check says {integrity}")
+    return Finding(
+        "store",
+        True,
+        f"{settings.database} (schema version {version}, {releases} releases, {waiting} messages waiting)",
+    )
+
+
+def _check_public_dir(public_dir: Path) -> Finding:
+    try:
+        public_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=public_dir, prefix=".check-"):
+            pass
+    except OSError as error:
+        return Finding("public dir", False, f"{public_dir} is not writable: {error}")
+    return Finding("public dir", True, f"{public_dir} is writable")
+
+
+def _check_templates(settings: Settings) -> Finding:
+    """Compile every mail template (the operator's overrides first) so a syntax error shows now."""
+    try:
+        environment = make_environment(settings.mail.templates_dir)
+        names = [name for name in environment.list_templates() if not name.startswith(".")]
+        for name in names:
+            environment.get_template(name)
+    except TemplateError as error:
+        where = getattr(error, "filename", None) or getattr(error, "name", None) or ""
+        line = getattr(error, "lineno", None)
+        place = f"{where}:{line}: " if where and line else f"{where}: " if where else ""
+        return Finding("templates", False, f"{place}{error}")
+    except OSError as error:
+        return Finding("templates", False, str(error))
+    return Finding("templates", True, f"{len(names)} e-mail templates compile")
+
+
+def _check_smtp(settings: Settings) -> Finding:
+    try:
+        answer = asyncio.run(asyncio.wait_for(probe(settings.smtp), settings.smtp.timeout))
+    except (NewsroomError, TimeoutError) as error:
+        where = f"{settings.smtp.host}:{settings.smtp.port}"
+        return Finding("smtp", False, f"{where}: {error or 'timed out'} (NEWSROOM_SMTP__*)")
+    return Finding("smtp", True, answer)
+
+
+def _lock_is_held(lock: InstanceLock) -> bool:
+    try:
+        lock.acquire()
+    except LockedError:
+        return True
+    lock.release()
+    return False
+
+
+def backup(settings: Settings, target: Path, progress: Callable[[int, int], None] | None = None) -> Path:
+    """Copy the store with SQLite's online backup API, consistent even while the daemon writes.
+
+    The copy is written next to ``target`` and renamed into place, so a half-made backup never has the
+    final name. A directory as ``target`` gets a time-stamped file inside it.
+
+    :raises InputError: the target is the live database.
+    """
+    if target.is_dir():
+        target = target / f"{settings.database.stem}-{utcnow():%Y%m%dT%H%M%SZ}.db"
+    if target.resolve() == settings.database.resolve():
+        raise InputError("PATH", "is the live database; give another file or a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+        destination = sqlite3.connect(str(partial))
+        try:
+
+            def report(status: int, remaining: int, total: int) -> None:
+                if progress is not None:
+                    progress(total - remaining, total)
+
+            # Small steps let writers in between; each step copies 1,024 pages (4 MiB by default).
+            store.conn.backup(destination, pages=1024, progress=report)
+            destination.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            destination.close()
+    partial.replace(target)
+    return target
+
+
+def run_demo(settings: Settings, maildir: Path, announce: Callable[[Daemon], None]) -> int:
+    """`make run`: the daemon with the demo's SMTP sink (`mailsink`) on the same loop, at the SMTP
+    address of the settings; ``announce`` is called once everything listens. Ctrl-C stops both.
+
+    :raises LockedError: a daemon already runs on this store.
+    """
+
+    async def both() -> int:
+        stop_sink = asyncio.Event()
+        listening = asyncio.Event()
+        sink = asyncio.ensure_future(
+            mailsink.serve(
+                settings.smtp.host, settings.smtp.port, maildir, stop_sink, ready=lambda *_: listening.set()
+            )
+        )
+        await _until(sink, listening)
+        if sink.done():
+            sink.result()  # raises OSError: the SMTP port is taken
+        daemon = Daemon(settings)
+        serving = asyncio.ensure_future(daemon.serve())
+        await _until(serving, daemon.started)
+        if daemon.started.is_set():
+            announce(daemon)
+        try:
+            return await serving
+        finally:
+            stop_sink.set()
+            await sink
+
+    with InstanceLock(settings.database):
+        return asyncio.run(both())
+
+
+def run(settings: Settings) -> int:
+    """`newsroom-feed run`: hold the lock, serve until SIGTERM/SIGINT, drain; returns the exit code.
+
+    :raises LockedError: another process runs the daemon on this store.
+    """
+    with InstanceLock(settings.database):
+        return asyncio.run(Daemon(settings).serve())

@@ -1,0 +1,212 @@
+"""SMTP delivery: a pool of reused aiosmtplib connections, a rate limit, and error classification.
+
+The only module that imports aiosmtplib. One message is in flight per connection, so a crash repeats at
+most ``settings.connections`` messages. Every failure comes out as `TransientDeliveryError` (4xx,
+disconnects, timeouts, our own configuration: retry later) or `PermanentDeliveryError` (a 5xx about this
+recipient or this message: stop), each carrying the SMTP code and reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from types import TracebackType
+
+import aiosmtplib
+
+from newsroom_feed.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from newsroom_feed.settings import SmtpSettings
+
+#: A connection idle longer than this is closed and opened again before use: relays drop idle clients
+#: (Postfix after 300 s), and a send on a half-closed socket would count as a failed attempt.
+MAX_IDLE_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The relay took the message: its code and reply (often carrying the relay's queue id)."""
+
+    code: int
+    reply: str
+
+
+class RateLimiter:
+    """At most ``rate`` starts per second, allowing a burst of ``burst`` after a quiet spell."""
+
+    def __init__(self, rate: float, burst: int = 1) -> None:
+        self._interval = 1.0 / rate
+        self._burst = max(1, burst)
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        self._next = max(self._next, now - (self._burst - 1) * self._interval)
+        delay = self._next - now
+        self._next += self._interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+class _Connection:
+    """One slot of the pool: an aiosmtplib client opened on first use and after any broken transaction."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self._settings = settings
+        self.client: aiosmtplib.SMTP | None = None
+        self.last_used = 0.0
+
+    async def ready(self) -> aiosmtplib.SMTP:
+        client = self.client
+        stale = time.monotonic() - self.last_used > MAX_IDLE_SECONDS
+        if client is not None and client.is_connected and not stale:
+            return client
+        await self.close()
+        self.client = await self._open()
+        return self.client
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        settings = self._settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=settings.password.get_secret_value() if settings.password else None,
+            timeout=settings.timeout,
+            use_tls=settings.security == "tls",
+            start_tls=settings.security == "starttls",
+        )
+        try:
+            await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
+        except aiosmtplib.SMTPAuthenticationError as error:
+            client.close()
+            # Wrong credentials are the operator's to fix; every message would fail the same way, so
+            # nothing here is this recipient's fault: retry later, never count a bounce.
+            raise TransientDeliveryError(error.code, f"login refused: {error.message}") from None
+        except aiosmtplib.SMTPResponseException as error:
+            client.close()
+            raise TransientDeliveryError(error.code, f"connect: {error.message}") from None
+        except (aiosmtplib.SMTPException, OSError) as error:
+            client.close()
+            where = f"{settings.host}:{settings.port}"
+            raise TransientDeliveryError(None, f"cannot connect to {where}: {error}") from None
+        return client
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        if client.is_connected:
+            try:
+                await asyncio.wait_for(client.quit(), timeout=1.0)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+        else:
+            client.close()
+
+
+class Mailer:
+    """A pool of ``settings.connections`` SMTP connections shared by concurrent `send` calls.
+
+    Use as ``async with Mailer(settings.smtp) as mailer: await mailer.send(...)``.
+    """
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._all = [_Connection(settings) for _ in range(settings.connections)]
+        self._idle: asyncio.Queue[_Connection] = asyncio.Queue()
+        for connection in self._all:
+            self._idle.put_nowait(connection)
+        self._limiter = RateLimiter(settings.rate_per_second, burst=settings.connections)
+
+    async def __aenter__(self) -> Mailer:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> Accepted:
+        """Send one message to one recipient over a pooled connection.
+
+        :raises TransientDeliveryError: a 4xx reply, a dropped connection, a timeout, a refused login.
+        :raises PermanentDeliveryError: a 5xx reply to RCPT or DATA (the recipient or the message); the
+            error's ``recipient`` is set, so the ledger can count it towards a bounce.
+        """
+        connection = await self._idle.get()
+        try:
+            await self._limiter.wait()
+            client = await connection.ready()
+            try:
+                reply = await client.sendmail(sender, [recipient], data, mail_options=_options(client, data))
+            except (aiosmtplib.SMTPException, OSError, ValueError) as error:
+                # aiosmtplib has already sent RSET after a reply error; a connection in an unknown state
+                # (dropped, timed out) is not reused.
+                if not isinstance(error, aiosmtplib.SMTPResponseException) or not client.is_connected:
+                    await connection.close()
+                raise _classify(error, recipient) from None
+            finally:
+                connection.last_used = time.monotonic()
+            return Accepted(250, reply[1])
+        finally:
+            self._idle.put_nowait(connection)
+
+    async def close(self) -> None:
+        """Say QUIT on every open connection."""
+        await asyncio.gather(*(connection.close() for connection in self._all))
+
+
+async def probe(settings: SmtpSettings) -> str:
+    """Connect (TLS and login as configured), EHLO and NOOP, then QUIT: what `newsroom-feed check` asks.
+
+    :raises TransientDeliveryError: naming what failed (connect, TLS, login, or the NOOP reply).
+    """
+    connection = _Connection(settings)
+    try:
+        client = await connection.ready()
+        try:
+            reply = await client.noop()
+        except (aiosmtplib.SMTPException, OSError) as error:
+            raise _classify(error, "") from None
+        greeting = client.last_ehlo_response
+        name = greeting.message.splitlines()[0] if greeting and greeting.message else "?"
+        return f"{settings.host}:{settings.port} ({name}) answered NOOP with {reply.code}"
+    finally:
+        await connection.close()
+
+
+def _options(client: aiosmtplib.SMTP, data: bytes) -> list[str]:
+    if not data.isascii() and client.supports_extension("8bitmime"):
+        return ["BODY=8BITMIME"]
+    return []
+
+
+def _classify(error: BaseException, recipient: str) -> DeliveryError:
+    """Turn an aiosmtplib failure into transient or permanent, with the code and reply kept."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        refused = error.recipients[0] if error.recipients else None
+        code = refused.code if refused else None
+        reply = refused.message if refused else str(error)
+        return _by_code(code, reply, recipient)
+    if isinstance(error, aiosmtplib.SMTPSenderRefused):
+        # Our From address was refused: a configuration problem, not this recipient's.
+        return TransientDeliveryError(error.code, f"sender refused: {error.message}")
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        return _by_code(error.code, error.message, recipient)
+    if isinstance(error, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return TransientDeliveryError(None, f"timed out: {error}")
+    if isinstance(error, aiosmtplib.SMTPServerDisconnected | ConnectionError | OSError):
+        return TransientDeliveryError(None, f"connection lost: {error}")
+    if isinstance(error, ValueError):
+        # aiosmtplib refuses an address it cannot send safely (a line break, non-ASCII without SMTPUTF8).
+        return PermanentDeliveryError(None, f"address cannot be sent: {error}", recipient)
+    return TransientDeliveryError(None, str(error))
+
+
+def _by_code(code: int | None, reply: str, recipient: str) -> DeliveryError:
+    if code is not None and 500 <= code < 600:
+        return PermanentDeliveryError(code, reply, recipient)
+    return TransientDeliveryError(code, reply, recipient)

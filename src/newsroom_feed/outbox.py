@@ -1,0 +1,312 @@
+"""The delivery ledger: idempotent enqueueing, claiming due rows under a lease, recording every attempt.
+
+Row life: ``pending`` → (claimed) ``sending`` → ``sent`` | ``pending`` again with a backoff (4xx,
+disconnects) | ``failed`` (5xx, too many attempts, or skipped). A row is ``sending`` only while a sender
+holds its lease; a lease that runs out (the sender died) makes the row due again, and whoever takes the
+single-instance lock calls `reclaim_all` at once. Rows of subscribers who are unsubscribed, bounced or
+erased are never sent: a claim marks them ``failed`` with ``last_error`` starting ``skipped:``, so the
+ledger still shows what was planned and why it did not go.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from newsroom_feed.models import OutboxItem, OutboxKind, iso
+from newsroom_feed.settings import OutboxSettings
+from newsroom_feed.store import Store
+
+Outcome = Literal["sent", "transient", "permanent"]
+
+SKIPPED = "skipped: "
+
+
+def alert_key(release_uid: str) -> str:
+    return f"alert:{release_uid}"
+
+
+def digest_key(frequency: str, period_end: datetime) -> str:
+    return f"digest:{frequency}:{iso(period_end)}"
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to plan: at most one row per (subscriber, key), however often it is planned."""
+
+    subscriber_id: int
+    key: str
+    kind: OutboxKind
+    release_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one SMTP transaction of a claimed row came to.
+
+    ``bounce`` is set for a permanent failure about the recipient (a 5xx to RCPT or DATA), which counts
+    towards the subscriber's ``bounced`` status; a message we could not even compose does not.
+    """
+
+    item: OutboxItem
+    outcome: Outcome
+    code: int | None
+    reply: str
+    message_id: str | None = None
+    bounce: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    items: list[OutboxItem]
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One row as `outbox list` shows it; ``email`` is None once the subscriber was erased."""
+
+    id: int
+    key: str
+    kind: str
+    email: str | None
+    status: str
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    message_id: str | None
+    sent_at: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "kind": self.kind,
+            "email": self.email,
+            "status": self.status,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at,
+            "last_error": self.last_error,
+            "message_id": self.message_id,
+            "sent_at": self.sent_at,
+        }
+
+
+def enqueue(store: Store, messages: Iterable[NewMessage], now: datetime) -> int:
+    """Plan messages, skipping any (subscriber, key) already planned; returns how many rows are new.
+
+    Joins the caller's transaction when there is one, so a planner can enqueue and record why in one
+    commit.
+    """
+    when = iso(now)
+    with store.transaction() as conn:
+        before = conn.total_changes
+        conn.executemany(
+            "INSERT INTO outbox (key, kind, subscriber_id, release_ids, status, attempts, next_attempt_at, "
+            "created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT(subscriber_id, key) DO NOTHING",
+            ((m.key, m.kind, m.subscriber_id, _ids_json(m.release_ids), when, when) for m in messages),
+        )
+        return conn.total_changes - before
+
+
+def _ids_json(ids: tuple[int, ...]) -> str:
+    """A JSON array of ints, written directly: this runs once per planned row."""
+    return "[" + ",".join(str(int(value)) for value in ids) + "]"
+
+
+def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limit: int = 1) -> Claimed:
+    """Take up to ``limit`` due rows for ``owner`` until ``now + lease_seconds``, oldest due first.
+
+    Rows whose lease ran out are due again. Rows whose subscriber may not be written to are marked
+    failed (``skipped: ...``) on the way and counted, never returned.
+    """
+    lease_until = iso(now + timedelta(seconds=lease_seconds))
+    items: list[OutboxItem] = []
+    skipped = 0
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL "
+            "WHERE status = 'sending' AND lease_until < ?",
+            (iso(now),),
+        )
+        while len(items) < limit:
+            rows = conn.execute(
+                "SELECT o.id, o.key, o.kind, o.subscriber_id, o.release_ids, o.attempts, o.message_id, "
+                "s.status FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id "
+                "WHERE o.status = 'pending' AND o.next_attempt_at <= ? "
+                "ORDER BY o.next_attempt_at, o.id LIMIT ?",
+                (iso(now), limit - len(items)),
+            ).fetchall()
+            if not rows:
+                break
+            taken, skips = [], []
+            for row_id, key, kind, subscriber_id, release_ids, attempts, message_id, status in rows:
+                reason = _skip_reason(kind, subscriber_id, status)
+                if reason is not None:
+                    skips.append((SKIPPED + reason, row_id))
+                    continue
+                taken.append((lease_until, owner, row_id))
+                items.append(
+                    OutboxItem(
+                        id=row_id,
+                        key=key,
+                        kind=kind,
+                        subscriber_id=subscriber_id,
+                        release_ids=tuple(json.loads(release_ids)),
+                        status="sending",
+                        attempts=attempts,
+                        message_id=message_id,
+                    )
+                )
+            conn.executemany(
+                "UPDATE outbox SET status = 'failed', last_error = ?, lease_until = NULL, "
+                "lease_owner = NULL WHERE id = ?",
+                skips,
+            )
+            conn.executemany(
+                "UPDATE outbox SET status = 'sending', lease_until = ?, lease_owner = ? WHERE id = ?", taken
+            )
+            skipped += len(skips)
+    return Claimed(items, skipped)
+
+
+def _skip_reason(kind: str, subscriber_id: int | None, status: str | None) -> str | None:
+    if subscriber_id is None or status is None:
+        return "subscriber erased"
+    if status == "active" or (status == "pending" and kind == "confirmation"):
+        return None
+    return f"subscriber {status}"
+
+
+def record(store: Store, attempts: Sequence[Attempt], now: datetime, settings: OutboxSettings) -> list[str]:
+    """Write the outcome of several attempts in one transaction; returns each row's new status.
+
+    A transient failure puts the row back with an exponential backoff, or fails it after
+    ``settings.max_attempts``; a permanent one fails it at once and, for a bounce, counts towards the
+    subscriber's ``bounced`` status (at ``settings.bounce_after``).
+    """
+    statuses: list[str] = []
+    when = iso(now)
+    sent = [a for a in attempts if a.outcome == "sent"]
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO deliveries (outbox_id, attempt, at, code, reply, outcome) VALUES (?, ?, ?, ?, ?, ?)",
+            [(a.item.id, a.item.attempts + 1, when, a.code, a.reply[:1000], a.outcome) for a in attempts],
+        )
+        conn.executemany(
+            "UPDATE outbox SET status = 'sent', attempts = ?, sent_at = ?, message_id = ?, "
+            "last_error = NULL, lease_until = NULL, lease_owner = NULL WHERE id = ?",
+            [(a.item.attempts + 1, when, a.message_id, a.item.id) for a in sent],
+        )
+        for attempt in attempts:
+            item, number = attempt.item, attempt.item.attempts + 1
+            if attempt.outcome == "sent":
+                statuses.append("sent")
+                continue
+            error = f"{attempt.code or 'no reply'} {attempt.reply}".strip()[:1000]
+            if attempt.outcome == "transient" and number < settings.max_attempts:
+                retry_at = now + timedelta(seconds=backoff(number, settings))
+                conn.execute(
+                    "UPDATE outbox SET status = 'pending', attempts = ?, next_attempt_at = ?, "
+                    "last_error = ?, message_id = coalesce(?, message_id), lease_until = NULL, "
+                    "lease_owner = NULL WHERE id = ?",
+                    (number, iso(retry_at), error, attempt.message_id, item.id),
+                )
+                statuses.append("pending")
+                continue
+            if attempt.outcome == "transient":
+                error = f"gave up after {number} attempts: {error}"
+            conn.execute(
+                "UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?, "
+                "message_id = coalesce(?, message_id), lease_until = NULL, lease_owner = NULL WHERE id = ?",
+                (number, error, attempt.message_id, item.id),
+            )
+            if attempt.bounce and item.subscriber_id is not None:
+                _count_bounce(store, item.subscriber_id, settings.bounce_after)
+            statuses.append("failed")
+    return statuses
+
+
+def _count_bounce(store: Store, subscriber_id: int, bounce_after: int) -> None:
+    store.conn.execute(
+        "UPDATE subscribers SET permanent_failures = permanent_failures + 1, "
+        "status = CASE WHEN permanent_failures + 1 >= ? AND status = 'active' THEN 'bounced' "
+        "ELSE status END WHERE id = ?",
+        (bounce_after, subscriber_id),
+    )
+
+
+def backoff(attempt: int, settings: OutboxSettings) -> float:
+    """Seconds before attempt ``attempt + 1``: doubling from ``backoff_seconds`` up to the maximum."""
+    return float(min(settings.backoff_seconds * 2 ** (attempt - 1), settings.backoff_max_seconds))
+
+
+def release(store: Store, ids: Iterable[int], owner: str) -> int:
+    """Give rows claimed but not attempted back to the queue, unchanged (a stopping sender)."""
+    wanted = [(row_id, owner) for row_id in ids]
+    with store.transaction() as conn:
+        before = conn.total_changes
+        conn.executemany(
+            "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL "
+            "WHERE id = ? AND status = 'sending' AND lease_owner = ?",
+            wanted,
+        )
+        return conn.total_changes - before
+
+
+def reclaim_all(store: Store) -> int:
+    """Make every ``sending`` row due again: only for the holder of the single-instance lock, which
+    knows that no other sender is alive."""
+    with store.transaction() as conn:
+        cursor = conn.execute(
+            "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL "
+            "WHERE status = 'sending'"
+        )
+        return cursor.rowcount
+
+
+def retry(store: Store, now: datetime, *, include_failed: bool = False) -> int:
+    """Make waiting rows due now; with ``include_failed`` also re-queue failed rows with fresh attempts."""
+    with store.transaction() as conn:
+        count = conn.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?",
+            (iso(now), iso(now)),
+        ).rowcount
+        if include_failed:
+            count += conn.execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ? "
+                "WHERE status = 'failed'",
+                (iso(now),),
+            ).rowcount
+    return count
+
+
+def waiting(store: Store) -> int:
+    """Rows not yet delivered nor given up: due later, or held by a sender."""
+    row = store.conn.execute("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()
+    return int(row[0])
+
+
+def next_due(store: Store) -> datetime | None:
+    """When the earliest pending row becomes due, to sleep until then."""
+    row = store.conn.execute("SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()
+    return datetime.fromisoformat(row[0]) if row[0] else None
+
+
+def list_rows(store: Store, *, statuses: Sequence[str] = (), limit: int | None = None) -> list[OutboxRow]:
+    """Ledger rows, newest first, filtered by status."""
+    sql = (
+        "SELECT o.id, o.key, o.kind, s.email, o.status, o.attempts, o.next_attempt_at, o.last_error, "
+        "o.message_id, o.sent_at FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id"
+    )
+    params: list[Any] = list(statuses)
+    if statuses:
+        sql += f" WHERE o.status IN ({','.join('?' * len(statuses))})"
+    sql += " ORDER BY o.id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [OutboxRow(*row) for row in store.conn.execute(sql, params)]

@@ -1,0 +1,114 @@
+"""The watcher: notices commits by any process to the store and asks for a build when releases changed.
+
+It polls ``PRAGMA data_version`` on a connection of its own (a few microseconds; the value changes only
+when *another* connection commits, and stays frozen while this connection holds a read transaction, hence
+autocommit and no open cursors). Only when it changed does it compare the newest `changes` row with the
+build cursor: releases written by the CLI, the admin API or an outside CMS with plain SQL all land there
+through triggers. The build moves the cursor only after the files are in place, so a build that fails or
+is killed is simply asked for again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+#: After a failed build, wait this long before asking again, doubling up to the maximum.
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 60.0
+
+
+class Watcher:
+    """Polls one database for commits; calls ``on_change`` for new release changes, ``on_commit`` for any.
+
+    ``on_change`` is awaited (one build at a time) and should raise on failure, to be retried with
+    backoff. ``on_commit`` is a cheap notification, e.g. to wake the sender when another process queued
+    mail.
+    """
+
+    def __init__(
+        self,
+        database: Path,
+        interval: float,
+        on_change: Callable[[], Awaitable[object]],
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.database = database
+        self.interval = interval
+        self._on_change = on_change
+        self._on_commit = on_commit
+        self._conn: sqlite3.Connection | None = None
+        self._version: int | None = None
+        self.polls = 0
+
+    def open(self) -> None:
+        """Open the dedicated connection; the store must exist (the daemon opened it and migrated)."""
+        conn = sqlite3.connect(str(self.database), isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        self._conn = conn
+        self._version = self._data_version()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _data_version(self) -> int:
+        assert self._conn is not None, "open() first"
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def committed(self) -> bool:
+        """Whether another connection committed since the last call."""
+        self.polls += 1
+        version = self._data_version()
+        if version == self._version:
+            return False
+        self._version = version
+        return True
+
+    def behind(self) -> bool:
+        """Whether `changes` holds rows after the build cursor, i.e. outputs are out of date."""
+        assert self._conn is not None, "open() first"
+        row = self._conn.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM changes) > "
+            "(SELECT coalesce(max(change_cursor), 0) FROM build_state)"
+        ).fetchone()
+        return bool(row[0])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until ``stop`` is set. Starts by catching up on changes made while nobody watched."""
+        if self._conn is None:
+            self.open()
+        pending = self.behind()
+        retry = RETRY_FIRST_SECONDS
+        wait = 0.0
+        while not stop.is_set():
+            if self.committed():
+                if self._on_commit is not None:
+                    self._on_commit()
+                pending = pending or self.behind()
+            if pending:
+                try:
+                    await self._on_change()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("build failed; will try again", retry_in=retry)
+                    wait, retry = retry, min(retry * 2, RETRY_MAX_SECONDS)
+                else:
+                    pending, retry = False, RETRY_FIRST_SECONDS
+            await _sleep_or_stop(stop, max(wait, self.interval))
+            wait = 0.0
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return

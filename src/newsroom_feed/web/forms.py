@@ -1,0 +1,215 @@
+"""The subscribe form (double opt-in) and the confirmation link.
+
+Each handler parses the form, calls one core function of `subscriptions`, and renders a page. What the
+pages say never depends on whether an address exists: a subscribe request for a known address looks
+exactly like one for a new address, and sends at most one confirmation mail per address per hour.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from newsroom_feed import outbox, subscriptions
+from newsroom_feed.errors import InputError, NotFound
+from newsroom_feed.web.render import (
+    form_choices,
+    form_text,
+    guard,
+    invalid_link,
+    language,
+    local_path,
+    message,
+    render,
+    stylesheet_bytes,
+    templates_dir,
+    too_many,
+    with_csrf,
+)
+from newsroom_feed.web.state import WebState, client_address, state_of
+from newsroom_feed.web.texts import consent_text, texts
+
+router = APIRouter(include_in_schema=False)
+
+#: URL prefixes of the subscriber pages (for the metrics' ``area`` label).
+FORM_PREFIXES = ("/subscribe", "/confirm/", "/unsubscribe/", "/preferences/", "/_web/")
+KINDS = ("journalist", "city", "other")
+FREQUENCIES = ("immediate", "daily", "weekly")
+_FIELD_LIMIT = 200
+#: The order of the fields on the page, which the error summary follows.
+_FIELD_ORDER = ("email", "name", "kind", "organization", "frequency", "consent")
+
+
+# -- subscribe -------------------------------------------------------------------------------------
+
+
+@router.get("/_web/web.css")
+def stylesheet() -> Response:
+    return Response(
+        stylesheet_bytes(templates_dir()),
+        media_type="text/css; charset=utf-8",
+        headers={"cache-control": "public, max-age=86400"},
+    )
+
+
+def _subscribe_page(
+    request: Request, lang: str, form: dict[str, Any], errors: dict[str, str], status: int = 200
+) -> Response:
+    categories = state_of(request).stores.get().categories()
+    return with_csrf(
+        request,
+        lambda token: render(
+            request,
+            "subscribe.html",
+            lang,
+            status,
+            title=texts(lang)["subscribe_title"],
+            other_lang="en" if lang == "pl" else "pl",
+            csrf_token=token,
+            form=form,
+            errors=errors,
+            kinds=KINDS,
+            frequencies=FREQUENCIES,
+            categories=categories,
+            consent_text=consent_text(lang),
+        ),
+    )
+
+
+_EMPTY_FORM: dict[str, Any] = {
+    "email": "", "name": "", "kind": "journalist", "organization": "", "categories": [],
+    "frequency": "immediate", "consent": False,
+}  # fmt: skip
+
+
+@router.get("/subscribe")
+def subscribe_form(request: Request, lang: str = "pl") -> Response:
+    return _subscribe_page(request, language(lang), dict(_EMPTY_FORM), {})
+
+
+@router.post("/subscribe")
+async def subscribe(request: Request) -> Response:
+    form = await request.form()
+    lang = language(form_text(form, "lang") or request.query_params.get("lang"))
+    refused = guard(request, form, lang)
+    if refused is not None:
+        return refused
+    web = state_of(request)
+    if form_text(form, "website"):
+        # A bot filled the field people never see: answer as if it worked, store nothing.
+        return _sent(lang)
+    client = client_address(request)
+    if not web.subscribe_limit.allow(client):
+        return too_many(request, lang, web.subscribe_limit.retry_after(client))
+    values = {
+        "email": form_text(form, "email"),
+        "name": form_text(form, "name"),
+        "kind": form_text(form, "kind") or "other",
+        "organization": form_text(form, "organization"),
+        "categories": form_choices(form, "categories"),
+        "frequency": form_text(form, "frequency") or "immediate",
+        "consent": form_text(form, "consent") == "yes",
+    }
+    errors = await run_in_threadpool(_request_subscription, web, values, lang)
+    if errors:
+        return await run_in_threadpool(_subscribe_page, request, lang, values, errors, 422)
+    return _sent(lang)
+
+
+def _sent(lang: str) -> Response:
+    """Post/redirect/get: a reload of the result page does not send the form again."""
+    return RedirectResponse(f"/subscribe/sent?lang={lang}", status_code=303)
+
+
+@router.get("/subscribe/sent")
+def subscribe_sent(request: Request, lang: str = "pl") -> Response:
+    lang = language(lang)
+    return message(request, lang, "sent_title", "sent_text", role="status")
+
+
+def _request_subscription(web: WebState, values: dict[str, Any], lang: str) -> dict[str, str]:
+    """Validate the form and ask for the subscription; the errors to show, by field (none: done).
+
+    The pending subscriber and its confirmation mail are written in one transaction, so a crash never
+    leaves a pending address that nobody will ever ask to confirm.
+    """
+    t = texts(lang)
+    errors: dict[str, str] = {}
+    store = web.stores.get()
+    known = {category.slug for category in store.categories()}
+    if values["kind"] not in KINDS:
+        errors["kind"] = t["error_choice"]
+    if values["frequency"] not in FREQUENCIES:
+        errors["frequency"] = t["error_choice"]
+    for name in ("name", "organization"):
+        if len(values[name]) > _FIELD_LIMIT:
+            errors[name] = t["error_too_long"]
+    if not values["consent"]:
+        errors["consent"] = t["error_consent"]
+    values["categories"] = [slug for slug in values["categories"] if slug in known]
+    try:
+        subscriptions.SubscriberInput.parse({"email": values["email"]})
+    except InputError:
+        errors["email"] = t["error_email"]
+    if errors:
+        return {field: errors[field] for field in _FIELD_ORDER if field in errors}
+    data = {
+        "email": values["email"],
+        "name": values["name"] or None,
+        "kind": values["kind"],
+        "organization": values["organization"] or None,
+        "categories": values["categories"],
+        "frequency": values["frequency"],
+        "language": lang,
+        "consent_text": consent_text(lang),
+    }
+    now = web.clock()
+    try:
+        with store.transaction():
+            asked = subscriptions.request_subscription(store, data, now)
+            if asked.send_confirmation and asked.confirmation_key:
+                outbox.enqueue(
+                    store,
+                    [outbox.NewMessage(asked.subscriber.id, asked.confirmation_key, "confirmation")],
+                    now,
+                )
+    except InputError as error:
+        field = error.field.split(".", 1)[0]
+        if field == "email":
+            return {"email": t["error_email"]}
+        if field in ("name", "organization"):
+            return {field: t["error_too_long"]}
+        return {field if field in ("kind", "frequency") else "email": t["error_choice"]}
+    return {}
+
+
+# -- confirm ---------------------------------------------------------------------------------------
+
+
+@router.get("/confirm/{token}")
+def confirm(request: Request, token: str, lang: str | None = None) -> Response:
+    """Following the link activates the subscription (idempotent: a second visit says the same)."""
+    web = state_of(request)
+    store = web.stores.get()
+    now = web.clock()
+    try:
+        found = subscriptions.resolve(store, web.settings, token, "confirm", now)
+        subscriber = subscriptions.confirm(store, found.token, now)
+    except NotFound:
+        lang = language(lang)
+        return invalid_link(request, lang)
+    lang = language(lang, subscriber.language)
+    if subscriber.status != "active":
+        return invalid_link(request, lang)
+    preferences = subscriptions.link_url(web.settings, subscriber, "preferences")
+    return message(
+        request,
+        lang,
+        "confirmed_title",
+        "confirmed_text",
+        links=[{"href": local_path(web, preferences), "label": texts(lang)["preferences_link"]}],
+        role="status",
+    )

@@ -1,0 +1,164 @@
+"""`newsroom-feed check`, `backup`, the log formats and the progress helper, as an operator meets them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import socket
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from newsroom_feed.cli import main
+from newsroom_feed.daemon import InstanceLock
+from newsroom_feed.logs import configure_logging, progress
+from newsroom_feed.models import ReleaseInput, utcnow
+from newsroom_feed.settings import Settings
+from newsroom_feed.store import Store
+
+from .smtp_server import SmtpServer
+
+
+@pytest.fixture
+def operator_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, smtp_server: SmtpServer) -> None:
+    """The environment an operator would set, pointing at the test's store and SMTP server."""
+    monkeypatch.setenv("NEWSROOM_DATABASE", str(settings.database))
+    monkeypatch.setenv("NEWSROOM_PUBLIC_DIR", str(settings.public_dir))
+    monkeypatch.setenv("NEWSROOM_SECRET_KEY", "test-secret-key-not-for-production")
+    monkeypatch.setenv("NEWSROOM_SMTP__PORT", str(smtp_server.port))
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_check_says_ok_when_store_templates_and_smtp_work(
+    operator_env: None, capsys: pytest.CaptureFixture[str], smtp_server: SmtpServer
+) -> None:
+    assert main(["check"]) == 0
+    out, err = capsys.readouterr()
+    assert "FAIL" not in out
+    for name in ("settings", "store", "public dir", "templates", "smtp", "daemon: not running"):
+        assert f"ok    {name}" in out
+    assert f"127.0.0.1:{smtp_server.port}" in out
+    assert err.strip() == "OK"
+    assert smtp_server.received == [], "check sends no mail"
+
+
+def test_check_names_an_smtp_server_that_does_not_answer(
+    operator_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = closed_port()
+    monkeypatch.setenv("NEWSROOM_SMTP__PORT", str(port))
+    assert main(["check"]) == 1
+    out, err = capsys.readouterr()
+    failed = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert len(failed) == 1
+    assert failed[0].startswith(f"FAIL  smtp: 127.0.0.1:{port}")
+    assert "1 problem found" in err
+
+
+def test_check_names_a_wrong_setting(
+    operator_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NEWSROOM_SMTP__PORT", "siedemdziesiąt")
+    assert main(["check"]) == 1
+    assert "FAIL  settings: NEWSROOM_SMTP__PORT" in capsys.readouterr().out
+
+
+def test_check_names_a_broken_template_override(
+    operator_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = tmp_path / "branding"
+    overrides.mkdir()
+    (overrides / "broken.html").write_text("<p>{{ release.title </p>\n", encoding="utf-8")
+    monkeypatch.setenv("NEWSROOM_MAIL__TEMPLATES_DIR", str(overrides))
+    assert main(["check"]) == 1
+    (failed,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")]
+    assert failed.startswith("FAIL  templates: ")
+    assert "broken.html:1" in failed
+
+
+def test_check_tells_that_a_daemon_is_running(
+    operator_env: None, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with InstanceLock(settings.database):
+        assert main(["check"]) == 0
+    assert "daemon: running as process" in capsys.readouterr().out
+
+
+def test_backup_is_a_consistent_copy_of_the_open_store(
+    operator_env: None, store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.add_release(ReleaseInput.parse({"title": "Komunikat do kopii zapasowej"}), utcnow())
+    target = tmp_path / "kopie" / "newsroom-backup.db"
+    assert main(["backup", str(target)]) == 0
+    assert str(target) in capsys.readouterr().out
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        titles = [row[0] for row in copy.execute("SELECT title FROM releases")]
+    assert titles == ["Komunikat do kopii zapasowej"]
+    assert [path.name for path in target.parent.iterdir()] == [target.name], "no partial file left"
+
+
+def test_backup_into_a_directory_gets_a_dated_name(operator_env: None, store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "kopie"
+    folder.mkdir()
+    assert main(["backup", str(folder)]) == 0
+    (made,) = folder.iterdir()
+    assert made.name.startswith("newsroom-") and made.suffix == ".db"
+
+
+def test_backup_refuses_to_overwrite_the_live_store(
+    operator_env: None, settings: Settings, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backup", str(settings.database)]) == 2
+    assert "PATH" in capsys.readouterr().err
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+def test_json_logs_are_one_object_per_line_with_polish_text_kept(restore_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    structlog.get_logger("newsroom_feed.daemon").info("build", reason="change", title="Żółć")
+    logging.getLogger("uvicorn.error").info("Started server process [%d]", 42)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["event"] == "build" and first["title"] == "Żółć" and first["level"] == "info"
+    assert first["timestamp"].endswith("Z")
+    assert second["event"] == "Started server process [42]"
+    assert "Żółć" in stream.getvalue()
+
+
+def test_human_logs_are_plain_text_without_colour_when_not_a_terminal(restore_logging: None) -> None:
+    stream = io.StringIO()
+    configure_logging("human", "info", stream=stream)
+    structlog.get_logger("newsroom_feed.daemon").info("lift", at="2026-11-26T10:00:00+00:00")
+    structlog.get_logger("newsroom_feed.daemon").debug("hidden at info level")
+    text = stream.getvalue()
+    assert "lift" in text and "at=2026-11-26T10:00:00+00:00" in text
+    assert "\x1b[" not in text
+    assert "hidden" not in text
+
+
+def test_progress_stays_quiet_when_piped() -> None:
+    stream = io.StringIO()
+    with progress("Importowanie", total=3, stream=stream) as bar:
+        for _ in range(3):
+            bar.advance()
+        bar.update(completed=3, total=3)
+    assert stream.getvalue() == ""

@@ -1,0 +1,311 @@
+"""The sending loop against a real aiosmtpd server: retries, permanent failures, bounces, stop, crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from newsroom_feed import outbox
+from newsroom_feed.cli import main
+from newsroom_feed.daemon import InstanceLock
+from newsroom_feed.delivery import deliver
+from newsroom_feed.models import OutboxItem, OutgoingMessage, iso, utcnow
+from newsroom_feed.outbox import NewMessage
+from newsroom_feed.planner import announce
+from newsroom_feed.settings import Settings
+from newsroom_feed.store import Store
+
+from .mail_helpers import PlainRenderer, add_release, add_subscriber, smtp_settings
+from .smtp_server import SmtpServer
+
+
+def _rows(store: Store) -> list[tuple[str, str, int]]:
+    return [
+        tuple(row)
+        for row in store.conn.execute("SELECT key, status, attempts FROM outbox ORDER BY id").fetchall()
+    ]
+
+
+def _plan(store: Store, now: datetime, *emails: str) -> list[int]:
+    ids = [add_subscriber(store, email) for email in emails]
+    outbox.enqueue(store, [NewMessage(sid, "alert:tag:x,2026:release/1", "alert", (1,)) for sid in ids], now)
+    return ids
+
+
+async def test_451_then_250_ends_sent_after_a_retry(
+    store: Store, settings: Settings, smtp_server: SmtpServer, now: datetime
+) -> None:
+    _plan(store, now, "anna@example.pl")
+    smtp_server.fail_next(451, "greylisted")
+    report = await deliver(
+        store, smtp_settings(settings, smtp_server.port, backoff_seconds=0.001), renderer=PlainRenderer(store)
+    )
+    assert (report.sent, report.failed, report.waiting) == (1, 0, 0)
+    assert _rows(store) == [("alert:tag:x,2026:release/1", "sent", 2)]
+    attempts = store.conn.execute("SELECT attempt, code, outcome FROM deliveries ORDER BY id").fetchall()
+    assert [tuple(a) for a in attempts] == [(1, 451, "transient"), (2, 250, "sent")]
+    assert len(smtp_server.received) == 1
+
+
+async def test_a_retry_not_yet_due_is_left_waiting(
+    store: Store, settings: Settings, smtp_server: SmtpServer, now: datetime
+) -> None:
+    _plan(store, now, "anna@example.pl")
+    smtp_server.fail_next(421, "busy")
+    report = await deliver(store, smtp_settings(settings, smtp_server.port), renderer=PlainRenderer(store))
+    assert (report.sent, report.failed, report.waiting) == (0, 0, 1)
+    row = outbox.list_rows(store)[0]
+    assert (row.status, row.last_error) == ("pending", "421 busy")
+
+
+async def test_550_fails_at_once_and_three_bounce_the_subscriber(
+    store: Store, settings: Settings, smtp_server: SmtpServer, now: datetime
+) -> None:
+    anna = add_subscriber(store, "anna@example.pl")
+    outbox.enqueue(store, [NewMessage(anna, f"alert:{n}", "alert", ()) for n in range(4)], now)
+    smtp_server.fail_next(550, "no such user", times=3)
+    configured = smtp_settings(settings, smtp_server.port).model_copy(
+        update={"smtp": smtp_settings(settings, smtp_server.port).smtp.model_copy(update={"connections": 1})}
+    )
+    report = await deliver(store, configured, renderer=PlainRenderer(store))
+    assert (report.sent, report.failed, report.skipped) == (0, 3, 1)
+    assert "550 no such user" in report.errors[0]
+    assert smtp_server.received == []
+    status = store.conn.execute("SELECT status FROM subscribers WHERE id = ?", (anna,)).fetchone()[0]
+    assert status == "bounced"
+    assert [row[1] for row in _rows(store)] == ["failed"] * 4
+
+
+async def test_a_connection_dropped_during_data_is_retried(
+    store: Store, settings: Settings, smtp_server: SmtpServer, now: datetime
+) -> None:
+    _plan(store, now, "anna@example.pl", "jan@example.pl")
+    smtp_server.drop_next()
+    report = await deliver(
+        store, smtp_settings(settings, smtp_server.port, backoff_seconds=0.001), renderer=PlainRenderer(store)
+    )
+    assert (report.sent, report.failed) == (2, 0)
+    assert sorted(r.recipients[0] for r in smtp_server.received) == ["anna@example.pl", "jan@example.pl"]
+    assert sum(row[2] for row in _rows(store)) == 3
+
+
+async def test_a_message_that_cannot_be_composed_fails_alone(
+    store: Store, settings: Settings, smtp_server: SmtpServer, now: datetime
+) -> None:
+    _plan(store, now, "anna@example.pl", "jan@example.pl")
+
+    class Picky(PlainRenderer):
+        def render(self, item: OutboxItem) -> OutgoingMessage:
+            if item.id == 1:
+                raise LookupError("release 1 is gone")
+            return super().render(item)
+
+    report = await deliver(store, smtp_settings(settings, smtp_server.port), renderer=Picky(store))
+    assert (report.sent, report.failed) == (1, 1)
+    assert (
+        outbox.list_rows(store, statuses=["failed"])[0].last_error
+        == "no reply cannot compose: release 1 is gone"
+    )
+    assert store.conn.execute("SELECT status FROM subscribers WHERE id = 1").fetchone()[0] == "active"
+
+
+async def test_stopping_finishes_in_flight_messages_and_returns_the_rest(
+    store: Store, settings: Settings, smtp_server: SmtpServer, now: datetime
+) -> None:
+    emails = [f"r{n}@example.pl" for n in range(200)]
+    _plan(store, now, *emails)
+    stop = asyncio.Event()
+    configured = smtp_settings(settings, smtp_server.port)
+    slow = configured.model_copy(
+        update={"smtp": configured.smtp.model_copy(update={"rate_per_second": 200.0})}
+    )
+    task = asyncio.create_task(deliver(store, slow, stop=stop, renderer=PlainRenderer(store)))
+    while len(smtp_server.received) < 20:
+        await asyncio.sleep(0.01)
+    stop.set()
+    report = await task
+    assert report.stopped
+    counts = dict(store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+    assert counts.get("sending", 0) == 0
+    assert counts["sent"] == report.sent == len(smtp_server.received)
+    assert counts["pending"] == report.waiting == 200 - report.sent
+
+
+async def test_a_daemon_sender_waits_for_new_rows_until_stopped(
+    store: Store, settings: Settings, smtp_server: SmtpServer, now: datetime
+) -> None:
+    stop, wake = asyncio.Event(), asyncio.Event()
+    configured = smtp_settings(settings, smtp_server.port)
+    task = asyncio.create_task(
+        deliver(store, configured, stop=stop, wake=wake, until_idle=False, renderer=PlainRenderer(store))
+    )
+    await asyncio.sleep(0.05)
+    _plan(store, now, "anna@example.pl")
+    wake.set()
+    for _ in range(200):
+        if smtp_server.received:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    report = await task
+    assert report.sent == 1
+
+
+# -- the commands: outbox send|list|retry, with the real composer ----------------------------------
+
+
+@pytest.fixture
+def cli_env(settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment a command line would have: the test store, secret and SMTP server."""
+    env = {
+        "NEWSROOM_DATABASE": str(settings.database),
+        "NEWSROOM_PUBLIC_DIR": str(settings.public_dir),
+        "NEWSROOM_BASE_URL": settings.base_url,
+        "NEWSROOM_SECRET_KEY": "test-secret-key-not-for-production",
+        "NEWSROOM_SMTP__PORT": str(smtp_server.port),
+        "NEWSROOM_SMTP__RATE_PER_SECOND": "10000",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def _alerts_for(store: Store, settings: Settings, now: datetime, *emails: str) -> None:
+    for email in emails:
+        add_subscriber(store, email, name="Zażółć Gęślą")
+    add_release(store, now, "Złote Lajki 2026 wręczone", categories=["kultura"])
+    announce(store, settings, now)
+
+
+def test_outbox_send_delivers_composed_alerts_and_says_what_it_did(
+    store: Store,
+    settings: Settings,
+    smtp_server: SmtpServer,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _alerts_for(store, settings, utcnow(), "anna@example.pl", "jan@example.pl")
+    assert main(["outbox", "send"]) == 0
+    assert "sent 2, waiting 0, failed 0" in capsys.readouterr().out
+    received = smtp_server.messages()
+    assert sorted(str(m["To"]) for m in received) == [
+        "Zażółć Gęślą <anna@example.pl>",
+        "Zażółć Gęślą <jan@example.pl>",
+    ]
+    assert {m["X-Newsroom-Kind"] for m in received} == {"alert"}
+    assert "Złote Lajki" in str(received[0]["Subject"])
+    assert main(["outbox", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert set(rows[0]) == {
+        "id", "key", "kind", "email", "status", "attempts", "next_attempt_at", "last_error",
+        "message_id", "sent_at",
+    }  # fmt: skip
+    assert {(row["status"], row["kind"]) for row in rows} == {("sent", "alert")}
+    assert {row["message_id"] for row in rows} == {str(m["Message-ID"]) for m in received}
+
+
+def test_outbox_send_exits_1_when_a_message_failed_and_retry_failed_sends_it(
+    store: Store,
+    settings: Settings,
+    smtp_server: SmtpServer,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _alerts_for(store, settings, utcnow(), "anna@example.pl")
+    smtp_server.fail_next(550, "mailbox unavailable")
+    assert main(["outbox", "send"]) == 1
+    captured = capsys.readouterr()
+    assert "sent 0, waiting 0, failed 1" in captured.out
+    assert "550 mailbox unavailable" in captured.err
+    assert main(["outbox", "retry"]) == 0
+    assert "sent 0" in capsys.readouterr().out
+    assert main(["outbox", "retry", "--failed"]) == 0
+    assert "sent 1, waiting 0, failed 0" in capsys.readouterr().out
+    assert len(smtp_server.received) == 1
+
+
+def test_while_the_daemon_holds_the_lock_sending_commands_only_enqueue(
+    store: Store,
+    settings: Settings,
+    smtp_server: SmtpServer,
+    cli_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _alerts_for(store, settings, utcnow(), "anna@example.pl")
+    with InstanceLock(settings.database):
+        assert main(["outbox", "send"]) == 0
+    assert "daemon is running and will deliver (1 messages queued)" in capsys.readouterr().out
+    assert smtp_server.received == []
+    assert outbox.list_rows(store)[0].status == "pending"
+
+
+@pytest.mark.slow
+def test_a_sender_killed_mid_run_and_restarted_loses_nothing_and_repeats_at_most_n(
+    store: Store, settings: Settings, smtp_server: SmtpServer, cli_env: dict[str, str]
+) -> None:
+    """SIGKILL in the middle of 2,000 recipients, then a restart: everyone gets the alert, and at most
+    NEWSROOM_SMTP__CONNECTIONS messages (those in flight) arrive twice."""
+    connections = 4
+    now = utcnow()
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO subscribers (email, kind, frequency, status, token, created_at) "
+            "VALUES (?, 'journalist', 'immediate', 'active', ?, ?)",
+            [(f"r{n:04d}@example.pl", f"token-{n}", iso(now)) for n in range(2000)],
+        )
+    _alerts_for(store, settings, now)
+    env = {**os.environ, **cli_env, "NEWSROOM_SMTP__CONNECTIONS": str(connections)}
+    env["NEWSROOM_SMTP__RATE_PER_SECOND"] = "1000"
+    command = [sys.executable, "-m", "newsroom_feed.cli", "outbox", "send"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(smtp_server.received) < 800 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.005)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert 0 < len(smtp_server.received) < 2000, "the kill must land in the middle of the run"
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    per_recipient = Counter(r.recipients[0] for r in smtp_server.received)
+    assert len(per_recipient) == 2000
+    assert sum(per_recipient.values()) - 2000 <= connections
+    assert dict(store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()) == {
+        "sent": 2000
+    }
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_batch_send_cleanly_and_exits_1_saying_what_remains(
+    store: Store, settings: Settings, smtp_server: SmtpServer, cli_env: dict[str, str]
+) -> None:
+    now = utcnow()
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO subscribers (email, kind, frequency, status, token, created_at) "
+            "VALUES (?, 'journalist', 'immediate', 'active', ?, ?)",
+            [(f"r{n:03d}@example.pl", f"token-{n}", iso(now)) for n in range(300)],
+        )
+    _alerts_for(store, settings, now)
+    env = {**os.environ, **cli_env, "NEWSROOM_SMTP__RATE_PER_SECOND": "100"}
+    command = [sys.executable, "-m", "newsroom_feed.cli", "outbox", "send"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(smtp_server.received) < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    counts = dict(store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+    assert "sending" not in counts
+    assert counts["sent"] == len(smtp_server.received)
+    assert f"stopped: {counts['pending']} messages remain queued" in err
+    assert f"sent {counts['sent']}, waiting {counts['pending']}, failed 0" in out

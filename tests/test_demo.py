@@ -1,0 +1,105 @@
+"""The demo newsroom of `make run`: its sample releases, idempotent seeding, and the served output."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from newsroom_feed import demo
+from newsroom_feed.store import Store
+
+
+def test_seed_adds_a_dozen_polish_releases_in_named_categories(store: Store, now: datetime) -> None:
+    added = demo.seed(store, now)
+    assert len(added) == 12
+    assert all(release.language == "pl" for release in added)
+    assert any("ł" in release.title or "ż" in release.title for release in added)
+    names = {category.slug: category.name for category in store.categories()}
+    assert len(names) >= 5
+    assert names["nagrody"] == "Nagrody i gale"
+    assert all(name != slug for slug, name in names.items()), "every demo category has a real name"
+    assert sum(1 for release in added if release.attachments) >= 3
+    assert all(release.contact.email == "prasa@newsroom.example.pl" for release in added)
+    assert all(release.summary for release in added)
+
+
+def test_exactly_one_demo_release_is_under_an_embargo_that_lifts_in_two_hours(
+    store: Store, now: datetime
+) -> None:
+    added = demo.seed(store, now)
+    embargoed = [release for release in added if release.status(now) == "embargoed"]
+    assert len(embargoed) == 1
+    assert embargoed[0].embargo_until == now + timedelta(hours=2)
+    later = now + timedelta(hours=2, minutes=1)
+    assert embargoed[0].status(later) == "published"
+    assert len(store.visible_releases(now)) == 11
+    assert len(store.visible_releases(later)) == 12
+
+
+def test_seeding_twice_adds_nothing(store: Store, now: datetime) -> None:
+    demo.seed(store, now)
+    assert demo.seed(store, now + timedelta(days=1)) == []
+    assert len(store.list_releases(now=now)) == 12
+
+
+def test_demo_main_seeds_and_builds_in_var(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.main(["--no-serve"]) == 0
+    assert "Seeded the demo newsroom with 12 releases" in capsys.readouterr().err
+    public = tmp_path / "var" / "public"
+    assert (public / "index.html").is_file()
+    rss = (public / "feeds" / "rss.xml").read_text(encoding="utf-8")
+    assert "Złote Lajki 2026 wręczone" in rss
+    assert "Ranking Miast Przyjaznych Rowerom" not in rss, "the embargoed release stays out"
+    assert demo.main(["--no-serve"]) == 0
+    assert "Seeded" not in capsys.readouterr().err, "a store with releases is not seeded again"
+
+
+@pytest.mark.slow
+def test_make_run_serves_the_feeds_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """`python -m newsroom_feed.demo` as `make run` starts it: URLs printed, feeds served, Ctrl-C exits 0."""
+    env = {**os.environ, "NEWSROOM_HTTP__PORT": "0", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newsroom_feed.demo"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        match = re.search(r"on (http://127\.0\.0\.1:\d+) ", first)
+        assert match, first
+        root = match.group(1)
+        urls = [process.stdout.readline().strip() for _ in range(4)]
+        assert urls == [
+            f"{root}/",
+            f"{root}/feeds/rss.xml",
+            f"{root}/feeds/atom.xml",
+            f"{root}/feeds/feed.json",
+        ]
+        rss = httpx.get(f"{root}/feeds/rss.xml", timeout=10)
+        assert rss.status_code == 200
+        assert rss.headers["content-type"] == "application/rss+xml; charset=utf-8"
+        assert "Złote Lajki" in rss.text
+        feed = httpx.get(f"{root}/feeds/feed.json", timeout=10)
+        assert feed.headers["content-type"].startswith("application/feed+json")
+        assert httpx.get(f"{root}/", timeout=10).status_code == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

@@ -1,0 +1,229 @@
+"""Planning mail: alerts when releases become visible, and digest runs with a watermark."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from newsroom_feed.cli import main
+from newsroom_feed.errors import InputError
+from newsroom_feed.models import utcnow
+from newsroom_feed.planner import announce, plan_digest
+from newsroom_feed.settings import Settings
+from newsroom_feed.store import Store
+
+from .mail_helpers import add_release, add_subscriber
+from .smtp_server import SmtpServer
+
+
+def _outbox(store: Store) -> list[tuple[str, str, str]]:
+    rows = store.conn.execute(
+        "SELECT s.email, o.key, o.release_ids FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
+        "ORDER BY s.email, o.key"
+    ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+def test_a_new_release_alerts_matching_immediate_subscribers_once(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    add_subscriber(store, "all@example.pl")
+    add_subscriber(store, "kultura@example.pl", categories=["kultura"])
+    add_subscriber(store, "sport@example.pl", categories=["sport"])
+    add_subscriber(store, "daily@example.pl", frequency="daily")
+    add_subscriber(store, "gone@example.pl", status="unsubscribed")
+    release = add_release(store, now, "Złote Lajki 2026", categories=["kultura"])
+    assert announce(store, settings, now) == [release.id]
+    assert announce(store, settings, now + timedelta(minutes=1)) == []
+    key = f"alert:{release.uid}"
+    assert _outbox(store) == [
+        ("all@example.pl", key, f"[{release.id}]"),
+        ("kultura@example.pl", key, f"[{release.id}]"),
+    ]
+
+
+def test_an_urgent_release_alerts_daily_and_weekly_subscribers_too(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    add_subscriber(store, "daily@example.pl", frequency="daily")
+    add_subscriber(store, "weekly@example.pl", frequency="weekly", categories=["kultura"])
+    add_subscriber(store, "weekly-sport@example.pl", frequency="weekly", categories=["sport"])
+    release = add_release(store, now, "Pilne: awaria wodociągu", categories=["kultura"], urgent=True)
+    announce(store, settings, now)
+    assert [row[0] for row in _outbox(store)] == ["daily@example.pl", "weekly@example.pl"]
+    assert {row[1] for row in _outbox(store)} == {f"alert:{release.uid}"}
+
+
+def test_an_embargoed_release_is_alerted_when_its_embargo_lifts(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    add_subscriber(store, "anna@example.pl")
+    lift = now + timedelta(hours=2)
+    release = add_release(store, now, "Pod embargiem", embargo_until=lift.isoformat())
+    assert announce(store, settings, now) == []
+    assert _outbox(store) == []
+    assert announce(store, settings, lift) == [release.id]
+    assert len(_outbox(store)) == 1
+
+
+def test_importing_old_releases_sends_no_alerts(store: Store, settings: Settings, now: datetime) -> None:
+    add_subscriber(store, "anna@example.pl")
+    old = add_release(store, now, "Archiwum 2019", published_at="2019-05-01T10:00:00+02:00")
+    assert announce(store, settings, now) == [old.id]
+    assert _outbox(store) == []
+    assert announce(store, settings, now) == []
+
+
+def test_digest_lists_the_subscribers_releases_of_the_period(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    add_subscriber(store, "kultura@example.pl", frequency="daily", categories=["kultura"])
+    add_subscriber(store, "sport@example.pl", frequency="daily", categories=["sport"])
+    add_subscriber(store, "immediate@example.pl")
+    add_subscriber(store, "weekly@example.pl", frequency="weekly")
+    early = add_release(
+        store, now, "Przedwczoraj", categories=["kultura"], published_at=(now - timedelta(days=2)).isoformat()
+    )
+    first = add_release(
+        store, now, "Teatr", categories=["kultura"], published_at=(now - timedelta(hours=3)).isoformat()
+    )
+    second = add_release(
+        store, now, "Muzeum", categories=["kultura"], published_at=(now - timedelta(hours=2)).isoformat()
+    )
+    plan = plan_digest(store, settings, "daily", now)
+    assert (plan.period_start, plan.period_end, plan.planned) == (now - timedelta(days=1), now, 1)
+    key = "digest:daily:2026-11-26T09:30:00Z"
+    assert _outbox(store) == [("kultura@example.pl", key, f"[{second.id},{first.id}]")]
+    assert early.id not in (first.id, second.id)
+
+
+def test_a_missed_digest_run_is_caught_up_once_and_nothing_is_sent_twice(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    add_subscriber(store, "anna@example.pl", frequency="daily")
+    monday = now
+    a = add_release(store, monday, "Poniedziałek", published_at=(monday - timedelta(hours=1)).isoformat())
+    assert plan_digest(store, settings, "daily", monday).planned == 1
+    # Tuesday's run is missed (the daemon was down); two releases appear meanwhile.
+    b = add_release(store, monday, "Wtorek", published_at=(monday + timedelta(days=1, hours=-1)).isoformat())
+    c = add_release(store, monday, "Środa", published_at=(monday + timedelta(days=2, hours=-1)).isoformat())
+    wednesday = monday + timedelta(days=2)
+    plan = plan_digest(store, settings, "daily", wednesday)
+    assert (plan.period_start, plan.planned) == (monday, 1)
+    assert plan_digest(store, settings, "daily", wednesday).planned == 0
+    assert plan_digest(store, settings, "daily", wednesday + timedelta(minutes=5)).planned == 0
+    ids = [row[2] for row in _outbox(store)]
+    assert ids == [f"[{a.id}]", f"[{c.id},{b.id}]"]
+    runs = store.conn.execute("SELECT period_start, period_end FROM digest_runs ORDER BY id").fetchall()
+    assert [tuple(r) for r in runs] == [
+        ("2026-11-25T09:30:00Z", "2026-11-26T09:30:00Z"),
+        ("2026-11-26T09:30:00Z", "2026-11-28T09:30:00Z"),
+        ("2026-11-28T09:30:00Z", "2026-11-28T09:35:00Z"),
+    ]
+
+
+def test_the_first_weekly_digest_covers_seven_days(store: Store, settings: Settings, now: datetime) -> None:
+    add_subscriber(store, "anna@example.pl", frequency="weekly")
+    add_release(store, now, "Sprzed sześciu dni", published_at=(now - timedelta(days=6)).isoformat())
+    add_release(store, now, "Sprzed ośmiu dni", published_at=(now - timedelta(days=8)).isoformat())
+    plan = plan_digest(store, settings, "weekly", now)
+    assert plan.period_start == now - timedelta(days=7)
+    assert len(_outbox(store)[0][2].split(",")) == 1
+
+
+def test_an_unknown_digest_frequency_is_refused(store: Store, settings: Settings, now: datetime) -> None:
+    with pytest.raises(InputError, match="frequency"):
+        plan_digest(store, settings, "hourly", now)
+
+
+# -- digest preview | send --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSROOM_DATABASE", str(settings.database))
+    monkeypatch.setenv("NEWSROOM_BASE_URL", settings.base_url)
+    monkeypatch.setenv("NEWSROOM_SECRET_KEY", "test-secret-key-not-for-production")
+    monkeypatch.setenv("NEWSROOM_SMTP__PORT", str(smtp_server.port))
+
+
+def _daily_digest_material(store: Store) -> None:
+    now = utcnow()
+    add_subscriber(store, "anna@example.pl", name="Anna Żółć", frequency="daily", categories=["kultura"])
+    add_subscriber(store, "jan@example.pl", frequency="daily")
+    add_subscriber(store, "sport@example.pl", frequency="daily", categories=["sport"])
+    add_release(store, now, "Złote Lajki 2026 wręczone", categories=["kultura"])
+    add_release(store, now, "Nowy przystanek", categories=["transport"])
+
+
+def _counts(store: Store) -> tuple[int, int]:
+    outbox_rows = store.conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    runs = store.conn.execute("SELECT count(*) FROM digest_runs").fetchone()[0]
+    return outbox_rows, runs
+
+
+def test_digest_preview_writes_the_exact_messages_and_changes_nothing(
+    store: Store, cli_env: None, tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _daily_digest_material(store)
+    out = tmp_path / "preview"
+    assert main(["digest", "preview", "--frequency", "daily", "--out", str(out)]) == 0
+    names = sorted(path.name for path in out.iterdir())
+    assert names == [
+        "001-anna@example.pl.eml", "001-anna@example.pl.html", "002-jan@example.pl.eml",
+        "002-jan@example.pl.html",
+    ]  # fmt: skip
+    message = email.message_from_bytes(
+        (out / "001-anna@example.pl.eml").read_bytes(), policy=email.policy.default
+    )
+    assert isinstance(message, EmailMessage)
+    assert message.get_content_type() == "multipart/alternative"
+    assert message["X-Newsroom-Kind"] == "digest"
+    html = (out / "001-anna@example.pl.html").read_text(encoding="utf-8")
+    assert "Złote Lajki 2026 wręczone" in html and "Nowy przystanek" not in html
+    jan = (out / "002-jan@example.pl.html").read_text(encoding="utf-8")
+    assert "Złote Lajki 2026 wręczone" in jan and "Nowy przystanek" in jan
+    assert _counts(store) == (0, 0)
+    assert smtp_server.received == []
+
+    single = tmp_path / "single"
+    assert (
+        main(
+            [
+                "digest",
+                "preview",
+                "--frequency",
+                "daily",
+                "--subscriber",
+                "JAN@example.pl",
+                "--out",
+                str(single),
+            ]
+        )
+        == 0
+    )
+    assert sorted(path.name for path in single.iterdir()) == [
+        "001-jan@example.pl.eml",
+        "001-jan@example.pl.html",
+    ]
+
+
+def test_digest_send_plans_the_period_then_sends_and_a_second_run_sends_nothing(
+    store: Store, cli_env: None, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _daily_digest_material(store)
+    assert main(["digest", "send", "--frequency", "daily", "--dry-run"]) == 0
+    assert "Would plan 2 daily digests" in capsys.readouterr().out
+    assert _counts(store) == (0, 0)
+    assert main(["digest", "send", "--frequency", "daily"]) == 0
+    output = capsys.readouterr().out
+    assert "Planned 2 daily digests" in output and "sent 2, waiting 0, failed 0" in output
+    assert sorted(r.recipients[0] for r in smtp_server.received) == ["anna@example.pl", "jan@example.pl"]
+    assert main(["digest", "send", "--frequency", "daily"]) == 0
+    assert "Planned 0 daily digests" in capsys.readouterr().out
+    assert len(smtp_server.received) == 2

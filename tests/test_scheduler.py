@@ -1,0 +1,170 @@
+"""The clock: digest times in Warsaw across DST changes, catch-up after downtime, embargo jobs that follow
+the store."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from newsroom_feed.models import ReleaseInput, utcnow
+from newsroom_feed.scheduler import Clock, LocalTimeTrigger, digest_triggers, missed_digests
+from newsroom_feed.settings import Settings, load_settings
+from newsroom_feed.store import Store
+
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def fire_times(trigger: LocalTimeTrigger, start: datetime, count: int) -> list[datetime]:
+    """Fire times as APScheduler asks for them: each after the previous one."""
+    times: list[datetime] = []
+    previous = None
+    now = start
+    for _ in range(count):
+        nxt = trigger.get_next_fire_time(previous, now)
+        assert nxt is not None
+        times.append(nxt.astimezone(UTC))
+        previous, now = nxt, nxt
+    return times
+
+
+def test_daily_digest_stays_at_eight_local_time_across_the_autumn_change() -> None:
+    trigger = digest_triggers(load_settings())["daily"]
+    times = fire_times(trigger, utc(2026, 10, 23, 12), 3)
+    # 08:00 CEST is 06:00 UTC; after the night of 24/25 October 08:00 CET is 07:00 UTC.
+    assert times == [utc(2026, 10, 24, 6), utc(2026, 10, 25, 7), utc(2026, 10, 26, 7)]
+
+
+def test_daily_digest_stays_at_eight_local_time_across_the_spring_change() -> None:
+    trigger = digest_triggers(load_settings())["daily"]
+    times = fire_times(trigger, utc(2027, 3, 26, 12), 3)
+    assert times == [utc(2027, 3, 27, 7), utc(2027, 3, 28, 6), utc(2027, 3, 29, 6)]
+
+
+def test_weekly_digest_fires_on_its_weekday_in_local_time() -> None:
+    settings = load_settings(digest={"weekly_at": "sun 08:00"})
+    times = fire_times(digest_triggers(settings)["weekly"], utc(2026, 10, 20), 2)
+    assert times == [utc(2026, 10, 25, 7), utc(2026, 11, 1, 7)]
+    assert [moment.astimezone(WARSAW).strftime("%a %H:%M") for moment in times] == ["Sun 08:00"] * 2
+
+
+def test_a_time_in_the_repeated_autumn_hour_fires_once_then_moves_on() -> None:
+    """02:30 happens twice on 25 October 2026; the digest goes once, at the first, and the next day's
+    run follows (APScheduler's own CronTrigger returns the same instant again and again here)."""
+    trigger = LocalTimeTrigger(time(2, 30), WARSAW)
+    times = fire_times(trigger, utc(2026, 10, 24, 12), 3)
+    assert times == [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30), utc(2026, 10, 27, 1, 30)]
+
+
+def test_a_time_skipped_in_spring_fires_an_hour_later_that_day() -> None:
+    trigger = LocalTimeTrigger(time(2, 30), WARSAW)
+    times = fire_times(trigger, utc(2027, 3, 27, 12), 2)
+    assert times == [utc(2027, 3, 28, 1, 30), utc(2027, 3, 29, 0, 30)]
+    assert times[0].astimezone(WARSAW).strftime("%H:%M") == "03:30"
+
+
+def test_last_scheduled_run_is_found_for_catch_up() -> None:
+    triggers = digest_triggers(load_settings())
+    thursday = utc(2026, 11, 26, 9, 30)
+    assert triggers["daily"].previous_at_or_before(thursday) == utc(2026, 11, 26, 7)
+    assert triggers["weekly"].previous_at_or_before(thursday) == utc(2026, 11, 23, 7)
+    assert triggers["daily"].previous_at_or_before(utc(2026, 11, 26, 7)) == utc(2026, 11, 26, 7)
+
+
+def test_a_digest_missed_while_down_is_made_up_and_a_served_one_is_not() -> None:
+    triggers = digest_triggers(load_settings())
+    now = utc(2026, 11, 26, 9, 30)
+    served_since = {"daily": utc(2026, 11, 25, 7), "weekly": utc(2026, 11, 23, 7)}
+    assert missed_digests(triggers, served_since, now) == ["daily"]
+    served_since = {"daily": utc(2026, 11, 26, 7), "weekly": utc(2026, 11, 20, 7)}
+    assert missed_digests(triggers, served_since, now) == ["weekly"]
+
+
+def test_a_newsroom_never_served_misses_no_digest() -> None:
+    triggers = digest_triggers(load_settings())
+    assert missed_digests(triggers, {"daily": None, "weekly": None}, utc(2026, 11, 26, 9, 30)) == []
+
+
+async def _noop(*args: object) -> None:
+    return None
+
+
+def _embargoed(store: Store, settings: Settings, title: str, until: datetime) -> int:
+    document = ReleaseInput.parse({"title": title, "embargo_until": until.isoformat()}, settings.zone)
+    return store.add_release(document, utcnow()).id
+
+
+async def test_embargo_jobs_are_added_moved_and_dropped_with_the_store(
+    store: Store, settings: Settings
+) -> None:
+    clock = Clock(settings, on_lift=_noop, on_digest=_noop)
+    clock.start(paused=True)
+    try:
+        soon = utcnow() + timedelta(hours=1)
+        first = _embargoed(store, settings, "Komunikat pod embargo", soon)
+        second = _embargoed(store, settings, "Drugi komunikat pod embargo", soon + timedelta(hours=1))
+        synced = clock.sync_embargoes(store.future_moments(utcnow()))
+        assert (synced.added, synced.moved, synced.dropped) == (2, 0, 0)
+        assert clock.lift_times() == {first: soon, second: soon + timedelta(hours=1)}
+
+        later = soon + timedelta(hours=5)
+        store.update_release(first, {"embargo_until": later.isoformat()}, utcnow())
+        store.retract_release(second, utcnow())
+        synced = clock.sync_embargoes(store.future_moments(utcnow()))
+        assert (synced.added, synced.moved, synced.dropped) == (0, 1, 1)
+        assert clock.lift_times() == {first: later}
+        assert clock.next_runs()[f"lift:{first}"] == later
+
+        again = clock.sync_embargoes(store.future_moments(utcnow()))
+        assert (again.added, again.moved, again.dropped) == (0, 0, 0)
+    finally:
+        clock.shutdown()
+
+
+async def test_digest_jobs_are_scheduled_at_the_configured_local_times(settings: Settings) -> None:
+    clock = Clock(settings, on_lift=_noop, on_digest=_noop, on_sweep=_noop)
+    clock.start(paused=True)
+    try:
+        runs = clock.next_runs()
+        assert set(runs) == {"digest:daily", "digest:weekly", "sweep"}
+        daily = runs["digest:daily"].astimezone(WARSAW)
+        weekly = runs["digest:weekly"].astimezone(WARSAW)
+        assert (daily.hour, daily.minute) == (8, 0)
+        assert (weekly.strftime("%a"), weekly.hour) == ("Mon", 8)
+    finally:
+        clock.shutdown()
+
+
+async def test_lift_job_fires_on_the_moment() -> None:
+    settings = load_settings()
+    fired: list[tuple[datetime, datetime]] = []
+    done = asyncio.Event()
+
+    async def on_lift(moment: datetime) -> None:
+        fired.append((moment, datetime.now(UTC)))
+        done.set()
+
+    clock = Clock(settings, on_lift=on_lift, on_digest=_noop)
+    clock.start()
+    try:
+        moment = datetime.now(UTC) + timedelta(milliseconds=300)
+        clock.sync_embargoes([(7, moment)])
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        clock.shutdown()
+    (given, called), *_ = fired
+    assert given == moment
+    assert timedelta(0) <= called - moment < timedelta(milliseconds=200)
+    assert clock.lift_times() == {}
+
+
+@pytest.mark.parametrize("value", ["mon 08:00", "sun 23:59"])
+def test_weekly_setting_is_understood(value: str) -> None:
+    trigger = digest_triggers(load_settings(digest={"weekly_at": value}))["weekly"]
+    assert str(trigger).startswith(value.split()[0])

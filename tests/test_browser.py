@@ -119,12 +119,18 @@ def send_outbox(settings: Settings, smtp: SmtpServer, base_url: str) -> None:
 
 
 def check_page(page: Any, name: str) -> None:
-    """Audit the page at phone and desktop width and keep a screenshot of each."""
+    """Audit the page at phone and desktop width, and in dark mode, and keep a screenshot of each."""
     ARTIFACTS.mkdir(exist_ok=True)
-    for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
+    for label, size, scheme in (
+        ("phone", PHONE, "light"),
+        ("desktop", DESKTOP, "light"),
+        ("dark", PHONE, "dark"),
+    ):
+        page.emulate_media(color_scheme=scheme)
         page.set_viewport_size(size)
         assert page.evaluate(AUDIT) == [], f"{name} ({label})"
         page.screenshot(path=str(ARTIFACTS / f"{name}-{label}.png"), full_page=True)
+    page.emulate_media(color_scheme="light")
 
 
 def test_a_journalist_subscribes_confirms_changes_preferences_and_unsubscribes(

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -309,6 +310,30 @@ def test_sigterm_during_a_large_send_exits_zero_losing_and_repeating_nothing(
     assert len(set(recipients)) == 2000
 
 
+def test_sigkill_during_a_send_loses_nothing_and_repeats_at_most_the_messages_in_flight(
+    daemon: Daemon, daemon_env: dict[str, str], store: Store, smtp_server: SmtpServer
+) -> None:
+    with store.transaction():
+        for number in range(600):
+            subscribe(store, f"czytelnik{number:03d}@example.pl")
+    daemon.env = {**daemon_env, "NEWSROOM_SMTP__RATE_PER_SECOND": "300"}
+    daemon.start()
+    store.add_release(ReleaseInput.parse({"title": "Komunikat przerwany w pół wysyłki"}), utcnow())
+    wait_until(lambda: len(smtp_server.received) >= 100, 20.0)
+    daemon.kill()
+    assert len(smtp_server.received) < 600, "the send should still have been under way"
+
+    daemon.start()  # takes the lock, so the rows the dead sender held are due again at once
+
+    def unique() -> set[str]:
+        return {rcpt for item in smtp_server.received for rcpt in item.recipients}
+
+    wait_until(lambda: len(unique()) == 600, 20.0)
+    assert daemon.stop() == 0
+    repeated = len(smtp_server.received) - len(unique())
+    assert repeated <= 4, f"{repeated} messages repeated; at most NEWSROOM_SMTP__CONNECTIONS (4) may be"
+
+
 def test_a_second_run_refuses_to_start_and_names_the_running_process(
     daemon: Daemon, daemon_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -317,3 +342,56 @@ def test_a_second_run_refuses_to_start_and_names_the_running_process(
     assert second.returncode == 1
     assert f"process {daemon.pid}" in second.stderr
     assert daemon.stop() == 0
+
+
+def test_run_exits_one_naming_the_address_when_the_web_port_is_taken(
+    daemon_env: dict[str, str], store: Store, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli({**daemon_env, "NEWSROOM_HTTP__PORT": str(port)}, tmp_path, "run")
+    assert result.returncode == 1
+    assert f"could not listen on 127.0.0.1:{port}" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_make_run_delivers_mail_into_the_sink_and_stops_both_on_ctrl_c(tmp_path: Path) -> None:
+    """`make run` (python -m newsroom_feed.demo): daemon and mail sink together; alerts land in var/mail."""
+    web_port, smtp_port = free_port(), free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NEWSROOM_")}
+    env.update(NEWSROOM_HTTP__PORT=str(web_port), NEWSROOM_SMTP__PORT=str(smtp_port), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newsroom_feed.demo"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline() for _ in range(7)]
+        assert f"http://127.0.0.1:{web_port}" in banner[0]
+        assert f"127.0.0.1:{smtp_port}" in banner[6] and "var/mail/new" in banner[6]
+        added = cli(env, tmp_path, "subscriber", "add", "redakcja@example.pl", "--name", "Redakcja")
+        assert added.returncode == 0, added.stderr
+        added = cli(env, tmp_path, "release", "add", "--title", "Komunikat z dema")
+        assert added.returncode == 0, added.stderr
+        inbox = tmp_path / "var" / "mail" / "new"
+        (message,) = wait_until(lambda: list(inbox.iterdir()) if inbox.exists() else [], 10.0)
+        assert "redakcja@example.pl" in message.read_text(encoding="utf-8")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()

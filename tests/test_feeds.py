@@ -14,7 +14,7 @@ import feedparser
 import pytest
 from lxml import etree
 
-from newsroom_feed import planner
+from newsroom_feed import feeds, planner
 from newsroom_feed.models import Release, ReleaseInput
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store import Store
@@ -289,3 +289,106 @@ def test_titles_that_look_like_markup_reach_readers_as_written(store: Store, set
         assert "<script" not in entry.summary
     rss = (settings.public_dir / "feeds" / "rss.xml").read_text(encoding="utf-8")
     assert "&#x26;" in rss and ">Miasta &#x26;amp; &#x26;lt;gminy&#x26;gt;</category>" in rss
+
+
+HISTORY = "{http://purl.org/syndication/history/1.0}"
+
+
+@pytest.fixture
+def long_newsroom(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Twelve releases, feeds of three items and archive blocks of five ids: archives 1 and 2 exist."""
+    monkeypatch.setattr(feeds, "ARCHIVE_BLOCK", 5)
+    settings = load_settings(
+        database=store.path,
+        public_dir=tmp_path / "public",
+        base_url="https://prasa.example.pl",
+        feed={"items": 3},
+    )
+    for number in range(1, 13):
+        add_release(
+            store,
+            NOW,
+            title=f"Komunikat {number}",
+            categories=["parzyste"] if number % 2 == 0 else [],
+            published_at=(NOW - timedelta(hours=20 - number)).isoformat(),
+        )
+    planner.build(store, settings, NOW)
+    return settings
+
+
+def _links(path: Path) -> dict[str | None, str | None]:
+    root = etree.parse(str(path)).getroot()
+    return {link.get("rel"): link.get("href") for link in root.iter(f"{ATOM}link", "link")}
+
+
+def _uids(path: Path) -> list[str]:
+    parsed = feedparser.parse(path.read_bytes())
+    assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+    return [entry.id for entry in parsed.entries]
+
+
+def test_long_feeds_link_to_rfc5005_archives_that_hold_every_release(long_newsroom: Settings) -> None:
+    feeds_dir = long_newsroom.public_dir / "feeds"
+    base = "https://prasa.example.pl/feeds"
+    for name in ("atom.xml", "rss.xml"):
+        assert _links(feeds_dir / name)["prev-archive"] == f"{base}/archive/2/{name}"
+        newest = _links(feeds_dir / "archive" / "2" / name)
+        assert newest["current"] == f"{base}/{name}" and newest["self"] == f"{base}/archive/2/{name}"
+        assert newest["prev-archive"] == f"{base}/archive/1/{name}"
+        assert "next-archive" not in newest
+        oldest = _links(feeds_dir / "archive" / "1" / name)
+        assert "prev-archive" not in oldest and oldest["next-archive"] == f"{base}/archive/2/{name}"
+        for number in (1, 2):
+            root = etree.parse(str(feeds_dir / "archive" / str(number) / name)).getroot()
+            assert len(list(root.iter(f"{HISTORY}archive"))) == 1
+        everything = set(_uids(feeds_dir / name))
+        for number in (1, 2):
+            everything |= set(_uids(feeds_dir / "archive" / str(number) / name))
+        assert len(everything) == 12, name
+    assert not (feeds_dir / "archive" / "3").exists()
+    assert not (feeds_dir / "archive" / "1" / "feed.json").exists()
+    category = sorted(p.relative_to(feeds_dir).as_posix() for p in (feeds_dir / "parzyste").rglob("*.xml"))
+    assert category == [
+        "parzyste/archive/1/atom.xml",
+        "parzyste/archive/1/rss.xml",
+        "parzyste/archive/2/atom.xml",
+        "parzyste/archive/2/rss.xml",
+        "parzyste/atom.xml",
+        "parzyste/rss.xml",
+    ]
+    assert _uids(feeds_dir / "parzyste" / "archive" / "1" / "atom.xml") == [
+        "tag:prasa.example.pl,2026:release/4",
+        "tag:prasa.example.pl,2026:release/2",
+    ]
+
+
+def test_archives_stay_put_until_a_block_of_ids_is_complete(long_newsroom: Settings, store: Store) -> None:
+    later = NOW + timedelta(minutes=1)
+    for number in (13, 14):
+        add_release(store, later, title=f"Komunikat {number}", published_at=later.isoformat())
+        report = planner.build(store, long_newsroom, later)
+        assert not [path for path in report.written if "/archive/" in path]
+    add_release(store, later, title="Komunikat 15", published_at=later.isoformat())
+    report = planner.build(store, long_newsroom, later)
+    # The new archive 3, and archive 2 whose next-archive link now points to it; in the category too,
+    # since release 12 is in block 3 (ids 11 to 15).
+    assert {path for path in report.written if "/archive/" in path} == {
+        f"feeds/{scope}archive/{block}/{name}"
+        for scope in ("", "parzyste/")
+        for block in (2, 3)
+        for name in ("atom.xml", "rss.xml")
+    }
+    current = _links(long_newsroom.public_dir / "feeds" / "atom.xml")
+    assert current["prev-archive"] == "https://prasa.example.pl/feeds/archive/3/atom.xml"
+
+
+def test_retraction_rewrites_the_archive_that_held_the_release(long_newsroom: Settings, store: Store) -> None:
+    later = NOW + timedelta(minutes=1)
+    for number in (6, 7, 8, 9, 10):
+        store.retract_release(f"komunikat-{number}", later)
+    report = planner.build(store, long_newsroom, later)
+    assert {"feeds/archive/2/atom.xml", "feeds/parzyste/archive/2/rss.xml"} <= set(report.removed)
+    assert not (long_newsroom.public_dir / "feeds" / "archive" / "2").exists()
+    for name in ("atom.xml", "rss.xml"):
+        current = _links(long_newsroom.public_dir / "feeds" / name)
+        assert current["prev-archive"] == f"https://prasa.example.pl/feeds/archive/1/{name}"

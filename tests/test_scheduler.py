@@ -1,18 +1,24 @@
-"""The clock: digest times in Warsaw across DST changes, catch-up after downtime, embargo jobs that follow
-the store."""
+"""What wakes the daemon. The clock: digest times in Warsaw across DST changes, catch-up after downtime,
+embargo jobs that follow the store. The watcher: commits by other connections, and only release changes,
+ask for a build."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from newsroom_feed import watcher as watcher_module
 from newsroom_feed.models import ReleaseInput, utcnow
 from newsroom_feed.scheduler import Clock, LocalTimeTrigger, digest_triggers, missed_digests
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store import Store
+from newsroom_feed.subscriptions import add_subscriber
+from newsroom_feed.watcher import Watcher
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 
@@ -168,3 +174,96 @@ async def test_lift_job_fires_on_the_moment() -> None:
 def test_weekly_setting_is_understood(value: str) -> None:
     trigger = digest_triggers(load_settings(digest={"weekly_at": value}))["weekly"]
     assert str(trigger).startswith(value.split()[0])
+
+
+class _Builds:
+    """Stands in for the planner: counts builds and moves the cursor as a real build does."""
+
+    def __init__(self, store: Store, failures: int = 0) -> None:
+        self.store = store
+        self.calls = 0
+        self.failures = failures
+        self.commits = 0
+
+    async def build(self) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise OSError("disk full")
+        self.store.save_build_state(self.store.last_change_id(), utcnow())
+
+    def commit(self) -> None:
+        self.commits += 1
+
+
+async def _watch(store: Store, builds: _Builds) -> tuple[Watcher, asyncio.Event, asyncio.Task[None]]:
+    watcher = Watcher(store.path, 0.01, builds.build, on_commit=builds.commit)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(watcher.run(stop))
+    await asyncio.sleep(0.05)
+    return watcher, stop, task
+
+
+async def _eventually(condition: Callable[[], bool], timeout: float = 2.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_watcher_builds_once_for_a_release_committed_by_another_connection(store: Store) -> None:
+    builds = _Builds(store)
+    watcher, stop, task = await _watch(store, builds)
+    try:
+        with sqlite3.connect(store.path) as outside:
+            outside.execute("INSERT INTO releases (title) VALUES ('Komunikat z zewnątrz')")
+        await _eventually(lambda: builds.calls == 1)
+        await asyncio.sleep(0.1)
+        assert builds.calls == 1, "a build that caught up is not repeated"
+        assert watcher.polls > 5
+    finally:
+        stop.set()
+        await task
+        watcher.close()
+
+
+async def test_watcher_wakes_the_sender_but_builds_nothing_for_other_tables(store: Store) -> None:
+    builds = _Builds(store)
+    watcher, stop, task = await _watch(store, builds)
+    try:
+        outside = Store(store.path, migrate=False)
+        add_subscriber(outside, {"email": "ktos@example.pl"}, utcnow())
+        outside.close()
+        await _eventually(lambda: builds.commits >= 1)
+        await asyncio.sleep(0.05)
+        assert builds.calls == 0
+    finally:
+        stop.set()
+        await task
+        watcher.close()
+
+
+async def test_watcher_tries_a_failed_build_again(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(watcher_module, "RETRY_FIRST_SECONDS", 0.05)
+    builds = _Builds(store, failures=1)
+    watcher, stop, task = await _watch(store, builds)
+    try:
+        with sqlite3.connect(store.path) as outside:
+            outside.execute("INSERT INTO releases (title) VALUES ('Komunikat po awarii dysku')")
+        await _eventually(lambda: builds.calls == 2)
+        assert store.build_state().change_cursor == store.last_change_id()
+    finally:
+        stop.set()
+        await task
+        watcher.close()
+
+
+async def test_watcher_catches_up_at_start_on_changes_made_while_nobody_watched(store: Store) -> None:
+    store.add_release(ReleaseInput.parse({"title": "Komunikat dodany przy wyłączonej usłudze"}), utcnow())
+    builds = _Builds(store)
+    watcher, stop, task = await _watch(store, builds)
+    try:
+        await _eventually(lambda: builds.calls == 1)
+    finally:
+        stop.set()
+        await task
+        watcher.close()

@@ -19,7 +19,11 @@ class ServerThread:
     """uvicorn serving an ASGI app in a thread, as httpx's own tests do."""
 
     def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        # log_config and log_level None: uvicorn leaves the process's logging alone, so later tests
+        # (and their log assertions) see the logging set up as it was.
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_config=None, log_level=None, access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
         self.port = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sqlite3
@@ -145,7 +146,6 @@ class Daemon:
         self.settings = settings
         self.metrics = Metrics()
         self.web_enabled = web
-        self.owner = f"daemon:{os.getpid()}"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsroom-build")
         self._build_lock = asyncio.Lock()
         self._stop = asyncio.Event()
@@ -186,6 +186,8 @@ class Daemon:
         fired a hair early.
         """
         async with self._build_lock:
+            if self._stop_watching.is_set():
+                return  # shutting down: the stores are closing; the next start builds
             now = max(utcnow(), at) if at is not None else utcnow()
             try:
                 report = await self._in_worker(build_outputs, self.build_store, self.settings, now)
@@ -230,6 +232,8 @@ class Daemon:
     async def digest(self, frequency: str) -> None:
         """Plan the digest run of ``frequency`` ending now; the sender delivers it."""
         async with self._build_lock:
+            if self._stop_watching.is_set():
+                return  # shutting down: the next start catches this run up
             plan = await self._in_worker(plan_digest, self.build_store, self.settings, frequency, utcnow())
         log.info(
             "digest",
@@ -281,6 +285,7 @@ class Daemon:
                     until_idle=False,
                     wake=self._wake_sender,
                     metrics=self.metrics,
+                    on_outcome=_log_delivery,
                 )
             except asyncio.CancelledError:
                 raise
@@ -443,6 +448,24 @@ class Daemon:
         for store in (self._send_store, self._build_store):
             if store is not None:
                 store.close()
+
+
+def _log_delivery(attempt: outbox.Attempt, status: str) -> None:
+    """One log event per delivery outcome: sent, retried later (transient) or failed (permanent)."""
+    item = attempt.item
+    log.log(
+        logging.INFO if attempt.outcome == "sent" else logging.WARNING,
+        "delivery",
+        outbox_id=item.id,
+        key=item.key,
+        kind=item.kind,
+        outcome=attempt.outcome,
+        status=status,
+        attempt=item.attempts + 1,
+        code=attempt.code,
+        reply=attempt.reply[:200],
+        message_id=attempt.message_id,
+    )
 
 
 async def _serve_web(server: uvicorn.Server) -> None:
@@ -623,8 +646,14 @@ def run_demo(settings: Settings, maildir: Path, announce: Callable[[Daemon], Non
             )
         )
         await _until(sink, listening)
-        if sink.done():
-            sink.result()  # raises OSError: the SMTP port is taken
+        if sink.done() and sink.exception() is not None:
+            # Most often a sink left running by an earlier demo: the daemon sends to whatever listens.
+            where = f"{settings.smtp.host}:{settings.smtp.port}"
+            log.warning(
+                "mail sink not started; sending to what listens there",
+                smtp=where,
+                error=str(sink.exception()),
+            )
         daemon = Daemon(settings)
         serving = asyncio.ensure_future(daemon.serve())
         await _until(serving, daemon.started)
@@ -634,7 +663,7 @@ def run_demo(settings: Settings, maildir: Path, announce: Callable[[Daemon], Non
             return await serving
         finally:
             stop_sink.set()
-            await sink
+            await _quietly(sink)
 
     with InstanceLock(settings.database):
         return asyncio.run(both())

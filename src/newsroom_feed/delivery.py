@@ -6,8 +6,9 @@ recorded: a crash repeats at most those, and loses none (claimed rows come back 
 or at once when the next sender takes the single-instance lock, `daemon.try_instance_lock`, and calls
 `outbox.reclaim_all`). Outcomes that finish together are committed together (one transaction).
 
-All store access happens in the event loop's thread, between awaits: SQLite calls here take tens of
-microseconds, and the connection is never used from two threads.
+All store access of a run (claim, compose, record) happens in one worker thread, one call at a time:
+the connection is never used from two threads at once, and the loop keeps the SMTP conversations going
+while SQLite commits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import functools
 import itertools
 import os
 import re
@@ -22,12 +24,13 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from newsroom_feed import outbox
 from newsroom_feed.compose import Composer
@@ -40,19 +43,22 @@ from newsroom_feed.store import Store
 if TYPE_CHECKING:
     from newsroom_feed.metrics import Metrics
 
+_T = TypeVar("_T")
+
 #: How long an idle daemon sender sleeps between looks at the outbox when nobody wakes it.
 IDLE_POLL_SECONDS = 5.0
 #: A report names this many permanent failures; the ledger (`outbox list --status failed`) has them all.
 MAX_ERRORS_KEPT = 20
-#: Rows claimed (and composed) at once per connection. Small batches keep the loop from stalling every
-#: connection while a big batch is composed: the relay stays busy while the next message is prepared.
-PREFETCH_PER_CONNECTION = 2
+#: Rows claimed and composed at once: a digest batch shares its release loading and rendering.
+PREFETCH_ROWS = 64
 
 
 class Transport(Protocol):
     """What sends composed bytes: `Mailer`, or anything with the same `send` (the benchmark's null sink)."""
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> Accepted: ...
+    async def send(
+        self, sender: str, recipient: str, data: bytes, *, ready: Awaitable[object] | None = None
+    ) -> Accepted: ...
 
 
 class Renderer(Protocol):
@@ -142,14 +148,18 @@ async def deliver(
     transport: Transport | None = None,
     renderer: Renderer | None = None,
     metrics: Metrics | None = None,
+    on_outcome: Callable[[outbox.Attempt, str], None] | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> DeliveryReport:
     """Send every due row; with ``until_idle`` return when none is due, otherwise run until ``stop``.
 
     On ``stop``: no new row is taken, messages in flight finish and are recorded, rows claimed but not
-    started go back to the queue. ``wake`` (set by the planner) cuts an idle wait short.
+    started go back to the queue. ``wake`` (set by the planner) cuts an idle wait short. ``on_outcome``
+    hears every recorded attempt with the row's new status (the daemon logs them). ``store`` is
+    used from one worker thread while this runs; do not use it elsewhere until it returns.
     """
     run = _Run(store, settings, renderer or default_renderer(settings, store, clock), metrics, clock)
+    run.on_outcome = on_outcome
     stop = stop or asyncio.Event()
     mailer: Mailer | None = None
     if transport is None:
@@ -167,7 +177,7 @@ async def deliver(
             await asyncio.gather(*workers, return_exceptions=True)
             raise
     finally:
-        run.give_back()
+        await run.close()
         if mailer is not None:
             await mailer.close()
     report = run.report
@@ -176,8 +186,17 @@ async def deliver(
     return report
 
 
+class _Withdrawn(Exception):
+    """The subscriber of a message about to be sent was bounced by the previous outcome."""
+
+
 class _Run:
-    """One sending run: the shared prefetch of claimed rows and the group commit of outcomes."""
+    """One sending run: the shared prefetch of claimed rows and the group commit of outcomes.
+
+    Every store call (claim, compose, record) runs in one worker thread, one call at a time, so the
+    loop keeps answering the SMTP connections while SQLite commits; that thread is the only user of the
+    connection during the run.
+    """
 
     def __init__(
         self,
@@ -197,50 +216,56 @@ class _Run:
         lease = settings.outbox.lease_seconds
         # Claim enough rows at once to save transactions, but no more than the pool can send in a
         # quarter of a lease at the rate limit: a prefetched row must not outlive its lease.
-        self.batch = max(1, min(PREFETCH_PER_CONNECTION * settings.smtp.connections, int(settings.smtp.rate_per_second * lease / 4)))
+        self.batch = max(1, min(PREFETCH_ROWS, int(settings.smtp.rate_per_second * lease / 4)))
         self.prefetch: deque[tuple[OutboxItem, OutgoingMessage | Exception]] = deque()
         self.prefetch_deadline = 0.0
+        self.claiming = asyncio.Lock()
         self.outcomes: list[tuple[outbox.Attempt, asyncio.Future[str]]] = []
+        self.committing = False
+        self.commit_task: asyncio.Task[None] | None = None
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        self.on_outcome: Callable[[outbox.Attempt, str], None] | None = None
+        self.bounced: set[int] = set()
+
+    async def _in_thread(self, function: Callable[..., _T], *args: object) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self.thread, function, *args)
+
+    async def close(self) -> None:
+        """Return claimed rows not started to the queue, and end the store thread."""
+        try:
+            await asyncio.shield(self._in_thread(self._give_back, [item.id for item, _ in self.prefetch]))
+            self.prefetch.clear()
+        finally:
+            self.thread.shutdown(wait=True)
 
     # -- claiming -----------------------------------------------------------------------------------
 
-    def next_item(self) -> tuple[OutboxItem, OutgoingMessage | Exception] | None:
-        if self.prefetch and time.monotonic() > self.prefetch_deadline:
-            self.give_back()
-        if not self.prefetch:
-            claimed = outbox.claim(
-                self.store,
-                self.owner,
-                self.clock(),
-                lease_seconds=self.settings.outbox.lease_seconds,
-                limit=self.batch,
-            )
-            self.report.skipped += claimed.skipped
-            self.prefetch.extend(zip(claimed.items, self._compose(claimed.items), strict=True))
-            self.prefetch_deadline = time.monotonic() + self.settings.outbox.lease_seconds / 2
+    async def next_item(self) -> tuple[OutboxItem, OutgoingMessage | Exception] | None:
+        async with self.claiming:
+            if self.prefetch and time.monotonic() > self.prefetch_deadline:
+                stale = [item.id for item, _ in self.prefetch]
+                self.prefetch.clear()
+                await self._in_thread(self._give_back, stale)
+            if not self.prefetch:
+                claimed, composed = await self._in_thread(self._claim)
+                self.report.skipped += claimed.skipped
+                self.prefetch.extend(zip(claimed.items, composed, strict=True))
+                self.prefetch_deadline = time.monotonic() + self.settings.outbox.lease_seconds / 2
         return self.prefetch.popleft() if self.prefetch else None
 
-    def give_back(self) -> None:
-        """Return claimed rows not started (stop, or a prefetch grown old) to the queue."""
-        if self.prefetch:
-            outbox.release(self.store, [item.id for item, _ in self.prefetch], self.owner)
-            self.prefetch.clear()
+    def _claim(self) -> tuple[outbox.Claimed, list[OutgoingMessage | Exception]]:
+        claimed = outbox.claim(
+            self.store,
+            self.owner,
+            self.clock(),
+            lease_seconds=self.settings.outbox.lease_seconds,
+            limit=self.batch,
+        )
+        return claimed, self._compose(claimed.items)
 
-    # -- one worker -----------------------------------------------------------------------------------
-
-    async def work(
-        self, transport: Transport, stop: asyncio.Event, wake: asyncio.Event | None, until_idle: bool
-    ) -> None:
-        while not stop.is_set():
-            claimed = self.next_item()
-            if claimed is None:
-                if until_idle:
-                    return
-                await self._idle(stop, wake)
-                continue
-            attempt = await self._attempt(transport, *claimed)
-            status = await self._record(attempt)
-            self._count(attempt, status)
+    def _give_back(self, ids: list[int]) -> None:
+        if ids:
+            outbox.release(self.store, ids, self.owner)
 
     def _compose(self, items: list[OutboxItem]) -> list[OutgoingMessage | Exception]:
         """Messages for a claimed batch; a row that cannot be composed (its releases retracted, its
@@ -258,14 +283,63 @@ class _Run:
                     results.append(error)
             return results
 
+    # -- one worker -----------------------------------------------------------------------------------
+
+    async def work(
+        self, transport: Transport, stop: asyncio.Event, wake: asyncio.Event | None, until_idle: bool
+    ) -> None:
+        # The commit of a worker's last outcome runs while its next message starts (MAIL, RCPT); the
+        # next DATA waits for it. So at most one message per worker is accepted but not recorded.
+        recorded: asyncio.Future[str] | None = None
+        try:
+            while not stop.is_set():
+                claimed = await self.next_item()
+                if claimed is None:
+                    if recorded is not None:
+                        # The last outcome may make a row due again (a retry with no backoff).
+                        await recorded
+                        recorded = None
+                        continue
+                    if until_idle:
+                        return
+                    await self._idle(stop, wake)
+                    continue
+                attempt = await self._attempt(transport, *claimed, ready=recorded)
+                if attempt is None:
+                    recorded = None
+                    await self._in_thread(self._give_back, [claimed[0].id])
+                    continue
+                recorded = self._record(attempt)
+        finally:
+            if recorded is not None and not recorded.done():
+                await recorded
+
     async def _attempt(
-        self, transport: Transport, item: OutboxItem, message: OutgoingMessage | Exception
-    ) -> outbox.Attempt:
+        self,
+        transport: Transport,
+        item: OutboxItem,
+        message: OutgoingMessage | Exception,
+        *,
+        ready: asyncio.Future[str] | None,
+    ) -> outbox.Attempt | None:
+        """Send one claimed row; None if its subscriber bounced meanwhile (the row goes back, and the
+        next claim skips it)."""
         if isinstance(message, Exception):
+            if ready is not None:
+                await ready
             return outbox.Attempt(item, "permanent", None, f"cannot compose: {message}")
+
+        async def gate() -> None:
+            if ready is not None:
+                await ready
+            if item.subscriber_id in self.bounced:
+                raise _Withdrawn
+
         started = time.perf_counter()
         try:
-            accepted = await transport.send(message.sender, message.recipient, message.data)
+            accepted = await transport.send(message.sender, message.recipient, message.data, ready=gate())
+        except _Withdrawn:
+            return None
         except DeliveryError as error:
             outcome: outbox.Outcome = (
                 "permanent" if isinstance(error, PermanentDeliveryError) else "transient"
@@ -277,33 +351,60 @@ class _Run:
                 self.metrics.delivery_seconds.observe(time.perf_counter() - started)
         return outbox.Attempt(item, "sent", accepted.code, accepted.reply, message.message_id)
 
-    async def _record(self, attempt: outbox.Attempt) -> str:
-        """Queue the outcome for the next group commit and wait until it is durable."""
-        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.outcomes.append((attempt, done))
-        if len(self.outcomes) == 1:
-            asyncio.get_running_loop().call_soon(self._commit)
-        return await done
+    # -- recording ------------------------------------------------------------------------------------
 
-    def _commit(self) -> None:
-        batch, self.outcomes = self.outcomes, []
+    def _record(self, attempt: outbox.Attempt) -> asyncio.Future[str]:
+        """Queue the outcome for the next group commit; the future is done when it is durable.
+
+        While one commit runs, outcomes that arrive meanwhile wait for the next: one transaction
+        records several rows.
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[str] = loop.create_future()
+        done.add_done_callback(functools.partial(self._counted, attempt))
+        self.outcomes.append((attempt, done))
+        if not self.committing:
+            self.committing = True
+            self.commit_task = loop.create_task(self._commit_all())
+        return done
+
+    async def _commit_all(self) -> None:
         try:
-            statuses = outbox.record(
-                self.store, [attempt for attempt, _ in batch], self.clock(), self.settings.outbox
-            )
-        except Exception as error:
-            for _, done in batch:
-                done.set_exception(error)
+            while self.outcomes:
+                batch, self.outcomes = self.outcomes, []
+                try:
+                    statuses, bounced = await self._in_thread(self._write, [attempt for attempt, _ in batch])
+                    self.bounced.update(bounced)
+                except Exception as error:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(error)
+                    continue
+                for (_, done), status in zip(batch, statuses, strict=True):
+                    if not done.done():
+                        done.set_result(status)
+                await self._drop_bounced(bounced)
+        finally:
+            self.committing = False
+
+    def _write(self, attempts: list[outbox.Attempt]) -> tuple[list[str], set[int]]:
+        """Record the outcomes; returns their statuses and the subscribers now bounced among them."""
+        statuses = outbox.record(self.store, attempts, self.clock(), self.settings.outbox)
+        candidates = {a.item.subscriber_id for a in attempts if a.bounce and a.item.subscriber_id is not None}
+        return statuses, outbox.bounced_subscribers(self.store, candidates)
+
+    async def _drop_bounced(self, bounced: set[int]) -> None:
+        """A subscriber's other prefetched rows go back after a bounce: the next claim skips them if the
+        address is now `bounced`, rather than sending to it once more."""
+        if not bounced or not self.prefetch:
             return
-        for (_, done), status in zip(batch, statuses, strict=True):
-            done.set_result(status)
-        bounced = {attempt.item.subscriber_id for attempt, _ in batch if attempt.bounce}
-        if bounced and self.prefetch:
-            # Their other prefetched rows go back: the next claim skips them if the address is now
-            # `bounced`, rather than sending to it once more.
-            back = [item.id for item, _ in self.prefetch if item.subscriber_id in bounced]
-            self.prefetch = deque(pair for pair in self.prefetch if pair[0].subscriber_id not in bounced)
-            outbox.release(self.store, back, self.owner)
+        back = [item.id for item, _ in self.prefetch if item.subscriber_id in bounced]
+        self.prefetch = deque(pair for pair in self.prefetch if pair[0].subscriber_id not in bounced)
+        await self._in_thread(self._give_back, back)
+
+    def _counted(self, attempt: outbox.Attempt, done: asyncio.Future[str]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            self._count(attempt, done.result())
 
     def _count(self, attempt: outbox.Attempt, status: str) -> None:
         if status == "sent":
@@ -316,11 +417,13 @@ class _Run:
             self.report.retried += 1
         if self.metrics is not None:
             self.metrics.messages.labels(attempt.item.kind, attempt.outcome).inc()
+        if self.on_outcome is not None:
+            self.on_outcome(attempt, status)
 
     async def _idle(self, stop: asyncio.Event, wake: asyncio.Event | None) -> None:
         """Sleep until the next row is due, the planner wakes us, or we are stopped."""
         delay = IDLE_POLL_SECONDS
-        due = outbox.next_due(self.store)
+        due = await self._in_thread(outbox.next_due, self.store)
         if due is not None:
             delay = min(delay, max(0.05, (due - self.clock()).total_seconds()))
         waiters = [asyncio.create_task(stop.wait())]

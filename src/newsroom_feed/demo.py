@@ -134,14 +134,14 @@ def _run_daemon(settings: Settings) -> int:
     maildir = settings.database.parent / "mail"
 
     def announce(daemon: Daemon) -> None:
-        web = (daemon.web_url() or f"http://{settings.http.host}:{settings.http.port}/").rstrip("/")
+        root = (daemon.web_url() or f"http://{settings.http.host}:{settings.http.port}/").rstrip("/")
         print(
-            "\nThe demo newsroom is running (Ctrl-C stops everything):\n"
-            f"  web app    {web}/   (subscribe: {web}/subscribe)\n"
-            f"  feeds      {web}/feeds/rss.xml  {web}/feeds/atom.xml  {web}/feeds/feed.json\n"
-            f"  mail sink  {settings.smtp.host}:{settings.smtp.port}, every message in {maildir}/new\n"
-            f"  files      {settings.public_dir}/ (static pages and feeds)\n"
-            f"  store      {settings.database}  (try: newsroom-feed release add --title 'Test')\n",
+            f"Serving {settings.public_dir} on {root} (Ctrl-C stops everything)\n"
+            f"  {root}/\n  {root}/feeds/rss.xml\n  {root}/feeds/atom.xml\n  {root}/feeds/feed.json\n"
+            f"  {root}/subscribe   (the subscription form)\n"
+            f"Mail goes to the sink on {settings.smtp.host}:{settings.smtp.port}: one file per message in "
+            f"{maildir}/new\n"
+            f"Store: {settings.database} (try: newsroom-feed release add --title 'Nowy komunikat')",
             flush=True,
         )
 

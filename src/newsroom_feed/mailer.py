@@ -9,7 +9,9 @@ recipient or this message: stop), each carrying the SMTP code and reply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -129,8 +131,14 @@ class Mailer:
     ) -> None:
         await self.close()
 
-    async def send(self, sender: str, recipient: str, data: bytes) -> Accepted:
+    async def send(
+        self, sender: str, recipient: str, data: bytes, *, ready: Awaitable[object] | None = None
+    ) -> Accepted:
         """Send one message to one recipient over a pooled connection.
+
+        ``ready``, when given, is awaited after RCPT and before DATA: the sender passes the commit of its
+        previous outcome, so that commit overlaps the first round trips of this message while no
+        message is accepted by the relay before the previous one is recorded.
 
         :raises TransientDeliveryError: a 4xx reply, a dropped connection, a timeout, a refused login.
         :raises PermanentDeliveryError: a 5xx reply to RCPT or DATA (the recipient or the message); the
@@ -141,16 +149,20 @@ class Mailer:
             await self._limiter.wait()
             client = await connection.ready()
             try:
-                reply = await client.sendmail(sender, [recipient], data, mail_options=_options(client, data))
+                reply = await _transaction(client, sender, recipient, data, ready)
             except (aiosmtplib.SMTPException, OSError, ValueError) as error:
-                # aiosmtplib has already sent RSET after a reply error; a connection in an unknown state
+                # After a reply error the transaction was reset (RSET); a connection in an unknown state
                 # (dropped, timed out) is not reused.
                 if not isinstance(error, aiosmtplib.SMTPResponseException) or not client.is_connected:
                     await connection.close()
                 raise _classify(error, recipient) from None
+            except BaseException:
+                # ``ready`` failed or we were cancelled in the middle of a transaction.
+                await connection.close()
+                raise
             finally:
                 connection.last_used = time.monotonic()
-            return Accepted(250, reply[1])
+            return Accepted(reply.code, reply.message)
         finally:
             self._idle.put_nowait(connection)
 
@@ -178,14 +190,32 @@ async def probe(settings: SmtpSettings) -> str:
         await connection.close()
 
 
-def _options(client: aiosmtplib.SMTP, data: bytes) -> list[str]:
+async def _transaction(
+    client: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes, ready: Awaitable[object] | None
+) -> aiosmtplib.SMTPResponse:
+    """MAIL, RCPT, (wait for ``ready``), DATA; RSET after a refusal so the connection can go on."""
+    options: list[str] = []
+    if client.supports_extension("size"):
+        options.append(f"SIZE={len(data)}")
     if not data.isascii() and client.supports_extension("8bitmime"):
-        return ["BODY=8BITMIME"]
-    return []
+        options.append("BODY=8BITMIME")
+    try:
+        await client.mail(sender, options=options)
+        await client.rcpt(recipient)
+        if ready is not None:
+            await ready
+        return await client.data(data)
+    except aiosmtplib.SMTPResponseException:
+        if client.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.rset()
+        raise
 
 
 def _classify(error: BaseException, recipient: str) -> DeliveryError:
     """Turn an aiosmtplib failure into transient or permanent, with the code and reply kept."""
+    if isinstance(error, aiosmtplib.SMTPRecipientRefused):
+        return _by_code(error.code, error.message, recipient)
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
         refused = error.recipients[0] if error.recipients else None
         code = refused.code if refused else None

@@ -239,6 +239,18 @@ def _count_bounce(store: Store, subscriber_id: int, bounce_after: int) -> None:
     )
 
 
+def bounced_subscribers(store: Store, ids: Iterable[int]) -> set[int]:
+    """Which of these subscribers are `bounced` now (after `record` counted their failures)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    marks = ",".join("?" * len(wanted))
+    rows = store.conn.execute(
+        f"SELECT id FROM subscribers WHERE status = 'bounced' AND id IN ({marks})", wanted
+    ).fetchall()
+    return {int(row[0]) for row in rows}
+
+
 def backoff(attempt: int, settings: OutboxSettings) -> float:
     """Seconds before attempt ``attempt + 1``: doubling from ``backoff_seconds`` up to the maximum."""
     return float(min(settings.backoff_seconds * 2 ** (attempt - 1), settings.backoff_max_seconds))

@@ -6,11 +6,12 @@ embargo lifting, a digest being due). Running it twice produces nothing new.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import operator
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,6 +65,8 @@ class _Affected:
 
     release_ids: set[int]
     category_ids: set[int]
+    #: Releases inserted since the last build: the ids below the lowest of them were given out before.
+    inserted: set[int]
 
     def __bool__(self) -> bool:
         return bool(self.release_ids or self.category_ids)
@@ -91,7 +94,7 @@ def build(store: Store, settings: Settings, now: datetime, *, full: bool = False
     if affected is None:
         result = publisher.publish(*renderer.everything(publisher))
     elif affected:
-        result = publisher.publish(*renderer.some(affected))
+        result = publisher.publish(*renderer.some(affected, publisher))
     else:
         result = PublishResult()
     store.save_build_state(max(head, state.change_cursor), now)
@@ -116,7 +119,7 @@ def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: dat
     """Releases and categories touched since ``cursor``, plus releases whose embargo or scheduled time
     fell in (built_at, now]; None when only a full build is safe (a deleted release or a renamed
     category, whose old outputs cannot be found from the change alone, or too many changes)."""
-    affected = _Affected(set(), set())
+    affected = _Affected(set(), set(), set())
     while cursor < head:
         changes = store.changes_after(cursor)
         if not changes:
@@ -128,6 +131,8 @@ def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: dat
                 return None
             if change.release_id is not None:
                 affected.release_ids.add(change.release_id)
+                if change.table == "releases" and change.op == "insert":
+                    affected.inserted.add(change.release_id)
             if change.category_id is not None:
                 affected.category_ids.add(change.category_id)
         cursor = changes[-1].id
@@ -140,7 +145,12 @@ def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: dat
 
 
 class _Renderer:
-    """The outputs of one build: bytes keyed by path, and paths to remove."""
+    """The outputs of one build: bytes keyed by path, and paths to remove.
+
+    Besides the feeds and pages, each scope (the newsroom, each category) has RFC 5005 archive
+    documents: one per complete block of release ids holding a visible release of the scope, each
+    linking to the one before (``prev-archive``); the feed links to the newest (see `feeds.ARCHIVE_BLOCK`).
+    """
 
     def __init__(self, store: Store, settings: Settings, now: datetime) -> None:
         self.store = store
@@ -152,32 +162,76 @@ class _Renderer:
     def counts(self) -> list[tuple[Category, int]]:
         return self.store.visible_category_counts(self.now)
 
+    @functools.cached_property
+    def archived(self) -> int:
+        """Blocks 1..archived are complete and have archive documents."""
+        return feeds.complete_blocks(self.store.last_release_id())
+
     def core_paths(self) -> list[str]:
         """Files every build leaves in place: if one is missing, the directory was wiped."""
         return [INDEX_PATH, STYLESHEET_PATH, *feeds.feed_paths(None)]
 
-    def _front(self) -> dict[str, bytes]:
+    def _blocks(self, ids: Iterable[int]) -> dict[int, list[int]]:
+        """Ids by archived block, keeping their order (newest first)."""
+        blocks: dict[int, list[int]] = {}
+        for release_id in ids:
+            block = feeds.archive_block(release_id)
+            if block <= self.archived:
+                blocks.setdefault(block, []).append(release_id)
+        return blocks
+
+    def _archives(
+        self,
+        category: Category | None,
+        blocks: dict[int, list[int]],
+        wanted: Iterable[int],
+        releases: dict[int, Release] | None = None,
+    ) -> tuple[dict[str, bytes], set[str]]:
+        """Archive documents of these blocks of one scope (and of their neighbours, whose
+        ``prev-archive``/``next-archive`` may have moved); paths of wanted blocks left empty, to remove."""
+        order = sorted(blocks)
+        todo: set[int] = set()
+        stale: set[str] = set()
+        for block in wanted:
+            if block in blocks:
+                todo.add(block)
+            else:
+                stale.update(feeds.archive_paths(None if category is None else category.slug, block))
+            position = bisect.bisect_left(order, block)
+            todo.update(order[max(position - 1, 0) : position + 2])
+        outputs: dict[str, bytes] = {}
+        for block in sorted(todo):
+            position = order.index(block)
+            before = order[position - 1] if position else None
+            after = order[position + 1] if position + 1 < len(order) else None
+            scope = FeedScope(self.settings, category, block, before, after)
+            ids = blocks[block]
+            found = releases if releases is not None else _by_id(self.store.releases_by_ids(ids))
+            outputs.update(feeds.render_archive(scope, [found[release_id] for release_id in ids]))
+        return outputs, stale
+
+    def _front(self, prev_archive: int | None) -> dict[str, bytes]:
         newest = self.store.visible_releases(self.now, limit=self.settings.feed.items)
-        outputs = feeds.render_feeds(FeedScope(self.settings), newest)
+        outputs = feeds.render_feeds(FeedScope(self.settings, None, None, prev_archive), newest)
         outputs[INDEX_PATH] = self.pages.index(newest, self.counts)
         outputs[STYLESHEET_PATH] = self.pages.stylesheet()
         return outputs
 
     def _category(
-        self, category: Category, newest: list[Release], listed: Sequence[Listed]
+        self, category: Category, newest: list[Release], listed: Sequence[Listed], prev_archive: int | None
     ) -> dict[str, bytes]:
-        outputs = feeds.render_feeds(FeedScope(self.settings, category), newest[: self.settings.feed.items])
+        scope = FeedScope(self.settings, category, None, prev_archive)
+        outputs = feeds.render_feeds(scope, newest[: self.settings.feed.items])
         outputs[feeds.category_path(category.slug)] = self.pages.category(category, listed)
         return outputs
 
-    @staticmethod
-    def _category_paths(slug: str) -> list[str]:
-        return [feeds.category_path(slug), *feeds.feed_paths(slug)]
-
     def everything(self, publisher: Publisher) -> tuple[dict[str, bytes], set[str]]:
         """Every output, and every file the build owns that should no longer exist."""
-        outputs = self._front()
         visible = self.store.visible_releases(self.now)
+        found = _by_id(visible)
+        blocks = self._blocks(found)
+        outputs = self._front(max(blocks, default=None))
+        outputs.update(self._archives(None, blocks, blocks, found)[0])
         by_category: dict[str, list[Release]] = {}
         categories: dict[str, Category] = {}
         for release in visible:
@@ -186,28 +240,56 @@ class _Renderer:
                 categories[category.slug] = category
                 by_category.setdefault(category.slug, []).append(release)
         for slug, releases in by_category.items():
-            outputs.update(self._category(categories[slug], releases, releases))
+            blocks = self._blocks(release.id for release in releases)
+            outputs.update(self._category(categories[slug], releases, releases, max(blocks, default=None)))
+            outputs.update(self._archives(categories[slug], blocks, blocks, found)[0])
         stale = publisher.files_under(*_OUTPUT_FOLDERS) - outputs.keys()
         return outputs, stale
 
-    def some(self, affected: _Affected) -> tuple[dict[str, bytes], set[str]]:
-        """The global feeds and index, and the pages and feeds of the affected categories and releases."""
-        outputs = self._front()
-        stale: set[str] = set()
+    def some(self, affected: _Affected, publisher: Publisher) -> tuple[dict[str, bytes], set[str]]:
+        """The global feeds and index, the pages and feeds of the affected categories and releases, and
+        the archives of the blocks they touch or that just became complete."""
+        archived_before = (
+            feeds.complete_blocks(min(affected.inserted) - 1) if affected.inserted else self.archived
+        )
+        completed = range(archived_before + 1, self.archived + 1)
+        wanted = {feeds.archive_block(release_id) for release_id in affected.release_ids}
+        wanted = {block for block in wanted if block <= self.archived} | set(completed)
+        category_ids = set(affected.category_ids)
+        if completed:
+            # Every scope with a release in a new archive links its feed to it.
+            first = (completed[0] - 1) * feeds.ARCHIVE_BLOCK + 1
+            ids = range(first, completed[-1] * feeds.ARCHIVE_BLOCK + 1)
+            category_ids |= self.store.release_category_ids(ids)
+
+        blocks = self._blocks(self.store.visible_ids(self.now))
+        outputs = self._front(max(blocks, default=None))
+        archives, stale = self._archives(None, blocks, wanted)
+        outputs.update(archives)
         shown = {category.slug: category for category, _ in self.counts}
-        for slug in self.store.category_slugs_by_id(affected.category_ids):
+        for slug in self.store.category_slugs_by_id(category_ids):
             if slug not in shown:
-                stale.update(self._category_paths(slug))
+                stale.add(feeds.category_path(slug))
+                stale.update(publisher.files_under(feeds.feed_dir(slug)))
                 continue
+            blocks = self._blocks(self.store.visible_ids(self.now, slug))
             # The feeds need the newest releases whole; the page lists all of them, read light.
             newest = self.store.visible_releases(self.now, category=slug, limit=self.settings.feed.items)
-            outputs.update(self._category(shown[slug], newest, self.store.visible_lines(self.now, slug)))
+            listed = self.store.visible_lines(self.now, slug)
+            outputs.update(self._category(shown[slug], newest, listed, max(blocks, default=None)))
+            archives, gone = self._archives(shown[slug], blocks, wanted)
+            outputs.update(archives)
+            stale |= gone
         for release in self.store.releases_by_ids(sorted(affected.release_ids)):
             if release.is_visible(self.now):
                 outputs[feeds.release_path(release.slug)] = self.pages.release(release)
             elif release.slug:
                 stale.add(feeds.release_path(release.slug))
         return outputs, stale
+
+
+def _by_id(releases: Iterable[Release]) -> dict[int, Release]:
+    return {release.id: release for release in releases}
 
 
 # == mail: alerts and digests ====================================================================

@@ -201,8 +201,15 @@ class Settings(BaseSettings):
 
     @property
     def domain(self) -> str:
-        """The host of the public site: our Message-ID and tag-URI authority."""
-        return self.base_url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+        """Our DNS name: the Message-ID domain and the tag-URI authority of every release uid.
+
+        The public site's host, unless that is an IP address or a bare name such as ``localhost`` (the
+        demo on 127.0.0.1), which RFC 4151 does not allow in a tag URI; then the sender address's domain.
+        """
+        host = self.base_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]").lower()
+        if "." not in host or host.replace(".", "").isdigit() or ":" in host:
+            return str(self.mail.from_address).rsplit("@", 1)[1].lower()
+        return host
 
     def signing_key(self) -> str:
         """The key that signs subscriber links: the setting, a secrets file, or one made once and kept.

@@ -582,6 +582,28 @@ class Store:
             for slug, title, number, visible, urgent, summary in rows
         ]
 
+    def visible_ids(self, now: datetime, category: str | None = None) -> list[int]:
+        """Ids of the releases the public may see at ``now`` (in one category), newest first."""
+        sql = "SELECT r.id FROM releases r"
+        params: list[Any] = []
+        if category is not None:
+            sql += (
+                " JOIN release_categories rc ON rc.release_id = r.id"
+                " JOIN categories c ON c.id = rc.category_id AND c.slug = ?"
+            )
+            params.append(category)
+        sql += (
+            " WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?"
+            " ORDER BY r.visible_at DESC, r.id DESC"
+        )
+        params.append(iso(now))
+        return [row[0] for row in self.conn.execute(sql, params)]
+
+    def last_release_id(self) -> int:
+        """The highest release id given out so far (0 for an empty store)."""
+        row = self.conn.execute("SELECT coalesce(max(id), 0) FROM releases").fetchone()
+        return int(row[0])
+
     def visible_between(self, start: datetime, end: datetime) -> list[Release]:
         """Releases that became visible in (start, end] and are still visible: a digest period."""
         rows = self.conn.execute(

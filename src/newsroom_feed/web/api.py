@@ -10,7 +10,6 @@ still describes them, from the same pydantic model.
 from __future__ import annotations
 
 import copy
-import csv
 import io
 import json
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from newsroom_feed import outbox, subscriptions
 from newsroom_feed.errors import InputError, NewsroomError, NotFound, StoreError
-from newsroom_feed.models import ReleaseInput, Subscriber, iso
+from newsroom_feed.models import ReleaseInput, iso
 from newsroom_feed.store import Store
 from newsroom_feed.web.state import WebState, state_of
 
@@ -34,8 +33,6 @@ SubscriberStatusFilter = Literal["pending", "active", "unsubscribed", "bounced"]
 OutboxStatusFilter = Literal["pending", "sending", "sent", "failed"]
 T = TypeVar("T")
 
-#: The subscriber CSV of DESIGN.md section 4 (what `subscriber import` reads back).
-CSV_COLUMNS = ("email", "name", "kind", "organization", "categories", "frequency", "language")
 _MAX_BODY = 1_000_000
 
 _ERROR_SCHEMA = {
@@ -137,7 +134,8 @@ def create_api(state: WebState) -> FastAPI:
     def list_subscribers(
         request: Request, status: SubscriberStatusFilter | None = None
     ) -> list[dict[str, Any]]:
-        return [_subscriber_json(s) for s in subscriptions.list_subscribers(_store(request), status=status)]
+        rows = subscriptions.list_subscribers(_store(request), status=status)
+        return [subscriptions.subscriber_document(subscriber) for subscriber in rows]
 
     @api.get(
         "/subscribers/export",
@@ -147,9 +145,10 @@ def create_api(state: WebState) -> FastAPI:
         responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
     )
     def export_subscribers(request: Request, status: SubscriberStatusFilter | None = "active") -> Response:
-        rows = subscriptions.list_subscribers(_store(request), status=status)
+        buffer = io.StringIO()
+        subscriptions.export_subscribers(_store(request), buffer, status=status)
         return Response(
-            subscribers_csv(rows),
+            buffer.getvalue(),
             media_type="text/csv; charset=utf-8",
             headers={"content-disposition": 'attachment; filename="subscribers.csv"'},
         )
@@ -203,42 +202,6 @@ async def _json_body(request: Request) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError("body", f"is not valid JSON: {error}") from None
-
-
-def _subscriber_json(subscriber: Subscriber) -> dict[str, Any]:
-    """The shape of `subscriber list --json` (DESIGN.md section 4)."""
-    return {
-        "email": subscriber.email,
-        "name": subscriber.name,
-        "kind": subscriber.kind,
-        "organization": subscriber.organization,
-        "categories": list(subscriber.categories),
-        "frequency": subscriber.frequency,
-        "language": subscriber.language,
-        "status": subscriber.status,
-        "created_at": iso(subscriber.created_at) if subscriber.created_at else None,
-        "confirmed_at": iso(subscriber.confirmed_at) if subscriber.confirmed_at else None,
-    }
-
-
-def subscribers_csv(rows: list[Subscriber]) -> str:
-    """Subscribers in the CSV format `subscriber import` reads."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for s in rows:
-        writer.writerow(
-            [
-                s.email,
-                s.name or "",
-                s.kind,
-                s.organization or "",
-                ";".join(s.categories),
-                s.frequency,
-                s.language,
-            ]
-        )
-    return buffer.getvalue()
 
 
 def _body_schema(name: str) -> dict[str, Any]:

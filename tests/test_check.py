@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import structlog
 
 from newsroom_feed.cli import main
 from newsroom_feed.daemon import InstanceLock
+from newsroom_feed.errors import LockedError
 from newsroom_feed.logs import configure_logging, progress
 from newsroom_feed.models import ReleaseInput, utcnow
 from newsroom_feed.settings import Settings
@@ -162,3 +164,12 @@ def test_progress_stays_quiet_when_piped() -> None:
             bar.advance()
         bar.update(completed=3, total=3)
     assert stream.getvalue() == ""
+
+
+def test_the_instance_lock_refuses_a_second_holder_and_names_the_first(settings: Settings) -> None:
+    refused = pytest.raises(LockedError, match=f"process {os.getpid()} already runs newsroom-feed")
+    with InstanceLock(settings.database), refused:
+        InstanceLock(settings.database).acquire()
+    with InstanceLock(settings.database) as again:
+        assert again.holder() == os.getpid()
+    assert InstanceLock(settings.database).holder() is None, "the PID file goes with the lock"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from newsroom_feed import cli, planner
+from newsroom_feed import store as store_module
 from newsroom_feed.publisher import Publisher, PublishError
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
@@ -240,3 +241,32 @@ def test_publisher_refuses_paths_outside_the_public_directory(tmp_path: Path) ->
         with pytest.raises(PublishError):
             publisher.publish({path: b"x"})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_at_schema_1_migrates_on_open_and_keeps_its_releases(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
+    with Store(settings.database, settings.domain, zone=settings.zone) as old:
+        assert old.schema_version == 1
+        sample_newsroom(old)
+        before = [release.uid for release in old.list_releases(now=NOW)]
+    monkeypatch.undo()
+    with Store(settings.database, settings.domain, zone=settings.zone) as current:
+        assert current.schema_version == len(store_module.MIGRATIONS) > 1
+        assert [release.uid for release in current.list_releases(now=NOW)] == before
+        report = planner.build(current, settings, NOW)
+    assert report.full and "feeds/rss.xml" in report.written
+
+
+def test_the_checks_of_a_build_with_nothing_changed_read_only_their_partial_indexes(store: Store) -> None:
+    """Finding rows to complete and releases to announce must not scan 10,000 releases every build."""
+    plans = {
+        "releases_incomplete": "SELECT id, title, body_markdown, published_at, embargo_until, created_at "
+        f"FROM releases WHERE {store_module._INCOMPLETE}",
+        "releases_unannounced": "SELECT id FROM releases WHERE announced_at IS NULL AND retracted_at IS NULL "
+        "AND uid IS NOT NULL AND visible_at <= '2026-11-26T09:30:00Z' ORDER BY visible_at, id",
+    }
+    for index, sql in plans.items():
+        plan = " ".join(row[3] for row in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert f"USING INDEX {index}" in plan, plan

@@ -8,6 +8,8 @@ import logging
 import os
 import socket
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,3 +175,74 @@ def test_the_instance_lock_refuses_a_second_holder_and_names_the_first(settings:
     with InstanceLock(settings.database) as again:
         assert again.holder() == os.getpid()
     assert InstanceLock(settings.database).holder() is None, "the PID file goes with the lock"
+
+
+# -- stdout for output, stderr for logs and progress ------------------------------------------------
+
+#: What a rich progress bar draws: bar segments, carriage returns, cursor and colour control codes.
+BAR_MARKS = ("━", "\r", "\x1b[")
+
+
+def _releases_file(folder: Path, count: int) -> Path:
+    path = folder / "releases.jsonl"
+    rows = [json.dumps({"title": f"Komunikat numer {n} z Łodzi"}, ensure_ascii=False) for n in range(count)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_json_output_stays_pure_json_while_logs_go_to_stderr(
+    operator_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("NEWSROOM_LOG_LEVEL", "debug")
+    monkeypatch.setenv("NEWSROOM_LOG_FORMAT", "json")
+    handlers = list(logging.getLogger().handlers)
+    assert main(["release", "list", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == []
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(event["event"] == "settings" and event["level"] == "debug" for event in events), err
+    assert logging.getLogger().handlers == handlers, "the command's logging ends with the command"
+
+
+def test_import_and_build_draw_no_progress_bar_when_piped(tmp_path: Path, settings: Settings) -> None:
+    """As cron or a script runs them: stdout is the JSON report alone, stderr plain summary lines."""
+    env = {
+        **os.environ,
+        "NEWSROOM_DATABASE": str(settings.database),
+        "NEWSROOM_PUBLIC_DIR": str(settings.public_dir),
+    }
+    source = _releases_file(tmp_path, 200)
+    for argv, key in ((["import", str(source)], "imported"), (["build", "--full"], "written")):
+        done = subprocess.run(
+            [sys.executable, "-m", "newsroom_feed.cli", *argv, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert len(json.loads(done.stdout)[key]) >= 200
+        assert not any(mark in done.stderr for mark in BAR_MARKS), done.stderr
+        assert len(done.stderr.splitlines()) <= 1, "at most the summary line"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_import_build_and_send_show_progress_on_a_terminal(
+    operator_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: SmtpServer
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["subscriber", "add", "redakcja@gazeta.example.pl"]) == 0
+    assert main(["import", str(_releases_file(tmp_path, 3))]) == 0
+    assert main(["build", "--full"]) == 0
+    assert main(["outbox", "send"]) == 0
+    drawn = terminal.getvalue()
+    for bar in ("Importing releases", "Building (release pages)", "Sending"):
+        assert bar in drawn
+    assert "━" in drawn
+    assert len(smtp_server.received) == 3

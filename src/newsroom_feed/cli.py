@@ -6,19 +6,18 @@ every other `NewsroomError` exits 1.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import click
+import structlog
 
-from newsroom_feed import mailsink, outbox, subscriptions
-from newsroom_feed.daemon import try_instance_lock
-from newsroom_feed.delivery import DeliveryReport, deliver, preview_digests
+from newsroom_feed import logs, mailsink, outbox, subscriptions
+from newsroom_feed.delivery import DeliveryReport, preview_digests, send_due
 from newsroom_feed.errors import InputError, NewsroomError, SettingsError
 from newsroom_feed.importers import (
     FORMATS,
@@ -38,19 +37,34 @@ from newsroom_feed.subscriptions import get_subscriber
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+log = structlog.get_logger(__name__)
+
 
 class Context:
-    """What every command gets: the settings, built once at the edge, and a store opened on demand."""
+    """What every command gets: the settings, built once at the edge, and a store opened on demand.
+
+    Building the settings also sets up logging (to stderr, in the format and level of the settings) for
+    the rest of the command: stdout stays for what a command prints, such as `--json`.
+    """
 
     def __init__(self, config: Path | None, database: Path | None, public_dir: Path | None) -> None:
         self._overrides = {"config": config, "database": database, "public_dir": public_dir}
         self._settings: Settings | None = None
         self._store: Store | None = None
+        self._resources = contextlib.ExitStack()
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = load_settings(**self._overrides)
+            settings = load_settings(**self._overrides)
+            self._resources.enter_context(logs.logging_configured(settings.log_format, settings.log_level))
+            self._settings = settings
+            log.debug(
+                "settings",
+                config=str(settings.config) if settings.config else None,
+                database=str(settings.database),
+                public_dir=str(settings.public_dir),
+            )
         return self._settings
 
     @property
@@ -62,6 +76,7 @@ class Context:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+        self._resources.close()
 
 
 def open_store(settings: Settings) -> Store:
@@ -93,6 +108,11 @@ def cli(ctx: click.Context, config: Path | None, database: Path | None, public_d
     context = Context(config, database, public_dir)
     ctx.obj = context
     ctx.call_on_close(context.close)
+
+
+def _to(bar: logs.Advance) -> Callable[[int, int], None]:
+    """A core function's ``on_progress(done, total)`` drawn on a progress bar."""
+    return lambda done, total: bar.update(completed=done, total=total)
 
 
 # == store, input and imports: init, release, import =============================================
@@ -466,7 +486,8 @@ def import_command(
             base = parse_moment(base_time, context.settings.zone)
         except ValueError as error:
             raise InputError("base_time", str(error)) from None
-    report = import_releases(context.store, text, chosen, utcnow(), base=base)
+    with logs.progress("Importing releases") as bar:
+        report = import_releases(context.store, text, chosen, utcnow(), base=base, on_progress=_to(bar))
     for rejected in report.rejected:
         click.echo(f"rejected: {rejected}", err=True)
     if as_json:
@@ -493,7 +514,8 @@ def build_command(context: Context, full: bool, as_json: bool) -> None:
     daemon) delivers the planned alerts. Prints the files written and removed; nothing when nothing
     changed.
     """
-    report = build_outputs(context.store, context.settings, utcnow(), full=full)
+    with logs.progress("Building (release pages)") as bar:
+        report = build_outputs(context.store, context.settings, utcnow(), full=full, on_progress=_to(bar))
     if as_json:
         emit_json(report.to_json())
         return
@@ -624,17 +646,7 @@ def subscriber_import(context: Context, file: Path, double_opt_in: bool, as_json
     imported anyway (exit 1 when any row was rejected). Addresses already stored are skipped, so
     importing the same file again changes nothing. A file with another header exits 2.
     """
-    if str(file) == "-":
-        raw = sys.stdin.buffer.read()
-    else:
-        try:
-            raw = file.read_bytes()
-        except OSError as error:
-            raise InputError("file", f"cannot read {file}: {error.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError("file", f"is not UTF-8 (byte {error.start})") from None
+    text = _read_input(file)
     now = utcnow()
     result = subscriptions.import_subscribers(context.store, text, now, double_opt_in=double_opt_in)
     if double_opt_in:
@@ -733,32 +745,24 @@ def _send_now(context: Context, plan: Callable[[], str | None] | None = None) ->
 
     ``plan`` runs first in either case (enqueue a digest, re-queue rows) and may return a line to say.
     """
-    settings = context.settings
+    # Imported here: the daemon pulls in uvicorn and APScheduler, which sending does not need.
+    from newsroom_feed.daemon import try_instance_lock
+
+    settings, store = context.settings, context.store
     with try_instance_lock(settings.database) as holder:
         said = plan() if plan is not None else None
         if said:
             click.echo(said)
         if not holder:
-            queued = outbox.waiting(context.store)
+            queued = outbox.waiting(store)
             click.echo(f"The daemon is running and will deliver ({queued} messages queued).")
             return 0
-        reclaimed = outbox.reclaim_all(context.store)
+        reclaimed = outbox.reclaim_all(store)
         if reclaimed:
             click.echo(f"{reclaimed} messages left by a stopped sender are due again.", err=True)
-        return _report(asyncio.run(_deliver_until_signal(context.store, settings)))
-
-
-async def _deliver_until_signal(store: Store, settings: Settings) -> DeliveryReport:
-    """Deliver until idle; SIGINT/SIGTERM stop claiming, let in-flight messages finish, and return."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        return await deliver(store, settings, stop=stop)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        with logs.progress("Sending", total=outbox.waiting(store)) as bar:
+            report = send_due(store, settings, on_outcome=lambda *_: bar.advance())
+        return _report(report)
 
 
 _FREQUENCY = click.option(
@@ -919,11 +923,9 @@ def run_command(context: Context) -> int:
     NEWSROOM_LOG_FORMAT=json.
     """
     # Imported here: the daemon pulls in uvicorn and APScheduler, which other commands do not need.
-    from newsroom_feed import daemon, logs
+    from newsroom_feed import daemon
 
-    settings = context.settings
-    logs.configure_logging(settings.log_format, settings.log_level)
-    return daemon.run(settings)
+    return daemon.run(context.settings)
 
 
 @cli.command("check")
@@ -933,14 +935,14 @@ def check_command(context: Context) -> int:
 
     Exits 0 when everything `run` needs works, 1 otherwise (every problem is listed).
     """
-    from newsroom_feed import daemon
+    from newsroom_feed import maintenance
 
     try:
         settings = context.settings
     except SettingsError as error:
         click.echo(f"FAIL  settings: {error}")
         return 1
-    findings = daemon.check(settings)
+    findings = maintenance.check(settings)
     for finding in findings:
         click.echo(f"{'ok  ' if finding.ok else 'FAIL'}  {finding.name}: {finding.detail}")
     problems = sum(not finding.ok for finding in findings)
@@ -956,12 +958,10 @@ def backup_command(context: Context, path: Path) -> None:
 
     PATH may be a directory: the copy is then named after the store and the time (UTC).
     """
-    from newsroom_feed import daemon, logs
+    from newsroom_feed import maintenance
 
     with logs.progress("Backing up (pages)") as bar:
-        target = daemon.backup(
-            context.settings, path, lambda copied, total: bar.update(completed=copied, total=total)
-        )
+        target = maintenance.backup(context.settings, path, _to(bar))
     click.echo(f"Backup written to {target}")
 
 

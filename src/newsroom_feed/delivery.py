@@ -20,6 +20,7 @@ import functools
 import itertools
 import os
 import re
+import signal
 import socket
 import time
 import uuid
@@ -184,6 +185,29 @@ async def deliver(
     report.stopped = stop.is_set()
     report.waiting = outbox.waiting(store)
     return report
+
+
+def send_due(
+    store: Store, settings: Settings, *, on_outcome: Callable[[outbox.Attempt, str], None] | None = None
+) -> DeliveryReport:
+    """A batch run (`outbox send`, `digest send`): deliver every due row, return when none is due.
+
+    SIGINT/SIGTERM stop claiming, let the messages in flight finish and be recorded, and return early
+    (``report.stopped``); the rest stays queued. Runs its own event loop, so never call it from one.
+    """
+
+    async def until_signal() -> DeliveryReport:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            return await deliver(store, settings, stop=stop, on_outcome=on_outcome)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(until_signal())
 
 
 class _Withdrawn(Exception):

@@ -1,4 +1,4 @@
-"""The demo newsroom: sample releases seeded into a store, and `make run` (seed, build, serve on localhost).
+"""The demo newsroom: sample releases seeded into a store, and `make run` (seed, build, run the daemon).
 
 `seed` is reusable (the daemon's `run` may call it on an empty store); it is idempotent, each sample
 release carrying an ``external_key`` of its own. One sample release is under embargo for two hours from
@@ -8,15 +8,10 @@ the moment of seeding, so the embargo lifts while the demo runs.
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import json
 import sys
-import threading
-import time
 from datetime import datetime, timedelta
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from newsroom_feed.errors import InputError, NewsroomError, SettingsError
@@ -27,14 +22,6 @@ from newsroom_feed.store import Store
 
 DATA_FILE = "demo_releases.json"
 KEY_PREFIX = "demo:"
-
-#: Content types a feed reader expects; the rest come from the standard mimetypes table.
-_CONTENT_TYPES = {
-    "rss.xml": "application/rss+xml; charset=utf-8",
-    "atom.xml": "application/atom+xml; charset=utf-8",
-    "feed.json": "application/feed+json; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-}
 
 
 def load_data() -> dict[str, Any]:
@@ -72,26 +59,6 @@ def seed(store: Store, now: datetime) -> list[Release]:
     return added
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Static files with the feed content types; requests logged to stderr."""
-
-    def guess_type(self, path: str | Any) -> str:
-        name = str(path)
-        for suffix, content_type in _CONTENT_TYPES.items():
-            if name.endswith(suffix):
-                return content_type
-        return super().guess_type(path)
-
-
-def serve(public_dir: Path, host: str, port: int) -> http.server.ThreadingHTTPServer:
-    """A plain static server for the public directory, not yet started (`serve_forever` in a thread).
-
-    :raises OSError: the address is taken.
-    """
-    handler = functools.partial(_Handler, directory=str(public_dir))
-    return http.server.ThreadingHTTPServer((host, port), handler)
-
-
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -104,10 +71,9 @@ def _build(store: Store, settings: Settings, now: datetime) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Seed the demo store if it is empty, build, serve until Ctrl-C, rebuilding when an embargo lifts."""
+    """Seed the demo store if it is empty, build, then run the daemon and the mail sink until Ctrl-C."""
     parser = argparse.ArgumentParser(prog="python -m newsroom_feed.demo", description=main.__doc__)
     parser.add_argument("--no-serve", action="store_true", help="seed and build, then exit")
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between rebuild checks")
     options = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -117,9 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                 added = seed(store, now)
                 _say(f"Seeded the demo newsroom with {len(added)} releases in {settings.database}")
             _build(store, settings, now)
-            if options.no_serve:
-                return 0
-            return _run_daemon(settings)
+        # The daemon opens stores of its own; this one is closed before it starts.
+        return 0 if options.no_serve else _run_daemon(settings)
     except NewsroomError as error:
         _say(f"error: {error}")
         return 2 if isinstance(error, SettingsError | InputError) else 1
@@ -151,34 +116,6 @@ def _run_daemon(settings: Settings) -> int:
     except OSError as error:
         _say(f"error: cannot listen: {error}")
         return 1
-
-
-def _serve(store: Store, settings: Settings, interval: float) -> int:
-    try:
-        server = serve(settings.public_dir, settings.http.host, settings.http.port)
-    except OSError as error:
-        _say(f"error: cannot listen on {settings.http.host}:{settings.http.port}: {error.strerror}")
-        return 1
-    root = f"http://{settings.http.host}:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="demo-http", daemon=True)
-    thread.start()
-    lines = ["/", "/feeds/rss.xml", "/feeds/atom.xml", "/feeds/feed.json"]
-    print(f"Serving {settings.public_dir} on {root} (Ctrl-C stops)", flush=True)
-    for path in lines:
-        print(f"  {root}{path}", flush=True)
-    try:
-        while True:
-            time.sleep(interval)
-            try:
-                _build(store, settings, utcnow())
-            except NewsroomError as error:
-                _say(f"error: build failed, trying again: {error}")
-    except KeyboardInterrupt:
-        _say("Stopping.")
-    finally:
-        server.shutdown()
-        server.server_close()
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -159,11 +159,13 @@ def import_releases(
     now: datetime,
     *,
     base: datetime | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Store every good row of an import file; each row in its own transaction, so never half a row.
 
     A row whose ``external_key`` is already in the store is skipped (re-importing creates nothing new);
     a second row with the key of an earlier row of the same file is rejected, naming that line.
+    ``on_progress(rows_done, rows)`` hears each row as it is done (the CLI's progress bar).
 
     :raises InputError: the file is unusable as a whole (nothing is stored then).
     """
@@ -173,7 +175,9 @@ def import_releases(
     report = ImportReport()
     seen: dict[str, int] = {}
     known = {category.slug for category in store.categories()}
-    for row in rows:
+    for index, row in enumerate(rows):
+        if on_progress is not None:
+            on_progress(index, len(rows))  # the rows before this one are done
         if isinstance(row, ImportRowError):
             report.rejected.append(row)
             continue
@@ -192,6 +196,8 @@ def import_releases(
                     store.set_category(slug, name)
                     known.add(slug)
             report.imported.append(store.add_release(row.document, now, external_key=row.external_key))
+    if on_progress is not None:
+        on_progress(len(rows), len(rows))
     return report
 
 

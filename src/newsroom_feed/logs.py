@@ -1,9 +1,10 @@
 """Logging and progress: structlog events (human or JSON lines) and a progress bar only on a terminal.
 
-`configure_logging` is called once at the edge (the CLI, the daemon). Every module then logs with
-``structlog.get_logger(__name__)``; standard-library loggers (uvicorn, APScheduler, aiosmtpd) are routed
-through the same renderer, so one process writes one format. The daemon logs one event per build
-(``build``), embargo lift (``lift``), digest run (``digest``) and delivery outcome (``delivery``).
+`configure_logging` is called once at the edge: by the CLI for every command (`logging_configured`),
+by the demo. Every module then logs with ``structlog.get_logger(__name__)``; standard-library loggers
+(uvicorn, APScheduler, aiosmtpd) are routed through the same renderer, so one process writes one format.
+The daemon logs one event per build (``build``), embargo lift (``lift``), digest run (``digest``) and
+delivery outcome (``delivery``).
 """
 
 from __future__ import annotations
@@ -78,6 +79,34 @@ def configure_logging(
         # uvicorn installs its own handlers unless told otherwise; ours are on the root.
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+
+
+@contextmanager
+def logging_configured(log_format: LogFormat = "human", level: str = "info") -> Iterator[None]:
+    """`configure_logging` (to stderr) for the life of one CLI command, then what was there before.
+
+    A process runs one command, so restoring matters only where commands run in-process (the tests, a
+    script calling `cli.main` twice): the handler would otherwise outlive the command and write the next
+    one's events to the stderr of the first, perhaps closed since.
+    """
+    names = ["", *_CHATTY, "uvicorn", "uvicorn.error"]
+    saved = [
+        (logger, list(logger.handlers), logger.level, logger.propagate)
+        for logger in map(logging.getLogger, names)
+    ]
+    structlog_config = structlog.get_config() if structlog.is_configured() else None
+    configure_logging(log_format, level)
+    try:
+        yield
+    finally:
+        for logger, handlers, numeric, propagate in saved:
+            logger.handlers[:] = handlers
+            logger.setLevel(numeric)
+            logger.propagate = propagate
+        if structlog_config is None:
+            structlog.reset_defaults()
+        else:
+            structlog.configure(**structlog_config)
 
 
 def _dumps(value: Any, **kwargs: Any) -> str:

@@ -11,7 +11,7 @@ import functools
 import itertools
 import operator
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -72,13 +72,22 @@ class _Affected:
         return bool(self.release_ids or self.category_ids)
 
 
-def build(store: Store, settings: Settings, now: datetime, *, full: bool = False) -> BuildReport:
+def build(
+    store: Store,
+    settings: Settings,
+    now: datetime,
+    *,
+    full: bool = False,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BuildReport:
     """Bring the feeds and pages up to date with the store at ``now``, then plan the alerts of releases
     that became visible; what the daemon runs on every change and every embargo lift.
 
     Only the outputs the new changes touch are rebuilt (the global feeds and index, the categories and
     release pages concerned), unless ``full``, no build was ever made, or the public directory lost its
     files. The change cursor is saved only once the files are in place, so a crash rebuilds, never skips.
+    A full build tells ``on_progress(releases_rendered, releases)`` as it renders (the CLI's progress
+    bar); an incremental one is too short to need it.
 
     :raises PublishError: the public directory cannot be written; the cursor is not moved.
     """
@@ -92,7 +101,7 @@ def build(store: Store, settings: Settings, now: datetime, *, full: bool = False
     if not full and state.built_at is not None and all(map(publisher.exists, renderer.core_paths())):
         affected = _affected(store, state.change_cursor, head, state.built_at, now)
     if affected is None:
-        result = publisher.publish(*renderer.everything(publisher))
+        result = publisher.publish(*renderer.everything(publisher, on_progress))
     elif affected:
         result = publisher.publish(*renderer.some(affected, publisher))
     else:
@@ -225,7 +234,9 @@ class _Renderer:
         outputs[feeds.category_path(category.slug)] = self.pages.category(category, listed)
         return outputs
 
-    def everything(self, publisher: Publisher) -> tuple[dict[str, bytes], set[str]]:
+    def everything(
+        self, publisher: Publisher, on_progress: Callable[[int, int], None] | None = None
+    ) -> tuple[dict[str, bytes], set[str]]:
         """Every output, and every file the build owns that should no longer exist."""
         visible = self.store.visible_releases(self.now)
         found = _by_id(visible)
@@ -234,7 +245,9 @@ class _Renderer:
         outputs.update(self._archives(None, blocks, blocks, found)[0])
         by_category: dict[str, list[Release]] = {}
         categories: dict[str, Category] = {}
-        for release in visible:
+        for done, release in enumerate(visible):
+            if on_progress is not None:
+                on_progress(done, len(visible))
             outputs[feeds.release_path(release.slug)] = self.pages.release(release)
             for category in release.categories:
                 categories[category.slug] = category
@@ -244,6 +257,8 @@ class _Renderer:
             outputs.update(self._category(categories[slug], releases, releases, max(blocks, default=None)))
             outputs.update(self._archives(categories[slug], blocks, blocks, found)[0])
         stale = publisher.files_under(*_OUTPUT_FOLDERS) - outputs.keys()
+        if on_progress is not None:
+            on_progress(len(visible), len(visible))
         return outputs, stale
 
     def some(self, affected: _Affected, publisher: Publisher) -> tuple[dict[str, bytes], set[str]]:

@@ -7,19 +7,26 @@ touched, so its mtime, and the ETag the web app derives from its content, stay p
 nothing new reports nothing changed.
 """
 
+# String paths and os calls, not pathlib, in the per-file path of a build: pathlib cost about as much as
+# writing the files themselves (30 µs a path; a full build writes 14,000 files).
+# ruff: noqa: PTH103, PTH105, PTH108, PTH113, PTH116, PTH120, PTH123
+
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from newsroom_feed.errors import NewsroomError
 
 #: Above this many changed files, one `os.sync` replaces an fsync per file and per directory.
 _SYNC_BATCH = 64
+#: Path parts that would leave the public directory or name it twice.
+_BAD_PARTS = frozenset({"", ".", ".."})
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
 class PublishError(NewsroomError):
@@ -43,19 +50,29 @@ class Publisher:
         self.root = root
         #: fsync each file before its rename; only a throwaway directory (a benchmark) turns it off.
         self.durable = durable
+        self._root = str(root)
+        #: Temporary files staged so far, for their names.
+        self._staged = 0
 
     def target(self, path: str) -> Path:
         """The file for a relative output path.
 
         :raises PublishError: the path is absolute or climbs out of the public directory.
         """
-        pure = PurePosixPath(path)
-        if pure.is_absolute() or not pure.parts or any(part in {"", ".", ".."} for part in pure.parts):
+        return Path(self._file(path))
+
+    def _file(self, path: str) -> str:
+        """`target` as a string: a full build checks 14,000 paths, and pathlib costs 30 µs a path.
+
+        :raises PublishError: the path is absolute or climbs out of the public directory.
+        """
+        parts = path.split("/")
+        if not path or path.startswith("/") or any(part in _BAD_PARTS for part in parts):
             raise PublishError(f"not a path inside the public directory: {path!r}")
-        return self.root.joinpath(*pure.parts)
+        return f"{self._root}/{path}"
 
     def exists(self, path: str) -> bool:
-        return self.target(path).is_file()
+        return os.path.isfile(self._file(path))
 
     def publish(self, outputs: Mapping[str, bytes], remove: Iterable[str] = ()) -> PublishResult:
         """Write ``outputs`` where their bytes differ from the disk, then delete ``remove``.
@@ -65,22 +82,29 @@ class Publisher:
         :raises PublishError: a file could not be written or removed (disk full, permissions).
         """
         result = PublishResult()
-        changed = [path for path in sorted(outputs) if not self._same(self.target(path), outputs[path])]
+        files = {path: self._file(path) for path in sorted(outputs)}
+        changed = [path for path, target in files.items() if not _same(target, outputs[path])]
         batch = self.durable and len(changed) > _SYNC_BATCH
-        staged: list[tuple[Path, Path]] = []
+        staged: list[tuple[str, str]] = []
+        made: set[str] = set()
         try:
             for path in changed:
-                target = self.target(path)
-                staged.append((self._stage(target, outputs[path], fsync=self.durable and not batch), target))
+                target = files[path]
+                directory = os.path.dirname(target)
+                if directory not in made:
+                    os.makedirs(directory, exist_ok=True)
+                    made.add(directory)
+                temporary = self._stage(directory, outputs[path], fsync=self.durable and not batch)
+                staged.append((temporary, target))
             if batch:
                 # One flush of every file system instead of one fsync per file: a full build of
                 # thousands of pages would otherwise spend most of its time waiting on the disk.
                 os.sync()
             for temporary, target in staged:
-                temporary.replace(target)
+                os.replace(temporary, target)
         except OSError as error:
             for temporary, _ in staged:
-                temporary.unlink(missing_ok=True)
+                _unlink(temporary)
             raise PublishError(f"cannot write the public directory {self.root}: {error}") from error
         for path in changed:
             result.written.append(path)
@@ -89,8 +113,8 @@ class Publisher:
             os.sync()
         elif self.durable:
             # The renames themselves are durable once their directories are flushed.
-            for directory in sorted({target.parent for _, target in staged}):
-                _fsync_directory(directory)
+            for directory in sorted({os.path.dirname(target) for _, target in staged}):
+                _fsync_directory(Path(directory))
         for path in sorted(set(remove) - set(outputs)):
             if self._remove(self.target(path)):
                 result.removed.append(path)
@@ -106,30 +130,33 @@ class Publisher:
                 found.update(f"{relative}/{name}" for name in names if not name.startswith(".tmp-"))
         return found
 
-    @staticmethod
-    def _same(target: Path, data: bytes) -> bool:
-        try:
-            return target.stat().st_size == len(data) and target.read_bytes() == data
-        except FileNotFoundError:
-            return False
+    def _stage(self, directory: str, data: bytes, *, fsync: bool) -> str:
+        """The bytes in a new temporary file in ``directory``, readable by all, ready to be renamed.
 
-    @staticmethod
-    def _stage(target: Path, data: bytes, *, fsync: bool) -> Path:
-        """The bytes in a temporary file beside ``target``, readable by all, ready to be renamed."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
-        temporary = Path(name)
+        Named by process and counter, not by `tempfile`'s random names, which cost more than the
+        write itself; ``O_EXCL`` still refuses a name some other process holds, and the next is tried.
+        """
+        while True:
+            self._staged += 1
+            temporary = f"{directory}/.tmp-{os.getpid()}-{self._staged}"
+            try:
+                descriptor = os.open(temporary, _CREATE, 0o644)
+            except FileExistsError:
+                continue
+            break
         try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                if fsync:
-                    os.fsync(handle.fileno())
-            # mkstemp makes the file private; a web server running as another user must read it.
-            temporary.chmod(0o644)
+            # The mode given to open is cut by the umask; a web server running as another user must read it.
+            os.fchmod(descriptor, 0o644)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            if fsync:
+                os.fsync(descriptor)
         except BaseException:
-            temporary.unlink(missing_ok=True)
+            os.close(descriptor)
+            _unlink(temporary)
             raise
+        os.close(descriptor)
         return temporary
 
     def _remove(self, target: Path) -> bool:
@@ -147,6 +174,22 @@ class Publisher:
                 break
             parent = parent.parent
         return True
+
+
+def _same(target: str, data: bytes) -> bool:
+    """Whether ``target`` holds exactly ``data``: the size first, so a changed file is rarely read."""
+    try:
+        if os.stat(target).st_size != len(data):
+            return False
+        with open(target, "rb") as handle:
+            return handle.read() == data
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -80,6 +80,9 @@ def _fill(store: Store, subscribers: int) -> None:
             }
         )
         store.add_release(document, NOW - timedelta(hours=21))
+    # As a running daemon would have: each release announced by the build the moment it became visible.
+    with store.transaction() as conn:
+        conn.execute("UPDATE releases SET announced_at = visible_at")
     category_ids = dict(store.conn.execute("SELECT slug, id FROM categories").fetchall())
     with store.transaction() as conn:
         conn.executemany(

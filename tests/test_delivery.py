@@ -10,12 +10,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 
 from newsroom_feed import outbox
 from newsroom_feed.cli import main
+from newsroom_feed.compose import Composer
 from newsroom_feed.daemon import InstanceLock
 from newsroom_feed.delivery import deliver
 from newsroom_feed.models import OutboxItem, OutgoingMessage, iso, utcnow
@@ -309,3 +310,28 @@ def test_sigterm_stops_a_batch_send_cleanly_and_exits_1_saying_what_remains(
     assert counts["sent"] == len(smtp_server.received)
     assert f"stopped: {counts['pending']} messages remain queued" in err
     assert f"sent {counts['sent']}, waiting {counts['pending']}, failed 0" in out
+
+
+async def test_an_alert_whose_release_went_back_under_embargo_waits_for_the_new_lift(
+    store: Store, settings: Settings, smtp_server: SmtpServer, now: datetime
+) -> None:
+    """Queued at the lift, then the embargo is moved a day later: nothing goes early, nothing is lost."""
+    add_subscriber(store, "anna@example.pl")
+    release = add_release(store, now, "Ranking miast 2026", categories=["rankingi"])
+    announce(store, settings, now)
+    later = now + timedelta(days=1)
+    store.update_release(release.id, {"embargo_until": later.isoformat()}, now)
+    mail = smtp_settings(settings, smtp_server.port)
+
+    early = await deliver(store, mail, renderer=Composer(mail, store, clock=lambda: now), clock=lambda: now)
+    assert smtp_server.received == []
+    assert (early.sent, early.failed) == (0, 0)
+    row = store.conn.execute("SELECT status, attempts, next_attempt_at FROM outbox").fetchone()
+    assert tuple(row) == ("pending", 0, iso(later))
+
+    after = later + timedelta(seconds=1)
+    done = await deliver(
+        store, mail, renderer=Composer(mail, store, clock=lambda: after), clock=lambda: after
+    )
+    assert done.sent == 1
+    assert "Ranking miast 2026" in str(smtp_server.messages()[0]["Subject"])

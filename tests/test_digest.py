@@ -12,7 +12,7 @@ import pytest
 
 from newsroom_feed.cli import main
 from newsroom_feed.errors import InputError
-from newsroom_feed.models import utcnow
+from newsroom_feed.models import Release, utcnow
 from newsroom_feed.planner import announce, plan_digest
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
@@ -21,10 +21,18 @@ from .mail_helpers import add_release, add_subscriber
 from .smtp_server import SmtpServer
 
 
-def _outbox(store: Store) -> list[tuple[str, str, str]]:
+def _publish(store: Store, settings: Settings, at: datetime, title: str, **fields: object) -> Release:
+    """A release published at ``at`` and seen by a build at that moment, as the daemon would."""
+    release = add_release(store, at, title, published_at=at.isoformat(), **fields)
+    announce(store, settings, at)
+    return release
+
+
+def _outbox(store: Store, kind: str = "%") -> list[tuple[str, str, str]]:
     rows = store.conn.execute(
         "SELECT s.email, o.key, o.release_ids FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
-        "ORDER BY s.email, o.key"
+        "WHERE o.kind LIKE ? ORDER BY s.email, o.key",
+        (kind,),
     ).fetchall()
     return [tuple(row) for row in rows]
 
@@ -86,19 +94,13 @@ def test_digest_lists_the_subscribers_releases_of_the_period(
     add_subscriber(store, "sport@example.pl", frequency="daily", categories=["sport"])
     add_subscriber(store, "immediate@example.pl")
     add_subscriber(store, "weekly@example.pl", frequency="weekly")
-    early = add_release(
-        store, now, "Przedwczoraj", categories=["kultura"], published_at=(now - timedelta(days=2)).isoformat()
-    )
-    first = add_release(
-        store, now, "Teatr", categories=["kultura"], published_at=(now - timedelta(hours=3)).isoformat()
-    )
-    second = add_release(
-        store, now, "Muzeum", categories=["kultura"], published_at=(now - timedelta(hours=2)).isoformat()
-    )
+    early = _publish(store, settings, now - timedelta(days=2), "Przedwczoraj", categories=["kultura"])
+    first = _publish(store, settings, now - timedelta(hours=3), "Teatr", categories=["kultura"])
+    second = _publish(store, settings, now - timedelta(hours=2), "Muzeum", categories=["kultura"])
     plan = plan_digest(store, settings, "daily", now)
     assert (plan.period_start, plan.period_end, plan.planned) == (now - timedelta(days=1), now, 1)
     key = "digest:daily:2026-11-26T09:30:00Z"
-    assert _outbox(store) == [("kultura@example.pl", key, f"[{second.id},{first.id}]")]
+    assert _outbox(store, "digest") == [("kultura@example.pl", key, f"[{second.id},{first.id}]")]
     assert early.id not in (first.id, second.id)
 
 
@@ -107,17 +109,17 @@ def test_a_missed_digest_run_is_caught_up_once_and_nothing_is_sent_twice(
 ) -> None:
     add_subscriber(store, "anna@example.pl", frequency="daily")
     monday = now
-    a = add_release(store, monday, "Poniedziałek", published_at=(monday - timedelta(hours=1)).isoformat())
+    a = _publish(store, settings, monday - timedelta(hours=1), "Poniedziałek")
     assert plan_digest(store, settings, "daily", monday).planned == 1
     # Tuesday's run is missed (the daemon was down); two releases appear meanwhile.
-    b = add_release(store, monday, "Wtorek", published_at=(monday + timedelta(days=1, hours=-1)).isoformat())
-    c = add_release(store, monday, "Środa", published_at=(monday + timedelta(days=2, hours=-1)).isoformat())
+    b = _publish(store, settings, monday + timedelta(days=1, hours=-1), "Wtorek")
+    c = _publish(store, settings, monday + timedelta(days=2, hours=-1), "Środa")
     wednesday = monday + timedelta(days=2)
     plan = plan_digest(store, settings, "daily", wednesday)
     assert (plan.period_start, plan.planned) == (monday, 1)
     assert plan_digest(store, settings, "daily", wednesday).planned == 0
     assert plan_digest(store, settings, "daily", wednesday + timedelta(minutes=5)).planned == 0
-    ids = [row[2] for row in _outbox(store)]
+    ids = [row[2] for row in _outbox(store, "digest")]
     assert ids == [f"[{a.id}]", f"[{c.id},{b.id}]"]
     runs = store.conn.execute("SELECT period_start, period_end FROM digest_runs ORDER BY id").fetchall()
     assert [tuple(r) for r in runs] == [
@@ -127,13 +129,37 @@ def test_a_missed_digest_run_is_caught_up_once_and_nothing_is_sent_twice(
     ]
 
 
+def test_a_release_backdated_into_a_period_already_sent_goes_into_the_next_digest(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    """Added at 10:35 with a publication time of 10:25, after the 10:30 run: not lost, not sent twice."""
+    add_subscriber(store, "anna@example.pl", frequency="daily")
+    _publish(store, settings, now - timedelta(hours=1), "Przed wysyłką")
+    assert plan_digest(store, settings, "daily", now).planned == 1
+    late = add_release(
+        store, now + timedelta(minutes=5), "Dopisany", published_at=(now - timedelta(minutes=5)).isoformat()
+    )
+    announce(store, settings, now + timedelta(minutes=5))
+    assert plan_digest(store, settings, "daily", now + timedelta(days=1)).planned == 1
+    assert _outbox(store, "digest")[-1][2] == f"[{late.id}]"
+
+
+def test_an_import_of_old_releases_is_not_news_for_the_digest(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    add_subscriber(store, "anna@example.pl", frequency="daily")
+    add_release(store, now - timedelta(hours=1), "Archiwum 2019", published_at="2019-05-01T10:00:00+02:00")
+    announce(store, settings, now - timedelta(hours=1))
+    assert plan_digest(store, settings, "daily", now).planned == 0
+
+
 def test_the_first_weekly_digest_covers_seven_days(store: Store, settings: Settings, now: datetime) -> None:
     add_subscriber(store, "anna@example.pl", frequency="weekly")
-    add_release(store, now, "Sprzed sześciu dni", published_at=(now - timedelta(days=6)).isoformat())
-    add_release(store, now, "Sprzed ośmiu dni", published_at=(now - timedelta(days=8)).isoformat())
+    _publish(store, settings, now - timedelta(days=6), "Sprzed sześciu dni")
+    _publish(store, settings, now - timedelta(days=8), "Sprzed ośmiu dni")
     plan = plan_digest(store, settings, "weekly", now)
     assert plan.period_start == now - timedelta(days=7)
-    assert len(_outbox(store)[0][2].split(",")) == 1
+    assert len(_outbox(store, "digest")[0][2].split(",")) == 1
 
 
 def test_an_unknown_digest_frequency_is_refused(store: Store, settings: Settings, now: datetime) -> None:
@@ -152,13 +178,14 @@ def cli_env(settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.Mon
     monkeypatch.setenv("NEWSROOM_SMTP__PORT", str(smtp_server.port))
 
 
-def _daily_digest_material(store: Store) -> None:
+def _daily_digest_material(store: Store, settings: Settings) -> None:
     now = utcnow()
     add_subscriber(store, "anna@example.pl", name="Anna Żółć", frequency="daily", categories=["kultura"])
     add_subscriber(store, "jan@example.pl", frequency="daily")
     add_subscriber(store, "sport@example.pl", frequency="daily", categories=["sport"])
     add_release(store, now, "Złote Lajki 2026 wręczone", categories=["kultura"])
     add_release(store, now, "Nowy przystanek", categories=["transport"])
+    announce(store, settings, now)
 
 
 def _counts(store: Store) -> tuple[int, int]:
@@ -168,9 +195,14 @@ def _counts(store: Store) -> tuple[int, int]:
 
 
 def test_digest_preview_writes_the_exact_messages_and_changes_nothing(
-    store: Store, cli_env: None, tmp_path: Path, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    store: Store,
+    settings: Settings,
+    cli_env: None,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _daily_digest_material(store)
+    _daily_digest_material(store, settings)
     out = tmp_path / "preview"
     assert main(["digest", "preview", "--frequency", "daily", "--out", str(out)]) == 0
     names = sorted(path.name for path in out.iterdir())
@@ -214,9 +246,13 @@ def test_digest_preview_writes_the_exact_messages_and_changes_nothing(
 
 
 def test_digest_send_plans_the_period_then_sends_and_a_second_run_sends_nothing(
-    store: Store, cli_env: None, smtp_server: SmtpServer, capsys: pytest.CaptureFixture[str]
+    store: Store,
+    settings: Settings,
+    cli_env: None,
+    smtp_server: SmtpServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _daily_digest_material(store)
+    _daily_digest_material(store, settings)
     assert main(["digest", "send", "--frequency", "daily", "--dry-run"]) == 0
     assert "Would plan 2 daily digests" in capsys.readouterr().out
     assert _counts(store) == (0, 0)

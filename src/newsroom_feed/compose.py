@@ -56,7 +56,13 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
-from newsroom_feed.errors import InputError, NewsroomError, ReleaseNotFound, SubscriberNotFound
+from newsroom_feed.errors import (
+    InputError,
+    NewsroomError,
+    NotYetVisible,
+    ReleaseNotFound,
+    SubscriberNotFound,
+)
 from newsroom_feed.markup import html_to_text
 from newsroom_feed.models import OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
 from newsroom_feed.settings import Settings
@@ -371,6 +377,7 @@ class Composer:
 
         :raises SubscriberNotFound: the subscriber was erased.
         :raises ReleaseNotFound: every release of the row is gone or retracted (nothing to say).
+        :raises NotYetVisible: its releases went back under embargo; the row should wait, not go.
         :raises InputError: the stored address cannot go in a header.
         """
         result = self.render_many([item])[0]
@@ -399,11 +406,14 @@ class Composer:
             try:
                 if subscriber is None:
                     raise SubscriberNotFound(f"outbox row {item.id} (erased)")
-                chosen = [
+                kept = [
                     releases[release_id]
                     for release_id in item.release_ids
                     if release_id in releases and releases[release_id].retracted_at is None
                 ]
+                chosen = [release for release in kept if release.is_visible(now)]
+                if kept and not chosen:
+                    raise NotYetVisible(min(release.visible_at for release in kept))
                 results.append(self._compose(item, subscriber, chosen, now, date))
             except NewsroomError as error:
                 results.append(error)

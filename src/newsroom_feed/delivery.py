@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from newsroom_feed import outbox
 from newsroom_feed.compose import Composer
-from newsroom_feed.errors import DeliveryError, NewsroomError, PermanentDeliveryError
+from newsroom_feed.errors import DeliveryError, NewsroomError, NotYetVisible, PermanentDeliveryError
 from newsroom_feed.mailer import Accepted, Mailer
 from newsroom_feed.models import OutboxItem, OutgoingMessage, utcnow
 from newsroom_feed.settings import Settings
@@ -285,7 +285,22 @@ class _Run:
             lease_seconds=self.settings.outbox.lease_seconds,
             limit=self.batch,
         )
-        return claimed, self._compose(claimed.items)
+        composed = self._compose(claimed.items)
+        waiting = [
+            (item.id, result.until)
+            for item, result in zip(claimed.items, composed, strict=True)
+            if isinstance(result, NotYetVisible)
+        ]
+        if not waiting:
+            return claimed, composed
+        # An alert or digest whose releases went back under embargo waits for the new lift.
+        outbox.defer(self.store, waiting, self.owner)
+        kept = [
+            (item, result)
+            for item, result in zip(claimed.items, composed, strict=True)
+            if not isinstance(result, NotYetVisible)
+        ]
+        return outbox.Claimed([item for item, _ in kept], claimed.skipped), [result for _, result in kept]
 
     def _give_back(self, ids: list[int]) -> None:
         if ids:

@@ -7,6 +7,7 @@
     ├── NotFound (LookupError)
     │   ├── ReleaseNotFound
     │   └── SubscriberNotFound
+    ├── NotYetVisible          a queued message's releases went back under embargo: send it later
     ├── StoreError             the database is unusable (locked, newer schema, corrupt)
     ├── LockedError            another process holds the single-instance lock
     └── DeliveryError          one SMTP transaction failed
@@ -18,6 +19,8 @@ The CLI turns these into exit codes (InputError and SettingsError: 2, others: 1)
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class NewsroomError(Exception):
@@ -64,6 +67,15 @@ class SubscriberNotFound(NotFound):
     def __init__(self, ref: str) -> None:
         super().__init__(f"no subscriber {ref!r}")
         self.ref = ref
+
+
+class NotYetVisible(NewsroomError):
+    """Every release of a queued message is hidden again (its embargo was moved later): the message
+    waits until ``until`` instead of going out early or being dropped."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"its releases are under embargo until {until.isoformat()}")
+        self.until = until
 
 
 class StoreError(NewsroomError):

@@ -269,6 +269,20 @@ def release(store: Store, ids: Iterable[int], owner: str) -> int:
         return conn.total_changes - before
 
 
+def defer(store: Store, until: Iterable[tuple[int, datetime]], owner: str) -> int:
+    """Put claimed rows back to wait until a moment (their releases went back under embargo), with no
+    attempt counted: nothing was tried."""
+    wanted = [(iso(moment), row_id, owner) for row_id, moment in until]
+    with store.transaction() as conn:
+        before = conn.total_changes
+        conn.executemany(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?, lease_until = NULL, "
+            "lease_owner = NULL WHERE id = ? AND status = 'sending' AND lease_owner = ?",
+            wanted,
+        )
+        return conn.total_changes - before
+
+
 def reclaim_all(store: Store) -> int:
     """Make every ``sending`` row due again: only for the holder of the single-instance lock, which
     knows that no other sender is alive."""

@@ -341,6 +341,7 @@ def _alerts(releases: list[Release], subscribers: list[Subscriber]) -> Iterator[
 
 
 DIGEST_PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
+_ALERT_MAX_AGE = timedelta(hours=48)
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,18 +369,47 @@ def digest_period(store: Store, frequency: str, now: datetime) -> tuple[datetime
     return start, now
 
 
+def digest_releases(
+    store: Store, start: datetime, end: datetime, *, max_age: timedelta = _ALERT_MAX_AGE
+) -> list[Release]:
+    """Releases the service published in (start, end], newest first: those its builds announced then.
+
+    Going by the announcement rather than `visible_at` keeps a release that was added after a run with a
+    publication time before it (backdated by a few minutes) from falling into a period already sent; a
+    release that was stale when first seen (an import of old releases, older than ``max_age``) is no
+    news and is left out, as it is from alerts.
+    """
+    rows = store.conn.execute(
+        "SELECT id, visible_at, announced_at FROM releases WHERE retracted_at IS NULL AND uid IS NOT NULL "
+        "AND announced_at > ? AND announced_at <= ? AND visible_at <= ? ORDER BY visible_at DESC, id DESC",
+        (iso(start), iso(end), iso(end)),
+    ).fetchall()
+    fresh = [
+        release_id
+        for release_id, visible_at, announced_at in rows
+        if datetime.fromisoformat(visible_at) >= datetime.fromisoformat(announced_at) - max_age
+    ]
+    return store.releases_by_ids(fresh)
+
+
 def digest_messages(
-    store: Store, frequency: str, start: datetime, end: datetime, *, subscriber_id: int | None = None
+    store: Store,
+    frequency: str,
+    start: datetime,
+    end: datetime,
+    *,
+    subscriber_id: int | None = None,
+    max_age: timedelta = _ALERT_MAX_AGE,
 ) -> Iterator[outbox.NewMessage]:
-    """One digest per active subscriber of ``frequency`` with at least one release of theirs that became
-    visible in (start, end], whenever they joined; with ``subscriber_id``, only that subscriber's,
-    whatever their frequency (a preview).
+    """One digest per active subscriber of ``frequency`` with at least one release of theirs published
+    in (start, end] (see `digest_releases`), whenever they joined; with ``subscriber_id``, only that
+    subscriber's, whatever their frequency (a preview).
 
     Streams subscribers with their category slugs in one query and matches each distinct category mix
     once (the rule of `Subscriber.wants`: none chosen means everything), so planning 100,000 digests
     holds no list of subscribers.
     """
-    releases = store.visible_between(start, end) if end > start else []
+    releases = digest_releases(store, start, end, max_age=max_age) if end > start else []
     if not releases:
         return
     key = outbox.digest_key(frequency, end)
@@ -415,11 +445,15 @@ def plan_digest(store: Store, settings: Settings, frequency: str, now: datetime)
 
     :raises InputError: for a frequency other than daily or weekly.
     """
-    start, end = digest_period(store, frequency, now)
-    if end <= start:
-        return DigestPlan(frequency, start, end, 0)
+    max_age = timedelta(hours=settings.outbox.alert_max_age_hours)
     with store.transaction() as conn:
-        planned = outbox.enqueue(store, digest_messages(store, frequency, start, end), now)
+        # The watermark is read inside the write transaction, so two runs at once (the daemon's job and
+        # a `digest send`) cannot both plan from the same start: the second sees the first's end.
+        start, end = digest_period(store, frequency, now)
+        if end <= start:
+            return DigestPlan(frequency, start, end, 0)
+        messages = digest_messages(store, frequency, start, end, max_age=max_age)
+        planned = outbox.enqueue(store, messages, now)
         conn.execute(
             "INSERT INTO digest_runs (frequency, period_start, period_end, created_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(frequency, period_end) DO NOTHING",

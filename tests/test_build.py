@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -265,8 +265,144 @@ def test_the_checks_of_a_build_with_nothing_changed_read_only_their_partial_inde
         "releases_incomplete": "SELECT id, title, body_markdown, published_at, embargo_until, created_at "
         f"FROM releases WHERE {store_module._INCOMPLETE}",
         "releases_unannounced": "SELECT id FROM releases WHERE announced_at IS NULL AND retracted_at IS NULL "
-        "AND uid IS NOT NULL AND visible_at <= '2026-11-26T09:30:00Z' ORDER BY visible_at, id",
+        "AND uid IS NOT NULL AND visible_at <= '2026-11-26T09:30:00Z' "
+        f"AND {store_module._readable_times('')} ORDER BY visible_at, id",
+        "releases_visible": "SELECT id, number FROM releases WHERE retracted_at IS NULL "
+        "AND visible_at >= '9999-01-01T00:00:00Z' ORDER BY visible_at DESC, id DESC",
     }
     for index, sql in plans.items():
         plan = " ".join(row[3] for row in store.conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
         assert f"USING INDEX {index}" in plan, plan
+
+
+def _outside_write(settings: Settings, sql: str, *params: object) -> None:
+    """A write by another process with plain SQL, as a CMS would make it."""
+    outside = sqlite3.connect(settings.database)
+    with outside:
+        outside.execute(sql, params)
+    outside.close()
+
+
+#: Times an outside writer may store in another form than the store's, and the moment each one means
+#: (a time without an offset is UTC, as every time in the store): (column, title, text, moment).
+OUTSIDE_TIMES = {
+    "space-separated embargo": ("embargo_until", EMBARGOED_TITLE, "2026-11-26 23:59:00", "2026-11-26T23:59Z"),
+    "embargo with offset": ("embargo_until", EMBARGOED_TITLE, "2026-11-27T00:59+01:00", "2026-11-26T23:59Z"),
+    "embargo behind UTC": ("embargo_until", EMBARGOED_TITLE, "2026-11-26T18:59-05:00", "2026-11-26T23:59Z"),
+    "date-only embargo": ("embargo_until", EMBARGOED_TITLE, "2026-11-27", "2026-11-27T00:00Z"),
+    "space-separated publication": ("published_at", SCHEDULED_TITLE, "2026-11-26 23:59", "2026-11-26T23:59Z"),
+}
+
+
+@pytest.mark.parametrize(("column", "title", "text", "moment"), OUTSIDE_TIMES.values(), ids=OUTSIDE_TIMES)
+def test_a_time_an_outside_writer_stores_in_another_form_never_shows_a_release_early(
+    built: planner.BuildReport,
+    store: Store,
+    settings: Settings,
+    column: str,
+    title: str,
+    text: str,
+    moment: str,
+) -> None:
+    """Text order is time order only in the store's form: ``2026-11-26 23:59:00`` sorts before any
+    ``2026-11-26T…`` and would lift the embargo at once."""
+    release = next(release for release in store.list_releases(now=NOW) if release.title == title)
+    _outside_write(settings, f"UPDATE releases SET {column} = ? WHERE id = ?", text, release.id)
+    lifts = datetime.fromisoformat(moment)
+    for before in (NOW + timedelta(minutes=1), lifts - timedelta(hours=5), lifts - timedelta(seconds=1)):
+        report = planner.build(store, settings, before)
+        assert _mentions(settings.public_dir, title) == [], before
+        assert release.id not in report.newly_visible
+    assert getattr(store.get_release(release.id), column) == lifts
+    lifted = planner.build(store, settings, lifts)
+    assert lifted.newly_visible == (release.id,)
+    for name in ("rss.xml", "atom.xml", "feed.json"):
+        assert title in entry_titles(settings.public_dir / "feeds" / name)
+    assert (settings.public_dir / "releases" / release.slug / "index.html").exists()
+    again = planner.build(store, settings, lifts)
+    assert (again.written, again.removed) == ((), ())
+
+
+def _last_error(store: Store) -> str | None:
+    row = store.conn.execute("SELECT last_error FROM build_state WHERE id = 1").fetchone()
+    return None if row[0] is None else str(row[0])
+
+
+def test_an_unreadable_embargo_holds_the_release_back_until_the_operator_sets_one(
+    built: planner.BuildReport, store: Store, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``1 grudnia`` sorts before every publication time: as text it would lift the embargo at once."""
+    release = store.get_release("fuzja-gmin-zolkiewka-i-leczna-porozumienie")
+    _outside_write(settings, "UPDATE releases SET embargo_until = '1 grudnia' WHERE id = ?", release.id)
+    for moment in (NOW + timedelta(minutes=1), EMBARGO_LIFTS):
+        planner.build(store, settings, moment)
+        assert _mentions(settings.public_dir, EMBARGOED_TITLE) == [], moment
+    assert release.id not in store.visible_ids(NOW + timedelta(days=3650))
+    assert "'1 grudnia' is not a time" in caplog.text
+    assert f"{release.number}; set it with newsroom-feed release update" in (_last_error(store) or "")
+    held = store.get_release(release.id)
+    assert (held.uid, held.number, held.slug) == (release.uid, release.number, release.slug)
+
+    later = EMBARGO_LIFTS + timedelta(hours=1)
+    store.update_release(release.id, {"embargo_until": "2026-11-28T10:00:00+01:00"}, later)
+    planner.build(store, settings, later)
+    assert _mentions(settings.public_dir, EMBARGOED_TITLE) == []
+    assert _last_error(store) is None
+    planner.build(store, settings, NOW.replace(day=28, hour=9))
+    assert entry_titles(settings.public_dir / "feeds" / "atom.xml")[0] == EMBARGOED_TITLE
+
+
+def test_a_new_row_with_an_unreadable_publication_time_is_completed_but_held_back(
+    built: planner.BuildReport, store: Store, settings: Settings
+) -> None:
+    _outside_write(settings, "INSERT INTO releases (title, published_at) VALUES ('Komunikat z CMS', 'jutro')")
+    planner.build(store, settings, NOW + timedelta(minutes=1))
+    assert _mentions(settings.public_dir, "Komunikat z CMS", "komunikat-z-cms") == []
+    release = store.get_release("komunikat-z-cms")
+    assert release.uid is not None and release.number is not None and release.number.endswith("/2026")
+    assert release.number in (_last_error(store) or "")
+
+
+def test_an_unreadable_retraction_time_retracts_the_release(
+    built: planner.BuildReport, store: Store, settings: Settings
+) -> None:
+    later = NOW + timedelta(minutes=1)
+    _outside_write(
+        settings, "UPDATE releases SET retracted_at = 'tak' WHERE slug = 'zlote-lajki-2026-wreczone'"
+    )
+    planner.build(store, settings, later)
+    assert store.get_release("zlote-lajki-2026-wreczone").retracted_at == later
+    assert _mentions(settings.public_dir, "zlote-lajki-2026-wreczone") == []
+
+
+def test_a_new_base_url_rebuilds_every_output_with_the_new_links(
+    built: planner.BuildReport, store: Store, settings: Settings
+) -> None:
+    moved = settings.model_copy(update={"base_url": "https://media.example.pl"})
+    report = planner.build(store, moved, NOW + timedelta(minutes=1))
+    assert report.full
+    assert _mentions(settings.public_dir, "https://prasa.example.pl") == []
+    for feed in (settings.public_dir / "feeds").rglob("atom.xml"):
+        self_link = (
+            f'href="https://media.example.pl/{feed.relative_to(settings.public_dir).as_posix()}" rel="self"'
+        )
+        assert self_link in feed.read_text(encoding="utf-8"), feed
+    again = planner.build(store, moved, NOW + timedelta(minutes=2))
+    assert not again.full and (again.written, again.removed) == ((), ())
+
+
+def test_a_new_feed_title_or_hub_rebuilds_every_feed(
+    built: planner.BuildReport, store: Store, settings: Settings
+) -> None:
+    retitled = settings.model_copy(
+        update={"feed": settings.feed.model_copy(update={"title": "Komunikaty ZMP"})}
+    )
+    report = planner.build(store, retitled, NOW + timedelta(minutes=1))
+    assert report.full and "feeds/transport/atom.xml" in report.written
+    hubs = retitled.model_copy(
+        update={"websub": retitled.websub.model_copy(update={"hubs": ["https://hub.example.pl/"]})}
+    )
+    report = planner.build(store, hubs, NOW + timedelta(minutes=2))
+    assert report.full and "https://hub.example.pl/" in (
+        settings.public_dir / "feeds" / "atom.xml"
+    ).read_text("utf-8")

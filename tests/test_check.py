@@ -28,8 +28,10 @@ from .smtp_server import SmtpServer
 
 
 @pytest.fixture
-def operator_env(monkeypatch: pytest.MonkeyPatch, settings: Settings, smtp_server: SmtpServer) -> None:
-    """The environment an operator would set, pointing at the test's store and SMTP server."""
+def operator_env(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, store: Store, smtp_server: SmtpServer
+) -> None:
+    """The environment an operator would set, pointing at the test's (created) store and SMTP server."""
     monkeypatch.setenv("NEWSROOM_DATABASE", str(settings.database))
     monkeypatch.setenv("NEWSROOM_PUBLIC_DIR", str(settings.public_dir))
     monkeypatch.setenv("NEWSROOM_SECRET_KEY", "test-secret-key-not-for-production")
@@ -53,6 +55,42 @@ def test_check_says_ok_when_store_templates_and_smtp_work(
     assert f"127.0.0.1:{smtp_server.port}" in out
     assert err.strip() == "OK"
     assert smtp_server.received == [], "check sends no mail"
+
+
+def test_check_on_an_empty_directory_reports_the_missing_store_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "pusty"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("NEWSROOM_SMTP__PORT", str(closed_port()))
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  store: var/newsroom.db is missing (create it with `newsroom-feed init`)" in out
+    assert "ok    public dir: var/public is missing" in out
+    assert "ok    daemon: not running" in out
+    assert list(folder.iterdir()) == [], "no database, lock file or public directory made"
+
+
+def test_check_reads_the_store_without_changing_it(
+    operator_env: None, settings: Settings, store: Store
+) -> None:
+    store.add_release(ReleaseInput.parse({"title": "Komunikat"}), utcnow())
+    store.close()
+    before = sorted(path.name for path in settings.database.parent.iterdir())
+    assert main(["check"]) == 0
+    assert sorted(path.name for path in settings.database.parent.iterdir()) == before
+
+
+def test_check_fails_on_a_file_that_is_not_a_store(
+    operator_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "notatki.db"
+    other.write_bytes(b"to nie jest baza SQLite" * 100)
+    monkeypatch.setenv("NEWSROOM_DATABASE", str(other))
+    assert main(["check"]) == 1
+    assert f"FAIL  store: {other}: file is not a database" in capsys.readouterr().out
+    assert other.read_bytes() == b"to nie jest baza SQLite" * 100
 
 
 def test_check_names_an_smtp_server_that_does_not_answer(

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
+import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -124,6 +127,77 @@ def test_add_reads_a_json_document_from_stdin_and_options_override_it(cli: Cli) 
     assert document["published_at"] == "2026-11-26T09:30:00Z"
     assert document["urgent"] is True
     assert document["contact"]["name"] == "Biuro prasowe"
+
+
+def test_add_reads_a_document_piped_on_stdin_without_a_dash(cli: Cli) -> None:
+    source = {"title": "Kongres Miast w Łodzi", "summary": "Zaproszenie dla mediów."}
+    document = cli.json("release", "add", "--urgent", "--json", stdin=json.dumps(source, ensure_ascii=False))
+    assert (document["title"], document["summary"], document["urgent"]) == (
+        "Kongres Miast w Łodzi", "Zaproszenie dla mediów.", True,
+    )  # fmt: skip
+    retitled = cli.json("release", "add", "--title", "Tytuł z opcji", "--json", stdin=json.dumps(source))
+    assert retitled["title"] == "Tytuł z opcji" and retitled["summary"] == source["summary"]
+
+
+def test_the_console_script_reads_a_document_piped_on_stdin(tmp_path: Path) -> None:
+    """`echo '{"title": ...}' | newsroom-feed release add` as a shell runs it."""
+    script = Path(sys.executable).with_name("newsroom-feed")
+    done = subprocess.run(
+        [str(script), "--database", str(tmp_path / "newsroom.db"), "release", "add", "--json"],
+        input=json.dumps({"title": "Złote Lajki 2026 wręczone"}, ensure_ascii=False),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["title"] == "Złote Lajki 2026 wręczone"
+
+
+def test_an_empty_stdin_is_no_document_and_the_title_is_still_required(cli: Cli) -> None:
+    assert cli("release", "add", stdin="") == 2
+    assert "title: is required" in cli.err
+    assert cli("release", "add", stdin="  \n") == 2
+    assert "title: is required" in cli.err
+
+
+class _Terminal(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        raise AssertionError("a terminal on stdin must not be read")
+
+
+def test_a_terminal_on_stdin_is_not_read(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal(io.BytesIO(b'{"title": "nie czytaj"}')))
+    assert cli("release", "add") == 2
+    assert "title: is required" in cli.err
+    assert cli("release", "add", "--title", "Z terminala") == 0
+
+
+def test_an_idle_open_pipe_does_not_hold_up_a_command_its_options_make(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As over ssh or under a supervisor: stdin is a pipe that nobody writes to nor closes."""
+    reader, writer = os.pipe()
+    stdin = open(reader, encoding="utf-8")  # noqa: SIM115 - closed below, after the command
+    monkeypatch.setattr(sys, "stdin", stdin)
+    try:
+        started = time.monotonic()
+        assert cli("release", "add", "--title", "Bez dokumentu") == 0
+        assert time.monotonic() - started < 10
+    finally:
+        os.close(writer)
+        stdin.close()
+    assert cli.json("release", "show", "1", "--json")["title"] == "Bez dokumentu"
+
+
+def test_update_reads_the_changes_piped_on_stdin(cli: Cli) -> None:
+    created = cli.json("release", "add", "--title", "Ranking", "--json")
+    after = cli.json("release", "update", str(created["id"]), "--json", stdin='{"summary": "Nowy lead"}')
+    assert (after["title"], after["summary"], after["uid"]) == ("Ranking", "Nowy lead", created["uid"])
 
 
 def test_exported_document_can_be_added_again_as_a_new_release(cli: Cli) -> None:

@@ -13,7 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from newsroom_feed import demo
+from newsroom_feed import demo, outbox, subscriptions
+from newsroom_feed.planner import build
+from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
 
 
@@ -48,11 +50,39 @@ def test_seeding_twice_adds_nothing(store: Store, now: datetime) -> None:
     demo.seed(store, now)
     assert demo.seed(store, now + timedelta(days=1)) == []
     assert len(store.list_releases(now=now)) == 12
+    assert len(subscriptions.list_subscribers(store)) == 3
+
+
+def test_seed_adds_three_active_demo_subscribers_one_per_kind_of_reader(store: Store, now: datetime) -> None:
+    demo.seed(store, now)
+    found = {s.email: s for s in subscriptions.list_subscribers(store)}
+    assert set(found) == {"anna.nowak@example.pl", "biuro.prasowe@example.pl", "john.smith@example.com"}
+    assert all(s.status == "active" and s.consent_source == "operator" for s in found.values())
+    anna = found["anna.nowak@example.pl"]
+    assert (anna.kind, anna.frequency, anna.categories) == ("journalist", "immediate", ())
+    office = found["biuro.prasowe@example.pl"]
+    assert (office.kind, office.frequency) == ("city", "daily")
+    john = found["john.smith@example.com"]
+    assert (john.language, john.frequency) == ("en", "weekly")
+
+
+def test_the_demo_journalist_gets_an_alert_when_a_release_goes_out(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    (embargoed,) = (release for release in demo.seed(store, now) if release.status(now) == "embargoed")
+    build(store, settings, now)
+    alerts = [row for row in outbox.list_rows(store) if row.kind == "alert"]
+    assert alerts and {row.email for row in alerts} == {"anna.nowak@example.pl"}
+    build(store, settings, now + timedelta(hours=2, minutes=1))
+    lifted = [row for row in outbox.list_rows(store) if row.key == outbox.alert_key(embargoed.uid)]
+    assert {row.email for row in lifted} == {
+        "anna.nowak@example.pl", "biuro.prasowe@example.pl", "john.smith@example.com",
+    }, "the embargoed ranking is urgent: every demo subscriber gets its alert"  # fmt: skip
 
 
 def test_demo_main_seeds_and_builds_in_var(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert demo.main(["--no-serve"]) == 0
-    assert "Seeded the demo newsroom with 12 releases" in capsys.readouterr().err
+    assert "Seeded the demo newsroom with 12 releases and 3 subscribers" in capsys.readouterr().err
     public = tmp_path / "var" / "public"
     assert (public / "index.html").is_file()
     rss = (public / "feeds" / "rss.xml").read_text(encoding="utf-8")

@@ -130,6 +130,54 @@ def test_cli_add_of_a_bad_address_exits_2_naming_the_field(
     assert "email" in capsys.readouterr().err
 
 
+def confirmations(store: Store) -> list[tuple[str, str | None]]:
+    return [(row.kind, row.email) for row in outbox.list_rows(store) if row.kind == "confirmation"]
+
+
+def test_cli_double_opt_in_leaves_a_pending_subscriber_with_exactly_one_confirmation_queued(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(settings, "subscriber", "add", "jan@example.pl", "--double-opt-in") == 0
+    assert cli(settings, "subscriber", "add", "nie-adres", "--double-opt-in") == 2
+    assert "email" in capsys.readouterr().err
+    with Store(settings.database) as store:
+        assert [(s.email, s.status) for s in list_subscribers(store)] == [("jan@example.pl", "pending")]
+        assert [(row.kind, row.email) for row in outbox.list_rows(store)] == [
+            ("confirmation", "jan@example.pl")
+        ]
+
+
+def test_cli_import_with_double_opt_in_queues_one_confirmation_per_imported_row_only(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = write(tmp_path, BAD_FILE)
+    assert cli(settings, "subscriber", "import", str(path), "--double-opt-in") == 1
+    assert cli(settings, "subscriber", "import", str(path), "--double-opt-in") == 1
+    with Store(settings.database) as store:
+        assert {s.status for s in list_subscribers(store)} == {"pending"}
+        assert sorted(confirmations(store)) == [
+            ("confirmation", "ania@example.pl"), ("confirmation", "ola@example.pl"),
+        ]  # fmt: skip
+
+
+def test_a_pending_subscriber_and_its_confirmation_are_written_together_or_not_at_all(
+    store: Store, now: datetime
+) -> None:
+    """A failure while queueing the confirmation (as a crash would) leaves no pending address behind."""
+    store.conn.execute(
+        "CREATE TEMP TRIGGER outbox_full BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    row = f"{HEADER}\nola@example.pl,Ola,other,,,weekly,en\n"
+    for attempt in (
+        lambda: add_subscriber(store, {"email": "jan@example.pl"}, now, double_opt_in=True),
+        lambda: request_subscription(store, web_data(), now),
+        lambda: import_subscribers(store, row, now, double_opt_in=True),
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+            attempt()
+    assert list_subscribers(store) == []
+
+
 # -- CSV import and export --------------------------------------------------------------------------
 
 
@@ -256,6 +304,7 @@ def test_a_web_request_creates_a_pending_subscriber_and_asks_for_one_confirmatio
     request = request_subscription(store, web_data(categories=["kultura"]), now)
     assert request.send_confirmation
     assert request.confirmation_key
+    assert confirmations(store) == [("confirmation", "ania@example.pl")]
     assert request.subscriber.status == "pending"
     assert request.subscriber.consent_source == "web"
     assert request.subscriber.consent_text == CONSENT
@@ -274,6 +323,7 @@ def test_asking_again_sends_at_most_one_confirmation_per_hour(store: Store, now:
     assert (first.send_confirmation, again.send_confirmation, later.send_confirmation) == (True, False, True)
     assert later.confirmation_key != first.confirmation_key
     assert len(list_subscribers(store)) == 1
+    assert len(confirmations(store)) == 2, "one queued by the first request, one by the later"
 
 
 def test_asking_for_an_active_address_changes_nothing_about_it(store: Store, now: datetime) -> None:

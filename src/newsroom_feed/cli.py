@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,7 @@ from newsroom_feed.importers import (
 )
 from newsroom_feed.models import Release, ReleaseInput, parse_moment, utcnow
 from newsroom_feed.planner import build as build_outputs
-from newsroom_feed.planner import digest_messages, digest_period, plan_digest
+from newsroom_feed.planner import digest_messages, digest_period, news_age, plan_digest
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store import Store
 from newsroom_feed.subscriptions import get_subscriber
@@ -195,8 +196,14 @@ def _release_options(command: F) -> F:
 
 _DOCUMENT_HELP = """
     DOCUMENT is a JSON release document (a file, or - for stdin), the format `release show --json`
-    prints; options given as well override its fields. Times without an offset are Europe/Warsaw time.
+    prints; options given as well override its fields. Without DOCUMENT, a document piped on stdin
+    (not a terminal) is read; an empty stdin is no document. When the options alone make the command,
+    a pipe that stays silent for a second is ignored: give - to wait for a slow writer. Times without
+    an offset are Europe/Warsaw time.
 """
+
+#: How long a command that its options already make waits for a document on a silent pipe.
+_STDIN_GRACE = 1.0
 
 
 def _read_input(path: Path) -> str:
@@ -209,15 +216,52 @@ def _read_input(path: Path) -> str:
     return read_text(path)
 
 
-def _read_document(path: Path | None) -> dict[str, Any]:
+def _piped_stdin(wait: float | None) -> str:
+    """What was piped on stdin when no DOCUMENT was named: '' for a terminal or an unreadable stdin.
+
+    With ``wait``, a pipe or socket that brings neither data nor end-of-file within ``wait`` seconds
+    counts as empty, so `release add --title X` run with an idle open stdin (ssh, a supervisor) does
+    not hang.
+
+    :raises InputError: not UTF-8.
+    """
+    stream = sys.stdin
+    try:
+        if stream is None or stream.isatty() or not stream.readable():
+            return ""
+        if wait is not None and not _ready(stream, wait):
+            return ""
+        return decode(stream.buffer.read(), "stdin")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _ready(stream: Any, wait: float) -> bool:
+    """Whether reading ``stream`` would not block: data or end-of-file within ``wait`` seconds."""
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError):
+        return True  # an in-memory stream never blocks
+    readable, _, _ = select.select([descriptor], [], [], wait)
+    return bool(readable)
+
+
+def _read_document(path: Path | None, *, piped_wait: float | None = None) -> dict[str, Any]:
     """A release document from a JSON file or stdin; exported read-only fields (id, uid...) dropped.
+
+    Without ``path``, a document piped on stdin (see `_piped_stdin`); none when stdin is a terminal
+    or empty.
 
     :raises InputError: not JSON, or not an object.
     """
     if path is None:
-        return {}
+        text = _piped_stdin(piped_wait)
+        if not text.strip():
+            return {}
+    else:
+        text = _read_input(path)
     try:
-        data = json.loads(_read_input(path))
+        data = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError("document", f"not valid JSON ({error.msg} at line {error.lineno})") from None
     if not isinstance(data, dict):
@@ -287,11 +331,20 @@ def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _given(document: Path | None, options: dict[str, Any]) -> dict[str, Any]:
-    """The JSON document with the options over it: what `release add` and `release update` were given."""
-    if str(document) == "-" and str(options["body_file"]) == "-":
+def _given(document: Path | None, options: dict[str, Any], *, enough: str) -> dict[str, Any]:
+    """The JSON document with the options over it: what `release add` and `release update` were given.
+
+    Without DOCUMENT, a document piped on stdin is read, unless stdin carries the body; when the
+    options hold ``enough`` (``"title"`` for add, ``"any"`` for update), a silent pipe is not waited for.
+    """
+    body_on_stdin = str(options["body_file"]) == "-"
+    if str(document) == "-" and body_on_stdin:
         raise click.UsageError("stdin can carry the JSON document or the body, not both")
-    return _merge(_read_document(document), _document_from_options(options))
+    given = _document_from_options(options)
+    if document is None and body_on_stdin:
+        return given
+    sufficient = bool(given) if enough == "any" else bool(given.get(enough))
+    return _merge(_read_document(document, piped_wait=_STDIN_GRACE if sufficient else None), given)
 
 
 def _local(moment: Any, context: Context) -> str:
@@ -321,7 +374,7 @@ def release() -> None:
 @_release_options
 @pass_context
 def release_add(context: Context, /, document: Path | None, as_json: bool, **options: Any) -> None:
-    data = _given(document, options)
+    data = _given(document, options, enough="title")
     parsed = ReleaseInput.parse(data, context.settings.zone)
     now = utcnow()
     stored = context.store.add_release(parsed, now)
@@ -342,7 +395,7 @@ def release_add(context: Context, /, document: Path | None, as_json: bool, **opt
 def release_update(
     context: Context, /, ref: str, document: Path | None, as_json: bool, **options: Any
 ) -> None:
-    changes = _given(document, options)
+    changes = _given(document, options, enough="any")
     if not changes:
         raise click.UsageError("nothing to change: give an option or a JSON document")
     store = context.store
@@ -542,19 +595,6 @@ def subscriber() -> None:
     """Subscribers of alerts and digests: add, import, export, list, remove (erase)."""
 
 
-def _queue_confirmations(context: Context, added: list[Any], now: Any) -> None:
-    """Double opt-in: one confirmation mail per new pending subscriber, sent by the outbox."""
-    outbox.enqueue(
-        context.store,
-        [
-            outbox.NewMessage(item.id, subscriptions.confirmation_key(now), "confirmation")
-            for item in added
-            if item.status == "pending"
-        ],
-        now,
-    )
-
-
 @subscriber.command("add")
 @click.argument("email")
 @click.option("--name", help="The person's name (the To display name).")
@@ -621,8 +661,6 @@ def subscriber_add(
         "consent_text": consent_text,
     }
     added = subscriptions.add_subscriber(context.store, data, now, double_opt_in=double_opt_in)
-    if double_opt_in:
-        _queue_confirmations(context, [added], now)
     if as_json:
         emit_json(subscriptions.subscriber_document(added))
     elif double_opt_in:
@@ -649,8 +687,6 @@ def subscriber_import(context: Context, file: Path, double_opt_in: bool, as_json
     text = _read_input(file)
     now = utcnow()
     result = subscriptions.import_subscribers(context.store, text, now, double_opt_in=double_opt_in)
-    if double_opt_in:
-        _queue_confirmations(context, result.imported, now)
     for rejected in result.rejected:
         click.echo(f"rejected: {rejected}", err=True)
     if as_json:
@@ -795,7 +831,9 @@ def digest_preview(context: Context, frequency: str, email: str | None, out: Pat
     store, now = context.store, utcnow()
     start, end = digest_period(store, frequency, now)
     subscriber_id = get_subscriber(store, email).id if email else None
-    messages = digest_messages(store, frequency, start, end, subscriber_id=subscriber_id)
+    messages = digest_messages(
+        store, frequency, start, end, subscriber_id=subscriber_id, max_age=news_age(context.settings)
+    )
     written = preview_digests(store, context.settings, messages, out, limit=limit)
     period = f"{_local(start, context)} – {_local(end, context)}"
     if not written:
@@ -817,7 +855,8 @@ def digest_send(context: Context, frequency: str, dry_run: bool) -> int:
     store = context.store
     if dry_run:
         start, end = digest_period(store, frequency, utcnow())
-        count = sum(1 for _ in digest_messages(store, frequency, start, end))
+        planned = digest_messages(store, frequency, start, end, max_age=news_age(context.settings))
+        count = sum(1 for _ in planned)
         click.echo(
             f"Would plan {count} {frequency} digests for {_local(start, context)} – {_local(end, context)}."
         )

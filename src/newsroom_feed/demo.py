@@ -1,8 +1,11 @@
-"""The demo newsroom: sample releases seeded into a store, and `make run` (seed, build, run the daemon).
+"""The demo newsroom: sample releases and subscribers seeded into a store, and `make run` (seed, build,
+run the daemon with the mail sink).
 
 `seed` is reusable (the daemon's `run` may call it on an empty store); it is idempotent, each sample
-release carrying an ``external_key`` of its own. One sample release is under embargo for two hours from
-the moment of seeding, so the embargo lifts while the demo runs.
+release carrying an ``external_key`` of its own and each subscriber being added only when its address is
+not stored yet. One sample release is under embargo for two hours from the moment of seeding, so the
+embargo lifts while the demo runs, and the three demo subscribers (a journalist on alerts, a city press
+office on a daily digest, an English-speaking weekly reader) make its alerts and digests land in the sink.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from newsroom_feed.errors import InputError, NewsroomError, SettingsError
-from newsroom_feed.models import Release, ReleaseInput, utcnow
+from newsroom_feed import subscriptions
+from newsroom_feed.errors import InputError, NewsroomError, SettingsError, SubscriberNotFound
+from newsroom_feed.models import Release, ReleaseInput, Subscriber, utcnow
 from newsroom_feed.planner import build
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store import Store
@@ -32,7 +36,8 @@ def load_data() -> dict[str, Any]:
 
 
 def seed(store: Store, now: datetime) -> list[Release]:
-    """Add the demo categories and the sample releases that are not in the store yet; returns those added.
+    """Add the demo categories, the sample releases and the demo subscribers that are not in the store
+    yet; returns the releases added.
 
     Times are relative to ``now``: each release was published ``hours_ago`` before it, the embargoed
     one lifts ``embargo_hours_from_now`` after it.
@@ -56,6 +61,23 @@ def seed(store: Store, now: datetime) -> list[Release]:
                 document["embargo_until"] = lifts.isoformat()
             parsed = ReleaseInput.parse(document, store.zone)
             added.append(store.add_release(parsed, now, external_key=key))
+        seed_subscribers(store, now, data)
+    return added
+
+
+def seed_subscribers(store: Store, now: datetime, data: dict[str, Any] | None = None) -> list[Subscriber]:
+    """Add the demo subscribers whose address is not stored yet, active at once as the operator's own;
+    returns those added.
+
+    :raises InputError: the shipped data is invalid (a bug, caught by the tests).
+    """
+    added: list[Subscriber] = []
+    with store.transaction():
+        for entry in (data or load_data())["subscribers"]:
+            try:
+                subscriptions.get_subscriber(store, entry["email"])
+            except SubscriberNotFound:
+                added.append(subscriptions.add_subscriber(store, entry, now))
     return added
 
 
@@ -81,7 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             now = utcnow()
             if not store.list_releases(now=now, limit=1):
                 added = seed(store, now)
-                _say(f"Seeded the demo newsroom with {len(added)} releases in {settings.database}")
+                people = len(subscriptions.list_subscribers(store))
+                _say(
+                    f"Seeded the demo newsroom with {len(added)} releases and {people} subscribers "
+                    f"in {settings.database}"
+                )
             _build(store, settings, now)
         # The daemon opens stores of its own; this one is closed before it starts.
         return 0 if options.no_serve else _run_daemon(settings)

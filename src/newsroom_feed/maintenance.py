@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import tempfile
 from collections.abc import Callable
@@ -11,14 +12,13 @@ from pathlib import Path
 
 from jinja2 import TemplateError
 
-from newsroom_feed import outbox
 from newsroom_feed.compose import make_environment
 from newsroom_feed.daemon import InstanceLock
 from newsroom_feed.errors import InputError, LockedError, NewsroomError
 from newsroom_feed.mailer import probe
 from newsroom_feed.models import utcnow
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store import MIGRATIONS, Store
 
 # -- check --------------------------------------------------------------------------------------------
 
@@ -33,20 +33,18 @@ class Finding:
 
 
 def check(settings: Settings) -> list[Finding]:
-    """Everything `run` needs, tried without side effects beyond migrating the store.
+    """Everything `run` needs, tried without changing anything: no file is created or written.
 
+    The store is opened read-only (a missing one is a failure, not created), the public directory is
+    only probed, and the daemon's lock is tried only when its lock file already exists.
     Never raises for a problem found: each becomes a failed `Finding`, so one run lists them all.
     """
     findings = [Finding("settings", True, _settings_summary(settings))]
-    findings.append(_check_store(settings))
+    findings.append(_check_store(settings.database))
     findings.append(_check_public_dir(settings.public_dir))
     findings.append(_check_templates(settings))
     findings.append(_check_smtp(settings))
-    holder = InstanceLock(settings.database)
-    running = _lock_is_held(holder)
-    findings.append(
-        Finding("daemon", True, f"running as process {holder.holder()}" if running else "not running")
-    )
+    findings.append(_check_daemon(settings.database))
     return findings
 
 
@@ -55,27 +53,59 @@ def _settings_summary(settings: Settings) -> str:
     return f"{source}; base URL {settings.base_url}, time zone {settings.timezone}"
 
 
-def _check_store(settings: Settings) -> Finding:
+def _check_store(database: Path) -> Finding:
+    """Look into the store without changing it: a plain sqlite3 connection, as `Store` would create
+    and migrate it. ``mode=rw`` never creates a file, ``query_only`` refuses every write; unlike
+    ``mode=ro`` it lets the last connection remove the ``-wal`` and ``-shm`` files it opened.
+    """
+    if not database.is_file():
+        return Finding("store", False, f"{database} is missing (create it with `newsroom-feed init`)")
     try:
-        with Store(settings.database, settings.domain, zone=settings.zone) as store:
-            version = store.schema_version
-            releases = store.conn.execute("SELECT count(*) FROM releases").fetchone()[0]
-            waiting = outbox.waiting(store)
-            integrity = store.conn.execute("PRAGMA quick_check").fetchone()[0]
-    except (NewsroomError, sqlite3.Error) as error:
-        return Finding("store", False, f"{settings.database}: {error}")
+        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=5.0)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            return _inspect_store(conn, database)
+        finally:
+            conn.close()
+    except sqlite3.Error as error:
+        return Finding("store", False, f"{database}: {error}")
+
+
+def _inspect_store(conn: sqlite3.Connection, database: Path) -> Finding:
+    """Integrity, schema version and counts of an open store, read only.
+
+    :raises sqlite3.Error: the file is not a readable SQLite database.
+    """
+    integrity = conn.execute("PRAGMA quick_check").fetchone()[0]
     if integrity != "ok":
-        return Finding("store", False, f"{settings.database}: integrity check says {integrity}")
-    return Finding(
-        "store",
-        True,
-        f"{settings.database} (schema version {version}, {releases} releases, {waiting} messages waiting)",
-    )
+        return Finding("store", False, f"{database}: integrity check says {integrity}")
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "schema_migrations" not in tables:
+        return Finding("store", False, f"{database} is not a newsroom-feed store (run `newsroom-feed init`)")
+    version = int(conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0)
+    latest = len(MIGRATIONS)
+    if version > latest:
+        problem = f"schema version {version}, newer than this program ({latest}); upgrade newsroom-feed"
+        return Finding("store", False, f"{database} has {problem}")
+    if version < latest:
+        return Finding("store", True, f"{database} (schema version {version}; `run` or `init` migrates it)")
+    releases = conn.execute("SELECT count(*) FROM releases").fetchone()[0]
+    # As `outbox.waiting` counts them (it needs a `Store`, which this read-only check does not open).
+    waiting = conn.execute("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()
+    counts = f"{releases} releases, {waiting[0]} messages waiting"
+    return Finding("store", True, f"{database} (schema version {version}, {counts})")
 
 
 def _check_public_dir(public_dir: Path) -> Finding:
+    """Writable, or creatable by `init` and `build`; probed without creating the directory."""
+    if not public_dir.exists():
+        parent = next((folder for folder in public_dir.parents if folder.exists()), Path())
+        if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+            return Finding("public dir", True, f"{public_dir} is missing; `init` or `build` creates it")
+        return Finding("public dir", False, f"{public_dir} is missing and {parent} is not writable")
+    if not public_dir.is_dir():
+        return Finding("public dir", False, f"{public_dir} is not a directory")
     try:
-        public_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=public_dir, prefix=".check-"):
             pass
     except OSError as error:
@@ -109,13 +139,19 @@ def _check_smtp(settings: Settings) -> Finding:
     return Finding("smtp", True, answer)
 
 
-def _lock_is_held(lock: InstanceLock) -> bool:
+def _check_daemon(database: Path) -> Finding:
+    """Whether `run` holds the lock; no lock file means no daemon ever ran here, and none is made."""
+    holder = InstanceLock(database)
+    if not holder.path.exists():
+        return Finding("daemon", True, "not running")
     try:
-        lock.acquire()
+        holder.acquire()
     except LockedError:
-        return True
-    lock.release()
-    return False
+        return Finding("daemon", True, f"running as process {holder.holder()}")
+    except OSError as error:
+        return Finding("daemon", False, f"cannot try the lock {holder.path}: {error}")
+    holder.release()
+    return Finding("daemon", True, "not running")
 
 
 # -- backup -------------------------------------------------------------------------------------------

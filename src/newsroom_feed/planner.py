@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
 import itertools
+import json
 import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from newsroom_feed import feeds, outbox
+from newsroom_feed import __version__, feeds, outbox
 from newsroom_feed.errors import InputError
 from newsroom_feed.feeds import FeedScope
 from newsroom_feed.models import Category, Release, Subscriber, iso
@@ -84,21 +87,33 @@ def build(
     that became visible; what the daemon runs on every change and every embargo lift.
 
     Only the outputs the new changes touch are rebuilt (the global feeds and index, the categories and
-    release pages concerned), unless ``full``, no build was ever made, or the public directory lost its
+    release pages concerned), unless ``full``, no build was ever made, the settings or templates the
+    outputs depend on changed since the last build (see `fingerprint`), or the public directory lost its
     files. The change cursor is saved only once the files are in place, so a crash rebuilds, never skips.
     A full build tells ``on_progress(releases_rendered, releases)`` as it renders (the CLI's progress
     bar); an incremental one is too short to need it.
 
+    Rows an outside writer left incomplete or wrote times into in another form are completed first, and
+    the changes that completing appends are read after it, so no build compares a time that is not in the
+    store's form with the clock. Releases held back for an unreadable time are reported in
+    ``build_state.last_error`` (and so by ``/healthz``) until the operator sets their time.
+
     :raises PublishError: the public directory cannot be written; the cursor is not moved.
     """
     started = time.perf_counter()
-    store.complete_pending(now)
+    store.complete_pending(now)  # before `head`: its own changes belong to this build
     state = store.build_state()
     publisher = Publisher(settings.public_dir)
     renderer = _Renderer(store, settings, now)
     head = store.last_change_id()
+    made_with = fingerprint(settings, renderer.pages.directory)
     affected: _Affected | None = None
-    if not full and state.built_at is not None and all(map(publisher.exists, renderer.core_paths())):
+    if (
+        not full
+        and state.built_at is not None
+        and state.fingerprint == made_with
+        and all(map(publisher.exists, renderer.core_paths()))
+    ):
         affected = _affected(store, state.change_cursor, head, state.built_at, now)
     if affected is None:
         result = publisher.publish(*renderer.everything(publisher, on_progress))
@@ -106,7 +121,7 @@ def build(
         result = publisher.publish(*renderer.some(affected, publisher))
     else:
         result = PublishResult()
-    store.save_build_state(max(head, state.change_cursor), now)
+    store.save_build_state(max(head, state.change_cursor), now, _held_problem(store), fingerprint=made_with)
     newly_visible = announce(store, settings, now)
     feed_files = (feeds.RSS_FILE, feeds.ATOM_FILE, feeds.JSON_FILE)
     changed_feeds = [
@@ -121,6 +136,39 @@ def build(
         newly_visible=tuple(newly_visible),
         full=affected is None,
         duration=time.perf_counter() - started,
+    )
+
+
+def fingerprint(settings: Settings, templates: Path) -> str:
+    """sha256 of what the outputs depend on besides the store: the settings that appear in them (the base
+    URL, the zone of the dates, the feed's title, description, organization, author, length and
+    language, the WebSub hubs), the page templates and stylesheet, and the program's version. A build
+    whose fingerprint differs from the last one's rebuilds everything: a new base URL changes every link.
+    """
+    digest = hashlib.sha256()
+    chosen = {
+        "version": __version__,
+        "base_url": settings.base_url,
+        "timezone": settings.timezone,
+        "feed": settings.feed.model_dump(mode="json"),
+        "websub_hubs": list(settings.websub.hubs),
+    }
+    digest.update(json.dumps(chosen, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    for path in sorted(path for path in templates.rglob("*") if path.is_file()):
+        digest.update(b"\0" + path.relative_to(templates).as_posix().encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _held_problem(store: Store) -> str | None:
+    """What `build_state.last_error` says while releases are held back for an unreadable time."""
+    held = store.held_releases()
+    if not held:
+        return None
+    names = ", ".join(number or f"id {release_id}" for release_id, number in held)
+    return (
+        f"held back, an outside writer stored a time that cannot be read (see the log): {names}; "
+        "set it with newsroom-feed release update"
     )
 
 
@@ -322,7 +370,7 @@ def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
     releases = store.unannounced_visible(now)
     if not releases:
         return []
-    oldest = now - timedelta(hours=settings.outbox.alert_max_age_hours)
+    oldest = now - news_age(settings)
     fresh = [release for release in releases if release.visible_at >= oldest]
     with store.transaction():
         if fresh:
@@ -367,6 +415,11 @@ def digest_period(store: Store, frequency: str, now: datetime) -> tuple[datetime
     ).fetchone()
     start = datetime.fromisoformat(row[0]) if row[0] else now - DIGEST_PERIODS[frequency]
     return start, now
+
+
+def news_age(settings: Settings) -> timedelta:
+    """How old a release may be when the service first sees it and still be news (alerts, digests)."""
+    return timedelta(hours=settings.outbox.alert_max_age_hours)
 
 
 def digest_releases(
@@ -445,14 +498,13 @@ def plan_digest(store: Store, settings: Settings, frequency: str, now: datetime)
 
     :raises InputError: for a frequency other than daily or weekly.
     """
-    max_age = timedelta(hours=settings.outbox.alert_max_age_hours)
     with store.transaction() as conn:
         # The watermark is read inside the write transaction, so two runs at once (the daemon's job and
         # a `digest send`) cannot both plan from the same start: the second sees the first's end.
         start, end = digest_period(store, frequency, now)
         if end <= start:
             return DigestPlan(frequency, start, end, 0)
-        messages = digest_messages(store, frequency, start, end, max_age=max_age)
+        messages = digest_messages(store, frequency, start, end, max_age=news_age(settings))
         planned = outbox.enqueue(store, messages, now)
         conn.execute(
             "INSERT INTO digest_runs (frequency, period_start, period_end, created_at) VALUES (?, ?, ?, ?) "

@@ -12,11 +12,12 @@ is seen by the watcher.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 from slugify import slugify
 
-from newsroom_feed.errors import InputError, ReleaseNotFound, StoreError
+from newsroom_feed.errors import ReleaseNotFound, StoreError
 from newsroom_feed.markup import render_markdown
 from newsroom_feed.models import (
     DEFAULT_ZONE,
@@ -34,18 +35,54 @@ from newsroom_feed.models import (
     Release,
     ReleaseInput,
     iso,
-    parse_moment,
 )
 
 _CONTENT_COLUMNS = (
     "title, summary, body_markdown, body_html, language, urgent, contact_name, contact_email, "
     "contact_phone, source_url, published_at, embargo_until, retracted_at, slug, number, uid"
 )
-#: A release row an outside writer left incomplete; `complete_pending` fills it in.
+_log = logging.getLogger(__name__)
+
+#: What `Store._read_outside` returns for a time column holding text that is not a time.
+_UNREADABLE = datetime(1, 1, 1, tzinfo=UTC)
+_TIME_COLUMNS = ("published_at", "embargo_until", "retracted_at", "created_at", "updated_at")
+_UNREADABLE_EFFECT = {
+    "published_at": "the release is held back until its time is set (newsroom-feed release update)",
+    "embargo_until": "the release is held back until its embargo is set (newsroom-feed release update)",
+    "retracted_at": "the release is retracted as of now",
+}
+#: The one form of a time in the store (UTC, seconds, ``Z``), in which text order is time order.
+_CANONICAL = "%Y-%m-%dT%H:%M:%SZ"
+#: A time column holding anything else: ``strftime`` with a ``+0 days`` modifier rewrites a readable time
+#: canonically (normalising 30 February to 2 March) and gives NULL for an unreadable one, so the text
+#: differs from the column unless it was canonical already; NULL columns are not flagged here.
+_ODD_TIMES = " OR ".join(
+    f"strftime('{_CANONICAL}', {column}, '+0 days') IS NOT {column}" for column in _TIME_COLUMNS
+)
+#: A release row an outside writer left incomplete or wrote a time into in another form than the store's;
+#: `complete_pending` fixes it. Migration 3 indexes exactly this text, so that SQLite proves the partial
+#: index `releases_incomplete` applies: change both together (in a new migration).
 _INCOMPLETE = (
     "uid IS NULL OR slug IS NULL OR number IS NULL OR body_html IS NULL "
-    "OR published_at IS NULL OR updated_at IS NULL"
+    f"OR published_at IS NULL OR updated_at IS NULL OR {_ODD_TIMES}"
 )
+#: Shape of a canonical time, for GLOB: the reads of what is visible also require it of `published_at`
+#: and `embargo_until`, so a time in another form written after `complete_pending` ran (by an outside
+#: writer, between two builds) hides the release until the next build reads it rather than comparing its
+#: text with the clock (``2026-11-26 23:59`` sorts before ``2026-11-26T09:00``).
+_TIME_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z'"
+#: A release whose time an outside writer stored unreadably is held back by this embargo (far enough
+#: from the end of `datetime` that converting it to any zone still works) until the operator sets it.
+HELD_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _readable_times(alias: str = "r.") -> str:
+    """The SQL condition that the times deciding visibility are in the store's form (see `_TIME_GLOB`)."""
+    return (
+        f"{alias}published_at GLOB {_TIME_GLOB} "
+        f"AND ({alias}embargo_until IS NULL OR {alias}embargo_until GLOB {_TIME_GLOB})"
+    )
+
 
 #: Each entry is one schema version; never edit a released one, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -211,12 +248,26 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO build_state (id, change_cursor) VALUES (1, 0);
     """,
     # 2: partial indexes that keep a build with nothing changed cheap: the rows an outside writer left
-    # incomplete (the WHERE of `complete_pending`, `_INCOMPLETE`, term for term, so that SQLite proves
-    # the index applies) and the releases whose alerts are not planned yet (`unannounced_visible`).
+    # incomplete (the WHERE of `complete_pending` then; migration 3 replaces it) and the releases whose
+    # alerts are not planned yet (`unannounced_visible`).
     """
     CREATE INDEX releases_incomplete ON releases(id) WHERE uid IS NULL OR slug IS NULL OR number IS NULL
         OR body_html IS NULL OR published_at IS NULL OR updated_at IS NULL;
     CREATE INDEX releases_unannounced ON releases(visible_at, id) WHERE announced_at IS NULL;
+    """,
+    # 3: rows whose times an outside writer wrote in another form are incomplete too (the WHERE of
+    # `complete_pending`, `_INCOMPLETE`, term for term); the build remembers the fingerprint of the
+    # settings and templates its outputs were made with, to rebuild everything when they change.
+    """
+    DROP INDEX releases_incomplete;
+    CREATE INDEX releases_incomplete ON releases(id) WHERE uid IS NULL OR slug IS NULL OR number IS NULL
+        OR body_html IS NULL OR published_at IS NULL OR updated_at IS NULL
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', published_at, '+0 days') IS NOT published_at
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', embargo_until, '+0 days') IS NOT embargo_until
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', retracted_at, '+0 days') IS NOT retracted_at
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', created_at, '+0 days') IS NOT created_at
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', updated_at, '+0 days') IS NOT updated_at;
+    ALTER TABLE build_state ADD COLUMN fingerprint TEXT;
     """,
 )
 
@@ -234,6 +285,8 @@ class Change:
 class BuildState:
     change_cursor: int
     built_at: datetime | None
+    #: Of the settings and templates the last build's outputs were made with (`planner.fingerprint`).
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,9 +302,31 @@ class ReleaseLine:
 
 
 def _moment(text: str | None) -> datetime | None:
+    """A time as the store keeps it; one without an offset is UTC (never the machine's zone).
+
+    :raises ValueError: unreadable text, which only an outside writer can have put there since the last
+        `Store.complete_pending` (a build then fails and the next one, after completing, succeeds).
+    """
     if text is None:
         return None
-    return datetime.fromisoformat(text).astimezone(UTC)
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _outside_moment(text: str) -> datetime:
+    """A time an outside writer stored: any ISO 8601 form Python reads (``2026-11-26 23:59:00``,
+    ``2026-11-27``, ``2026-11-26T23:59:00+01:00``); without an offset it is UTC, as every time in the
+    store is. Fractions of a second round up, so that a release never becomes visible early.
+
+    :raises ValueError: not a time, or before the year 1000 (which the store's form cannot hold).
+    """
+    moment = datetime.fromisoformat(text.strip().upper())  # RFC 3339 allows a lower-case t and z
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    if moment.year < 1000:
+        raise ValueError("before the year 1000")
+    return min(moment, HELD_UNTIL)
 
 
 class Store:
@@ -375,12 +450,12 @@ class Store:
     def visible_category_counts(self, now: datetime) -> list[tuple[Category, int]]:
         """Categories with at least one visible release, and how many: embargoed ones are not counted."""
         rows = self.conn.execute(
-            """
+            f"""
             SELECT c.slug, c.name, c.description, count(*)
             FROM categories c
             JOIN release_categories rc ON rc.category_id = c.id
             JOIN releases r ON r.id = rc.release_id
-            WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?
+            WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ? AND {_readable_times()}
             GROUP BY c.id ORDER BY c.name COLLATE NOCASE, c.slug
             """,
             (iso(now),),
@@ -461,38 +536,79 @@ class Store:
         return row is not None
 
     def complete_pending(self, now: datetime) -> list[int]:
-        """Fill in what an outside writer left NULL (uid, number, slug, times, HTML); returns their ids.
+        """Fill in what an outside writer left NULL (uid, number, slug, times, HTML) and rewrite the times
+        it wrote in another form than the store's; returns the ids of the rows fixed.
 
         An outside CMS may insert only a title with plain SQL; the service completes the row the first
-        time it sees it, and the uid is still minted exactly once.
+        time it sees it, and the uid is still minted exactly once. `visible_at` compares the text of the
+        times, so a time such as ``2026-11-26 23:59:00`` (UTC, as every time in the store) must become
+        ``2026-11-26T23:59:00Z`` before any build reads the row: ``' '`` sorts before ``'T'``, and the
+        release would show 13 hours early. A time that cannot be read at all never publishes anything:
+        an unreadable embargo or publication time holds the release back (embargo `HELD_UNTIL`, publication
+        time now) until the operator sets a real one (`held_releases` lists them, the build reports them);
+        an unreadable retraction time retracts as of now; unreadable creation or update times become now.
+        Each problem is logged with the text that was found.
         """
         rows = self.conn.execute(
-            "SELECT id, title, body_markdown, published_at, embargo_until, created_at FROM releases "
-            f"WHERE {_INCOMPLETE}"
+            "SELECT id, title, body_markdown, published_at, embargo_until, retracted_at, created_at, "
+            f"updated_at FROM releases WHERE {_INCOMPLETE}"
         ).fetchall()
         done = []
-        for release_id, title, body, published_text, embargo_text, created_text in rows:
+        for release_id, title, body, *texts in rows:
+            times = dict(zip(_TIME_COLUMNS, texts, strict=True))
+            moments = {column: self._read_outside(release_id, column, text) for column, text in times.items()}
+            published = moments["published_at"] or now
+            embargo = moments["embargo_until"]
+            if moments["published_at"] is _UNREADABLE:
+                published, embargo = now, HELD_UNTIL
+            elif embargo is _UNREADABLE:
+                embargo = HELD_UNTIL
+            retracted = now if moments["retracted_at"] is _UNREADABLE else moments["retracted_at"]
+            created = moments["created_at"] if moments["created_at"] not in (None, _UNREADABLE) else now
+            updated = moments["updated_at"] if moments["updated_at"] not in (None, _UNREADABLE) else now
             with self.transaction():
-                published = self._lenient_moment(published_text) or now
-                embargo = self._lenient_moment(embargo_text)
-                created = self._lenient_moment(created_text) or now
                 self.conn.execute(
                     "UPDATE releases SET body_html = coalesce(body_html, ?), published_at = ?, "
-                    "embargo_until = ?, created_at = ?, updated_at = coalesce(updated_at, ?), "
+                    "embargo_until = ?, retracted_at = ?, created_at = ?, updated_at = ?, "
                     "language = coalesce(language, 'pl'), urgent = coalesce(urgent, 0), "
                     "body_markdown = coalesce(body_markdown, '') WHERE id = ?",
                     (
                         render_markdown(body or ""),
                         iso(published),
                         iso(embargo) if embargo else None,
+                        iso(retracted) if retracted else None,
                         iso(created),
-                        iso(now),
+                        iso(updated),
                         release_id,
                     ),
                 )
                 self._mint_identity(release_id, title, published, created)
             done.append(int(release_id))
         return done
+
+    def _read_outside(self, release_id: int, column: str, text: str | None) -> datetime | None:
+        """A time column of a row `complete_pending` fixes: None for NULL or empty, `_UNREADABLE` (logged)
+        for text that is not a time."""
+        if text is None or not str(text).strip():
+            return None
+        try:
+            return _outside_moment(str(text))
+        except (ValueError, OverflowError):
+            effect = _UNREADABLE_EFFECT.get(column, "it is replaced by the time it was found")
+            _log.warning("release %s: %s %r is not a time; %s", release_id, column, text, effect)
+            return _UNREADABLE
+
+    def held_releases(self) -> list[tuple[int, str | None]]:
+        """(id, number) of the releases held back because an outside writer stored an unreadable time.
+
+        Reads the range of `releases_visible` at `HELD_UNTIL`, so a build can ask every time.
+        """
+        rows = self.conn.execute(
+            "SELECT id, number FROM releases WHERE retracted_at IS NULL AND visible_at >= ? "
+            "ORDER BY visible_at DESC, id DESC",
+            (iso(HELD_UNTIL),),
+        ).fetchall()
+        return [(int(release_id), number) for release_id, number in rows]
 
     def mark_announced(self, release_ids: Iterable[int], now: datetime) -> None:
         ids = list(release_ids)
@@ -508,7 +624,7 @@ class Store:
             row[0]
             for row in self.conn.execute(
                 "SELECT id FROM releases WHERE announced_at IS NULL AND retracted_at IS NULL "
-                "AND uid IS NOT NULL AND visible_at <= ? ORDER BY visible_at, id",
+                f"AND uid IS NOT NULL AND visible_at <= ? AND {_readable_times('')} ORDER BY visible_at, id",
                 (iso(now),),
             )
         ]
@@ -571,7 +687,7 @@ class Store:
             params.append(category)
         sql += (
             " WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?"
-            " ORDER BY r.visible_at DESC, r.id DESC"
+            f" AND {_readable_times()} ORDER BY r.visible_at DESC, r.id DESC"
         )
         params.append(iso(now))
         if limit is not None:
@@ -586,7 +702,7 @@ class Store:
             "JOIN release_categories rc ON rc.release_id = r.id "
             "JOIN categories c ON c.id = rc.category_id AND c.slug = ? "
             "WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ? "
-            "ORDER BY r.visible_at DESC, r.id DESC",
+            f"AND {_readable_times()} ORDER BY r.visible_at DESC, r.id DESC",
             (category, iso(now)),
         )
         return [
@@ -606,7 +722,7 @@ class Store:
             params.append(category)
         sql += (
             " WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?"
-            " ORDER BY r.visible_at DESC, r.id DESC"
+            f" AND {_readable_times()} ORDER BY r.visible_at DESC, r.id DESC"
         )
         params.append(iso(now))
         return [row[0] for row in self.conn.execute(sql, params)]
@@ -620,7 +736,8 @@ class Store:
         """Releases that became visible in (start, end] and are still visible: a digest period."""
         rows = self.conn.execute(
             "SELECT id FROM releases WHERE retracted_at IS NULL AND uid IS NOT NULL "
-            "AND visible_at > ? AND visible_at <= ? ORDER BY visible_at DESC, id DESC",
+            f"AND visible_at > ? AND visible_at <= ? AND {_readable_times('')} "
+            "ORDER BY visible_at DESC, id DESC",
             (iso(start), iso(end)),
         )
         return self.releases_by_ids([row[0] for row in rows])
@@ -629,7 +746,7 @@ class Store:
         """(release id, moment it becomes visible) for every release not yet visible: the embargo clock."""
         rows = self.conn.execute(
             "SELECT id, visible_at FROM releases WHERE retracted_at IS NULL AND uid IS NOT NULL "
-            "AND visible_at > ? ORDER BY visible_at",
+            f"AND visible_at > ? AND {_readable_times('')} ORDER BY visible_at",
             (iso(now),),
         ).fetchall()
         return [(int(release_id), _moment(text) or now) for release_id, text in rows]
@@ -677,14 +794,21 @@ class Store:
         return int(row[0])
 
     def build_state(self) -> BuildState:
-        row = self.conn.execute("SELECT change_cursor, built_at FROM build_state WHERE id = 1").fetchone()
-        return BuildState(int(row[0]), _moment(row[1]))
+        row = self.conn.execute(
+            "SELECT change_cursor, built_at, fingerprint FROM build_state WHERE id = 1"
+        ).fetchone()
+        return BuildState(int(row[0]), _moment(row[1]), row[2])
 
-    def save_build_state(self, cursor: int, built_at: datetime, error: str | None = None) -> None:
+    def save_build_state(
+        self, cursor: int, built_at: datetime, error: str | None = None, *, fingerprint: str | None = None
+    ) -> None:
+        """Record a build: its change cursor, time, problem (None: all well) and, when given, the
+        fingerprint of the settings and templates it was made with (otherwise the last one is kept)."""
         with self.transaction():
             self.conn.execute(
-                "UPDATE build_state SET change_cursor = ?, built_at = ?, last_error = ? WHERE id = 1",
-                (cursor, iso(built_at), error),
+                "UPDATE build_state SET change_cursor = ?, built_at = ?, last_error = ?, "
+                "fingerprint = coalesce(?, fingerprint) WHERE id = 1",
+                (cursor, iso(built_at), error, fingerprint),
             )
 
     def release_category_ids(self, release_ids: Iterable[int]) -> set[int]:
@@ -779,15 +903,6 @@ class Store:
             candidate = f"{base}-{suffix}"
             suffix += 1
         return candidate
-
-    def _lenient_moment(self, text: str | None) -> datetime | None:
-        """Times written by an outside writer: RFC 3339 or SQLite's ``YYYY-MM-DD HH:MM:SS`` (UTC)."""
-        if not text:
-            return None
-        try:
-            return parse_moment(text, UTC)  # type: ignore[arg-type]
-        except ValueError:
-            raise InputError("published_at", f"cannot read the time {text!r}") from None
 
 
 _DOCUMENT_FIELDS = {

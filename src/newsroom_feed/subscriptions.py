@@ -27,6 +27,7 @@ from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, Signer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from newsroom_feed import outbox
 from newsroom_feed.errors import ImportRowError, InputError, NotFound, SubscriberNotFound
 from newsroom_feed.models import (
     Frequency,
@@ -314,7 +315,8 @@ def add_subscriber(
     double_opt_in: bool = False,
 ) -> Subscriber:
     """Add one subscriber: `active` at once (the operator vouches for consent), or `pending` with
-    ``double_opt_in``, in which case the caller queues a confirmation mail (`confirmation_key`).
+    ``double_opt_in`` and its confirmation mail queued in the same transaction, so a crash never leaves
+    a pending address that nobody asks to confirm.
 
     :raises InputError: a field is invalid, or the address is already subscribed (``email``).
     """
@@ -325,7 +327,14 @@ def add_subscriber(
         subscriber_id = _insert(
             store, document, now, status="pending" if double_opt_in else "active", source=source
         )
+        if double_opt_in:
+            _queue_confirmation(store, subscriber_id, now)
     return get_subscriber(store, subscriber_id)
+
+
+def _queue_confirmation(store: Store, subscriber_id: int, now: datetime) -> None:
+    """Plan the confirmation mail of a pending subscriber; joins the caller's transaction."""
+    outbox.enqueue(store, [outbox.NewMessage(subscriber_id, confirmation_key(now), "confirmation")], now)
 
 
 def confirmation_key(now: datetime) -> str:
@@ -338,7 +347,7 @@ class SubscriptionRequest:
     """What a subscribe request did. The web page says the same thing whatever it contains."""
 
     subscriber: Subscriber
-    #: True when a confirmation mail should go out now (queue it under `confirmation_key`).
+    #: True when a confirmation mail was queued now (under `confirmation_key`).
     send_confirmation: bool
     confirmation_key: str | None = None
 
@@ -349,6 +358,7 @@ def request_subscription(store: Store, data: dict[str, Any], now: datetime) -> S
     For an address already stored nothing is revealed: a pending or unsubscribed one takes the new
     choices and is pending again until confirmed; an active one keeps its data; either way a
     confirmation mail is due at most once per `CONFIRMATION_INTERVAL` (never to a bounced address).
+    That mail is queued in the outbox in the same transaction as the subscriber's row.
 
     :raises InputError: a field is invalid, or ``consent_text`` is missing.
     """
@@ -388,6 +398,8 @@ def request_subscription(store: Store, data: dict[str, Any], now: datetime) -> S
                 store.conn.execute(
                     "UPDATE subscribers SET last_confirmation_at = ? WHERE id = ?", (stamp, subscriber_id)
                 )
+        if send:
+            _queue_confirmation(store, subscriber_id, now)
     return SubscriptionRequest(
         get_subscriber(store, subscriber_id), send, confirmation_key(now) if send else None
     )
@@ -556,6 +568,7 @@ def import_subscribers(
 
     Addresses already stored are skipped (so running it twice changes nothing); a second row with the
     same address in the file is rejected. Rows of a file whose CSV syntax breaks are rejected from there.
+    With ``double_opt_in`` each new row is `pending` and its confirmation mail is queued with it.
 
     :raises InputError: the header is not exactly `CSV_HEADER` (then nothing is imported).
     """
@@ -601,6 +614,8 @@ def import_subscribers(
                     status="pending" if double_opt_in else "active",
                     source="operator",
                 )
+                if double_opt_in:
+                    _queue_confirmation(store, subscriber_id, now)
             result.imported.append(get_subscriber(store, subscriber_id))
     except ImportRowError as error:
         result.rejected.append(error)

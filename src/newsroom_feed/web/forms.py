@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from newsroom_feed import outbox, subscriptions
+from newsroom_feed import subscriptions
 from newsroom_feed.errors import InputError, NotFound
 from newsroom_feed.web.render import (
     form_choices,
@@ -133,8 +133,8 @@ def subscribe_sent(request: Request, lang: str = "pl") -> Response:
 def _request_subscription(web: WebState, values: dict[str, Any], lang: str) -> dict[str, str]:
     """Validate the form and ask for the subscription; the errors to show, by field (none: done).
 
-    The pending subscriber and its confirmation mail are written in one transaction, so a crash never
-    leaves a pending address that nobody will ever ask to confirm.
+    `subscriptions.request_subscription` writes the pending subscriber and queues its confirmation mail
+    in one transaction, so a crash never leaves a pending address that nobody will ever ask to confirm.
     """
     t = texts(lang)
     errors: dict[str, str] = {}
@@ -166,16 +166,8 @@ def _request_subscription(web: WebState, values: dict[str, Any], lang: str) -> d
         "language": lang,
         "consent_text": consent_text(lang),
     }
-    now = web.clock()
     try:
-        with store.transaction():
-            asked = subscriptions.request_subscription(store, data, now)
-            if asked.send_confirmation and asked.confirmation_key:
-                outbox.enqueue(
-                    store,
-                    [outbox.NewMessage(asked.subscriber.id, asked.confirmation_key, "confirmation")],
-                    now,
-                )
+        subscriptions.request_subscription(store, data, web.clock())
     except InputError as error:
         field = error.field.split(".", 1)[0]
         if field == "email":

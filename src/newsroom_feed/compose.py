@@ -1,4 +1,4 @@
-"""Mail composition: the Jinja2 environment for `templates/email/` and the exact bytes of every message.
+"""Mail composition: the exact bytes of every message, rendered once per body and spliced per recipient.
 
 A message is rendered once per distinct body (kind, releases, language, city greeting) into a
 *prototype*: headers and quoted-printable body parts, serialised, with a slot for every value that
@@ -9,17 +9,7 @@ Quoted-printable wraps at 76 characters and could cut a URL spliced into encoded
 therefore starts and ends with a soft line break ("=" CRLF, which decodes to nothing) and the value is
 encoded on lines of its own, so a link survives whatever its length and whatever stands around it.
 
-Templates are found in `settings.mail.templates_dir` first (an operator's file of the same name wins)
-and then in the bundled `templates/email/` at the root of the repository (``parents[2]`` of this file:
-the project runs as an editable install; a copy inside the package, ``newsroom_feed/templates/email``,
-is used instead when present, e.g. in a wheel).
-
-Template names are ``<kind>.<language>.<txt|html>``: ``alert``, ``digest_daily``, ``digest_weekly``,
-``confirmation``; each extends ``layout.<language>.<ext>``. The plain-text template sets ``subject``.
-Context: ``lang``, ``city`` (member-city greeting), ``newsroom``, ``site_url``, ``feeds_url``,
-``unsubscribe_url``, ``preferences_url``, ``confirm_url`` (confirmation only), ``release`` (alert),
-``releases`` and ``period_end`` (digests), ``when(moment)``, ``day(moment)``, ``plural(n, *forms)``,
-and in HTML ``subject``.
+The templates, their names and their context are described in `templating.py`.
 """
 
 from __future__ import annotations
@@ -27,7 +17,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
-import html as html_lib
 import ipaddress
 import re
 import secrets
@@ -39,22 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import css_inline
-from babel import Locale
-from babel.dates import format_date
-from babel.dates import format_datetime as babel_datetime
-from babel.numbers import format_decimal
-from jinja2 import (
-    ChoiceLoader,
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    select_autoescape,
-)
-from markupsafe import Markup
 
 from newsroom_feed.errors import (
     InputError,
@@ -63,22 +39,14 @@ from newsroom_feed.errors import (
     ReleaseNotFound,
     SubscriberNotFound,
 )
-from newsroom_feed.markup import html_to_text
 from newsroom_feed.models import OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import LinkSigner, subscribers_by_ids
-
-_HERE = Path(__file__).resolve()
-#: Where the bundled templates live (see the module docstring).
-BUNDLED_TEMPLATES = next(
-    (
-        candidate
-        for candidate in (_HERE.parent / "templates" / "email", _HERE.parents[2] / "templates" / "email")
-        if candidate.is_dir()
-    ),
-    _HERE.parents[2] / "templates" / "email",
-)
+from newsroom_feed.store import Store, id_chunks
+from newsroom_feed.subscriptions import subscribers_by_ids
+from newsroom_feed.templating import BUNDLED_TEMPLATES as BUNDLED_TEMPLATES
+from newsroom_feed.templating import make_environment as make_environment
+from newsroom_feed.templating import release_view, template_helpers
+from newsroom_feed.tokens import LinkSigner
 
 LANGUAGES = ("pl", "en")
 #: The List-Id label of the list that carries every category.
@@ -92,23 +60,6 @@ _ATOMS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+( [A-Za-z0-9!#$%&'*+/=?^_`
 #: Characters quoted-printable leaves as they are (no "=", no space, no controls, ASCII only).
 _QP_LITERAL = re.compile(r"^[A-Za-z0-9!\"#$%&'()*+,\-./:;<>?@\[\\\]^_`{|}~]*$")
 _SLOTS = ("unsubscribe_url", "preferences_url", "confirm_url")
-
-
-def make_environment(override_dir: Path | None = None) -> Environment:
-    """The mail templates: an operator's directory first, then the bundled ones.
-
-    Autoescaping is on for ``.html`` and off for ``.txt``; an undefined variable is an error, not "".
-    """
-    loaders = [FileSystemLoader(str(override_dir))] if override_dir else []
-    loaders.append(FileSystemLoader(str(BUNDLED_TEMPLATES)))
-    return Environment(
-        loader=ChoiceLoader(loaders),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
 
 
 # -- headers ----------------------------------------------------------------------------------------
@@ -226,105 +177,6 @@ def _encode_with_slots(text: str, marks: dict[str, str]) -> list[Piece]:
     return pieces
 
 
-# -- what templates see -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AttachmentView:
-    title: str
-    url: str
-    label: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseView:
-    """A release as mail templates use it: URLs made absolute, HTML marked safe, text made for text mail."""
-
-    uid: str
-    title: str
-    number: str
-    url: str
-    summary: str | None
-    body_html: Markup
-    body_text: str
-    visible_at: datetime
-    urgent: bool
-    categories: tuple[str, ...]
-    attachments: tuple[AttachmentView, ...]
-    contact: str
-
-
-def body_text(fragment: str) -> str:
-    """Plain text of a sanitised body for the text part: paragraphs apart, links kept as "text (URL)"."""
-
-    def link(match: re.Match[str]) -> str:
-        url, label = match.group(1), re.sub(r"<[^>]+>", "", match.group(2))
-        return label if html_lib.unescape(label).strip() == html_lib.unescape(url) else f"{label} ({url})"
-
-    text = re.sub(r'<a\s[^>]*?href="([^"]*)"[^>]*>(.*?)</a>', link, fragment, flags=re.DOTALL)
-    text = re.sub(r"<li[^>]*>", "- ", text)
-    blocks = re.split(r"</(?:p|h[2-6]|blockquote|pre|ul|ol|table)>|<hr\s*/?>", text)
-    return "\n\n".join(part for part in (html_to_text(block) for block in blocks) if part)
-
-
-def _size(length: int, language: str) -> str:
-    if length <= 0:
-        return ""
-    if length < 1024 * 1024:
-        return f"{format_decimal(max(1, round(length / 1024)), locale=language)} KB"
-    return f"{format_decimal(round(length / 1024 / 1024, 1), locale=language)} MB"
-
-
-def release_view(release: Release, base_url: str, language: str) -> ReleaseView:
-    attachments = []
-    for attachment in release.attachments:
-        kind = attachment.mime_type.rsplit("/", 1)[-1].upper()
-        size = _size(attachment.length, language)
-        attachments.append(
-            AttachmentView(
-                title=attachment.title or attachment.url.rsplit("/", 1)[-1],
-                url=attachment.url,
-                label=f"{kind}, {size}" if size else kind,
-            )
-        )
-    contact = ", ".join(
-        part for part in (release.contact.name, release.contact.email, release.contact.phone) if part
-    )
-    return ReleaseView(
-        uid=release.uid,
-        title=release.title,
-        number=release.number,
-        url=f"{base_url}/releases/{release.slug}/",
-        summary=release.summary,
-        body_html=Markup(release.body_html),  # noqa: S704 - sanitised by nh3 when stored
-        body_text=body_text(release.body_html),
-        visible_at=release.visible_at,
-        urgent=release.urgent,
-        categories=tuple(category.name for category in release.categories),
-        attachments=tuple(attachments),
-        contact=contact,
-    )
-
-
-def _helpers(language: str, settings: Settings) -> dict[str, Callable[..., str]]:
-    zone = settings.zone
-    locale = Locale.parse(language)
-
-    def when(moment: datetime) -> str:
-        """Such as "26 listopada 2026, 10:30": the reader's language, the newsroom's zone."""
-        return babel_datetime(moment, "d MMMM y, HH:mm", tzinfo=zone, locale=locale)
-
-    def day(moment: datetime) -> str:
-        return format_date(moment.astimezone(zone).date(), "d MMMM y", locale=locale)
-
-    def plural(count: int, *forms: str) -> str:
-        """The form for ``count``: Polish takes (one, few, many), English (one, other)."""
-        index = {"one": 0, "two": 1, "few": 1, "many": 2}.get(locale.plural_form(count), len(forms) - 1)
-        return forms[min(index, len(forms) - 1)]
-
-    return {"when": when, "day": day, "plural": plural}
-
-
 # -- prototypes -------------------------------------------------------------------------------------
 
 
@@ -426,9 +278,7 @@ class Composer:
         ``updated_at`` and ``retracted_at`` tells whether what is cached still holds.
         """
         stamps: dict[int, tuple[str | None, str | None]] = {}
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(ids):
             for release_id, updated, retracted in self.store.conn.execute(
                 f"SELECT id, updated_at, retracted_at FROM releases WHERE id IN ({marks})", chunk
             ):
@@ -553,7 +403,7 @@ class Composer:
             "site_url": settings.base_url,
             "feeds_url": f"{settings.base_url}/feeds/rss.xml",
             **{name: self._marks[name] for name in ("unsubscribe_url", "preferences_url")},
-            **_helpers(language, settings),
+            **template_helpers(language, settings.zone),
         }
         views = [release_view(release, settings.base_url, language) for release in releases]
         if item.kind == "alert":

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from jinja2 import TemplateError
 
-from newsroom_feed.compose import make_environment
 from newsroom_feed.daemon import InstanceLock
 from newsroom_feed.errors import InputError, LockedError, NewsroomError
 from newsroom_feed.mailer import probe
 from newsroom_feed.models import utcnow
+from newsroom_feed.schema import MIGRATIONS
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import MIGRATIONS, Store
+from newsroom_feed.store import Store
+from newsroom_feed.templating import make_environment
 
 # -- check --------------------------------------------------------------------------------------------
 

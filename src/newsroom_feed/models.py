@@ -11,11 +11,13 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -76,6 +78,28 @@ def _http_url(value: str | None) -> str | None:
     return value
 
 
+def _split_categories(value: Any) -> Any:
+    """One text of slugs (a CSV cell, a form field) separated by ``,`` or ``;``; a list as it is."""
+    if isinstance(value, str):
+        return [part.strip() for part in re.split(r"[;,]", value) if part.strip()]
+    return value
+
+
+def _category_slugs(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Each a slug, repeats dropped in order."""
+    for slug in value:
+        if not _SLUG.match(slug):
+            raise ValueError(f"{slug!r} is not a category slug (lowercase letters, digits and hyphens)")
+    return tuple(dict.fromkeys(value))
+
+
+#: The ``categories`` of a release or subscriber document: a list of slugs or one text separated by
+#: ``,`` or ``;``, each checked, repeats dropped.
+CategorySlugs = Annotated[
+    tuple[str, ...], BeforeValidator(_split_categories), AfterValidator(_category_slugs)
+]
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
@@ -131,7 +155,7 @@ class ReleaseInput(_Input):
     title: str
     summary: str | None = Field(default=None, max_length=2000)
     body: str = Field(default="", max_length=200_000)
-    categories: tuple[str, ...] = ()
+    categories: CategorySlugs = ()
     urgent: bool = False
     language: str = "pl"
     attachments: tuple[AttachmentInput, ...] = ()
@@ -174,21 +198,6 @@ class ReleaseInput(_Input):
         if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
             raise ValueError("must not contain control characters other than line breaks and tabs")
         return value
-
-    @field_validator("categories", mode="before")
-    @classmethod
-    def _categories_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in re.split(r"[;,]", value) if part.strip()]
-        return value
-
-    @field_validator("categories")
-    @classmethod
-    def _categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for slug in value:
-            if not _SLUG.match(slug):
-                raise ValueError(f"{slug!r} is not a category slug (lowercase letters, digits and hyphens)")
-        return tuple(dict.fromkeys(value))
 
     @field_validator("language")
     @classmethod

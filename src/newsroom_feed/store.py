@@ -1,12 +1,12 @@
-"""The SQLite store: schema and migrations, triggers, typed reads and writes of releases and categories.
+"""The SQLite store: the connection, the migrations runner, typed reads and writes of releases and categories.
 
 The only module that imports sqlite_utils. Other modules that own a table of their own (the outbox, the
 subscribers) run their SQL through `Store.conn` inside `Store.transaction()`, so every write of one
 operation commits together or not at all.
 
-Times are stored as UTC text ``YYYY-MM-DDTHH:MM:SSZ`` so that text order is time order. Triggers append to
-`changes` on every write to the release tables, so a row written by another process, even with plain SQL,
-is seen by the watcher.
+Times are stored as UTC text ``YYYY-MM-DDTHH:MM:SSZ`` so that text order is time order. Triggers (the
+schema is in `schema.py`) append to `changes` on every write to the release tables, so a row written by
+another process, even with plain SQL, is seen by the watcher.
 """
 
 from __future__ import annotations
@@ -36,240 +36,24 @@ from newsroom_feed.models import (
     ReleaseInput,
     iso,
 )
+from newsroom_feed.schema import INCOMPLETE as _INCOMPLETE
+from newsroom_feed.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and tools read it here
+from newsroom_feed.schema import TIME_COLUMNS
+from newsroom_feed.schema import readable_times as _readable_times
 
-_CONTENT_COLUMNS = (
-    "title, summary, body_markdown, body_html, language, urgent, contact_name, contact_email, "
-    "contact_phone, source_url, published_at, embargo_until, retracted_at, slug, number, uid"
-)
 _log = logging.getLogger(__name__)
+
 
 #: What `Store._read_outside` returns for a time column holding text that is not a time.
 _UNREADABLE = datetime(1, 1, 1, tzinfo=UTC)
-_TIME_COLUMNS = ("published_at", "embargo_until", "retracted_at", "created_at", "updated_at")
 _UNREADABLE_EFFECT = {
     "published_at": "the release is held back until its time is set (newsroom-feed release update)",
     "embargo_until": "the release is held back until its embargo is set (newsroom-feed release update)",
     "retracted_at": "the release is retracted as of now",
 }
-#: The one form of a time in the store (UTC, seconds, ``Z``), in which text order is time order.
-_CANONICAL = "%Y-%m-%dT%H:%M:%SZ"
-#: A time column holding anything else: ``strftime`` with a ``+0 days`` modifier rewrites a readable time
-#: canonically (normalising 30 February to 2 March) and gives NULL for an unreadable one, so the text
-#: differs from the column unless it was canonical already; NULL columns are not flagged here.
-_ODD_TIMES = " OR ".join(
-    f"strftime('{_CANONICAL}', {column}, '+0 days') IS NOT {column}" for column in _TIME_COLUMNS
-)
-#: A release row an outside writer left incomplete or wrote a time into in another form than the store's;
-#: `complete_pending` fixes it. Migration 3 indexes exactly this text, so that SQLite proves the partial
-#: index `releases_incomplete` applies: change both together (in a new migration).
-_INCOMPLETE = (
-    "uid IS NULL OR slug IS NULL OR number IS NULL OR body_html IS NULL "
-    f"OR published_at IS NULL OR updated_at IS NULL OR {_ODD_TIMES}"
-)
-#: Shape of a canonical time, for GLOB: the reads of what is visible also require it of `published_at`
-#: and `embargo_until`, so a time in another form written after `complete_pending` ran (by an outside
-#: writer, between two builds) hides the release until the next build reads it rather than comparing its
-#: text with the clock (``2026-11-26 23:59`` sorts before ``2026-11-26T09:00``).
-_TIME_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z'"
 #: A release whose time an outside writer stored unreadably is held back by this embargo (far enough
 #: from the end of `datetime` that converting it to any zone still works) until the operator sets it.
 HELD_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-def _readable_times(alias: str = "r.") -> str:
-    """The SQL condition that the times deciding visibility are in the store's form (see `_TIME_GLOB`)."""
-    return (
-        f"{alias}published_at GLOB {_TIME_GLOB} "
-        f"AND ({alias}embargo_until IS NULL OR {alias}embargo_until GLOB {_TIME_GLOB})"
-    )
-
-
-#: Each entry is one schema version; never edit a released one, append a new one.
-MIGRATIONS: tuple[str, ...] = (
-    f"""
-    CREATE TABLE categories (
-        id INTEGER PRIMARY KEY,
-        slug TEXT NOT NULL UNIQUE,
-        name TEXT NOT NULL,
-        description TEXT NOT NULL DEFAULT ''
-    );
-    CREATE TABLE releases (
-        id INTEGER PRIMARY KEY,
-        uid TEXT UNIQUE,
-        number TEXT UNIQUE,
-        slug TEXT UNIQUE,
-        title TEXT NOT NULL,
-        summary TEXT,
-        body_markdown TEXT NOT NULL DEFAULT '',
-        body_html TEXT,
-        language TEXT NOT NULL DEFAULT 'pl',
-        urgent INTEGER NOT NULL DEFAULT 0,
-        contact_name TEXT,
-        contact_email TEXT,
-        contact_phone TEXT,
-        source_url TEXT,
-        published_at TEXT,
-        embargo_until TEXT,
-        created_at TEXT,
-        updated_at TEXT,
-        retracted_at TEXT,
-        external_key TEXT UNIQUE,
-        announced_at TEXT,
-        visible_at TEXT GENERATED ALWAYS AS (
-            CASE WHEN embargo_until IS NOT NULL AND embargo_until > published_at
-                 THEN embargo_until ELSE published_at END
-        ) VIRTUAL
-    );
-    CREATE INDEX releases_visible ON releases(visible_at DESC, id DESC) WHERE retracted_at IS NULL;
-    CREATE TABLE release_categories (
-        release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
-        category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
-        position INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (release_id, category_id)
-    );
-    CREATE INDEX release_categories_category ON release_categories(category_id, release_id);
-    CREATE TABLE attachments (
-        id INTEGER PRIMARY KEY,
-        release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
-        position INTEGER NOT NULL DEFAULT 0,
-        url TEXT NOT NULL,
-        title TEXT,
-        mime_type TEXT NOT NULL DEFAULT 'application/octet-stream',
-        length INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX attachments_release ON attachments(release_id, position);
-    CREATE TABLE changes (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        tbl TEXT NOT NULL,
-        op TEXT NOT NULL,
-        release_id INTEGER,
-        category_id INTEGER,
-        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-    );
-    CREATE TRIGGER releases_insert AFTER INSERT ON releases BEGIN
-        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'insert', NEW.id);
-    END;
-    CREATE TRIGGER releases_update AFTER UPDATE OF {_CONTENT_COLUMNS} ON releases BEGIN
-        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'update', NEW.id);
-    END;
-    CREATE TRIGGER releases_delete AFTER DELETE ON releases BEGIN
-        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'delete', OLD.id);
-    END;
-    CREATE TRIGGER release_categories_insert AFTER INSERT ON release_categories BEGIN
-        INSERT INTO changes (tbl, op, release_id, category_id)
-        VALUES ('release_categories', 'insert', NEW.release_id, NEW.category_id);
-    END;
-    CREATE TRIGGER release_categories_delete AFTER DELETE ON release_categories BEGIN
-        INSERT INTO changes (tbl, op, release_id, category_id)
-        VALUES ('release_categories', 'delete', OLD.release_id, OLD.category_id);
-    END;
-    CREATE TRIGGER attachments_insert AFTER INSERT ON attachments BEGIN
-        INSERT INTO changes (tbl, op, release_id) VALUES ('attachments', 'insert', NEW.release_id);
-    END;
-    CREATE TRIGGER attachments_update AFTER UPDATE ON attachments BEGIN
-        INSERT INTO changes (tbl, op, release_id) VALUES ('attachments', 'update', NEW.release_id);
-    END;
-    CREATE TRIGGER attachments_delete AFTER DELETE ON attachments BEGIN
-        INSERT INTO changes (tbl, op, release_id) VALUES ('attachments', 'delete', OLD.release_id);
-    END;
-    CREATE TRIGGER categories_update AFTER UPDATE OF name, description ON categories BEGIN
-        INSERT INTO changes (tbl, op, category_id) VALUES ('categories', 'update', NEW.id);
-    END;
-
-    CREATE TABLE subscribers (
-        id INTEGER PRIMARY KEY,
-        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
-        name TEXT,
-        kind TEXT NOT NULL DEFAULT 'other' CHECK (kind IN ('journalist', 'city', 'other')),
-        organization TEXT,
-        language TEXT NOT NULL DEFAULT 'pl',
-        frequency TEXT NOT NULL DEFAULT 'immediate'
-            CHECK (frequency IN ('immediate', 'daily', 'weekly')),
-        status TEXT NOT NULL DEFAULT 'pending'
-            CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced')),
-        token TEXT NOT NULL UNIQUE,
-        consent_text TEXT,
-        consent_at TEXT,
-        consent_source TEXT,
-        created_at TEXT NOT NULL,
-        confirmed_at TEXT,
-        unsubscribed_at TEXT,
-        permanent_failures INTEGER NOT NULL DEFAULT 0,
-        last_confirmation_at TEXT
-    );
-    CREATE TABLE subscriber_categories (
-        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
-        category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
-        PRIMARY KEY (subscriber_id, category_id)
-    );
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        key TEXT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('alert', 'digest', 'confirmation')),
-        subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
-        release_ids TEXT NOT NULL DEFAULT '[]',
-        status TEXT NOT NULL DEFAULT 'pending'
-            CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TEXT NOT NULL,
-        lease_until TEXT,
-        lease_owner TEXT,
-        message_id TEXT,
-        last_error TEXT,
-        created_at TEXT NOT NULL,
-        sent_at TEXT,
-        UNIQUE (subscriber_id, key)
-    );
-    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
-    CREATE TABLE deliveries (
-        id INTEGER PRIMARY KEY,
-        outbox_id INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
-        attempt INTEGER NOT NULL,
-        at TEXT NOT NULL,
-        code INTEGER,
-        reply TEXT,
-        outcome TEXT NOT NULL CHECK (outcome IN ('sent', 'transient', 'permanent'))
-    );
-    CREATE INDEX deliveries_outbox ON deliveries(outbox_id);
-    CREATE TABLE digest_runs (
-        id INTEGER PRIMARY KEY,
-        frequency TEXT NOT NULL CHECK (frequency IN ('daily', 'weekly')),
-        period_start TEXT NOT NULL,
-        period_end TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        UNIQUE (frequency, period_end)
-    );
-    CREATE TABLE build_state (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        change_cursor INTEGER NOT NULL DEFAULT 0,
-        built_at TEXT,
-        last_error TEXT
-    );
-    INSERT INTO build_state (id, change_cursor) VALUES (1, 0);
-    """,
-    # 2: partial indexes that keep a build with nothing changed cheap: the rows an outside writer left
-    # incomplete (the WHERE of `complete_pending` then; migration 3 replaces it) and the releases whose
-    # alerts are not planned yet (`unannounced_visible`).
-    """
-    CREATE INDEX releases_incomplete ON releases(id) WHERE uid IS NULL OR slug IS NULL OR number IS NULL
-        OR body_html IS NULL OR published_at IS NULL OR updated_at IS NULL;
-    CREATE INDEX releases_unannounced ON releases(visible_at, id) WHERE announced_at IS NULL;
-    """,
-    # 3: rows whose times an outside writer wrote in another form are incomplete too (the WHERE of
-    # `complete_pending`, `_INCOMPLETE`, term for term); the build remembers the fingerprint of the
-    # settings and templates its outputs were made with, to rebuild everything when they change.
-    """
-    DROP INDEX releases_incomplete;
-    CREATE INDEX releases_incomplete ON releases(id) WHERE uid IS NULL OR slug IS NULL OR number IS NULL
-        OR body_html IS NULL OR published_at IS NULL OR updated_at IS NULL
-        OR strftime('%Y-%m-%dT%H:%M:%SZ', published_at, '+0 days') IS NOT published_at
-        OR strftime('%Y-%m-%dT%H:%M:%SZ', embargo_until, '+0 days') IS NOT embargo_until
-        OR strftime('%Y-%m-%dT%H:%M:%SZ', retracted_at, '+0 days') IS NOT retracted_at
-        OR strftime('%Y-%m-%dT%H:%M:%SZ', created_at, '+0 days') IS NOT created_at
-        OR strftime('%Y-%m-%dT%H:%M:%SZ', updated_at, '+0 days') IS NOT updated_at;
-    ALTER TABLE build_state ADD COLUMN fingerprint TEXT;
-    """,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,7 +339,7 @@ class Store:
         ).fetchall()
         done = []
         for release_id, title, body, *texts in rows:
-            times = dict(zip(_TIME_COLUMNS, texts, strict=True))
+            times = dict(zip(TIME_COLUMNS, texts, strict=True))
             moments = {column: self._read_outside(release_id, column, text) for column, text in times.items()}
             published = moments["published_at"] or now
             embargo = moments["embargo_until"]
@@ -659,14 +443,8 @@ class Store:
         limit: int | None = None,
     ) -> list[Release]:
         """Every completed release newest first, optionally by status (as `Release.status`) and category."""
-        sql = "SELECT r.id FROM releases r"
         params: list[Any] = []
-        if category:
-            sql += (
-                " JOIN release_categories rc ON rc.release_id = r.id"
-                " JOIN categories c ON c.id = rc.category_id AND c.slug = ?"
-            )
-            params.append(category)
+        sql = _select_releases("r.id", category or None, params)
         sql += " WHERE r.uid IS NOT NULL ORDER BY r.visible_at DESC, r.id DESC"
         releases = self.releases_by_ids([row[0] for row in self.conn.execute(sql, params)])
         if status:
@@ -677,14 +455,29 @@ class Store:
         self, now: datetime, *, category: str | None = None, limit: int | None = None
     ) -> list[Release]:
         """What the public may see at ``now``, newest first: never embargoed, scheduled or retracted."""
+        return self.releases_by_ids(self.visible_ids(now, category, limit=limit))
+
+    def visible_lines(self, now: datetime, category: str) -> list[ReleaseLine]:
+        """Every release of a category the public may see at ``now``, newest first, as list lines."""
+        rows = self._visible("r.slug, r.title, r.number, r.visible_at, r.urgent, r.summary", now, category)
+        return [
+            ReleaseLine(slug, title, number, _moment(visible) or now, bool(urgent), summary)
+            for slug, title, number, visible, urgent, summary in rows
+        ]
+
+    def visible_ids(
+        self, now: datetime, category: str | None = None, *, limit: int | None = None
+    ) -> list[int]:
+        """Ids of the releases the public may see at ``now`` (in one category), newest first."""
+        return [row[0] for row in self._visible("r.id", now, category, limit)]
+
+    def _visible(
+        self, columns: str, now: datetime, category: str | None, limit: int | None = None
+    ) -> sqlite3.Cursor:
+        """``columns`` of the releases ``r`` the public may see at ``now`` (in one category), newest first:
+        the one query behind every public list, so they cannot disagree about what is visible."""
         params: list[Any] = []
-        sql = "SELECT r.id FROM releases r"
-        if category is not None:
-            sql += (
-                " JOIN release_categories rc ON rc.release_id = r.id"
-                " JOIN categories c ON c.id = rc.category_id AND c.slug = ?"
-            )
-            params.append(category)
+        sql = _select_releases(columns, category, params)
         sql += (
             " WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?"
             f" AND {_readable_times()} ORDER BY r.visible_at DESC, r.id DESC"
@@ -693,39 +486,7 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return self.releases_by_ids([row[0] for row in self.conn.execute(sql, params)])
-
-    def visible_lines(self, now: datetime, category: str) -> list[ReleaseLine]:
-        """Every release of a category the public may see at ``now``, newest first, as list lines."""
-        rows = self.conn.execute(
-            "SELECT r.slug, r.title, r.number, r.visible_at, r.urgent, r.summary FROM releases r "
-            "JOIN release_categories rc ON rc.release_id = r.id "
-            "JOIN categories c ON c.id = rc.category_id AND c.slug = ? "
-            "WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ? "
-            f"AND {_readable_times()} ORDER BY r.visible_at DESC, r.id DESC",
-            (category, iso(now)),
-        )
-        return [
-            ReleaseLine(slug, title, number, _moment(visible) or now, bool(urgent), summary)
-            for slug, title, number, visible, urgent, summary in rows
-        ]
-
-    def visible_ids(self, now: datetime, category: str | None = None) -> list[int]:
-        """Ids of the releases the public may see at ``now`` (in one category), newest first."""
-        sql = "SELECT r.id FROM releases r"
-        params: list[Any] = []
-        if category is not None:
-            sql += (
-                " JOIN release_categories rc ON rc.release_id = r.id"
-                " JOIN categories c ON c.id = rc.category_id AND c.slug = ?"
-            )
-            params.append(category)
-        sql += (
-            " WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?"
-            f" AND {_readable_times()} ORDER BY r.visible_at DESC, r.id DESC"
-        )
-        params.append(iso(now))
-        return [row[0] for row in self.conn.execute(sql, params)]
+        return self.conn.execute(sql, params)
 
     def last_release_id(self) -> int:
         """The highest release id given out so far (0 for an empty store)."""
@@ -758,9 +519,7 @@ class Store:
         found: dict[int, Release] = {}
         categories: dict[int, list[Category]] = {}
         attachments: dict[int, list[Attachment]] = {}
-        for chunk_start in range(0, len(ids), 900):
-            chunk = ids[chunk_start : chunk_start + 900]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(ids):
             for row in self.conn.execute(
                 f"SELECT rc.release_id, c.slug, c.name, c.description FROM release_categories rc "
                 f"JOIN categories c ON c.id = rc.category_id WHERE rc.release_id IN ({marks}) "
@@ -814,9 +573,7 @@ class Store:
     def release_category_ids(self, release_ids: Iterable[int]) -> set[int]:
         wanted = sorted(set(release_ids))
         found: set[int] = set()
-        for start in range(0, len(wanted), 900):
-            chunk = wanted[start : start + 900]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(wanted):
             found.update(
                 row[0]
                 for row in self.conn.execute(
@@ -903,6 +660,27 @@ class Store:
             candidate = f"{base}-{suffix}"
             suffix += 1
         return candidate
+
+
+def id_chunks(ids: list[int]) -> Iterator[tuple[list[int], str]]:
+    """``ids`` in runs that fit one ``IN (...)``, each with its ``?,?,...`` marks.
+
+    Older SQLite builds allow 999 parameters in a statement; 900 leaves room for a few more.
+    """
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def _select_releases(columns: str, category: str | None, params: list[Any]) -> str:
+    """``SELECT columns FROM releases r``, joined to one category (its slug appended to ``params``)."""
+    if category is None:
+        return f"SELECT {columns} FROM releases r"
+    params.append(category)
+    return (
+        f"SELECT {columns} FROM releases r JOIN release_categories rc ON rc.release_id = r.id"
+        " JOIN categories c ON c.id = rc.category_id AND c.slug = ?"
+    )
 
 
 _DOCUMENT_FIELDS = {

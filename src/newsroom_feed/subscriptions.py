@@ -1,64 +1,60 @@
-"""Subscribers: adding, importing, confirming, unsubscribing, preferences, erasure, and their link tokens.
+"""Subscribers: adding, importing, confirming, unsubscribing, preferences, erasure, and following a link.
 
 The `subscribers` and `subscriber_categories` tables belong to this module; others read and change
 subscribers through the functions here. Every function is pure core (no HTTP, no printing): the CLI and
 the web app call them and turn a `NewsroomError` into an exit code or a status.
 
-Links in mail carry the subscriber's random ``token`` signed with the service's key and a salt per purpose
-(confirm, unsubscribe, preferences), so a link made for one purpose does not work for another and a forged
-link is refused before the database is asked. Confirmation links expire; the others work for years.
+The signed links in mail are made and checked in `tokens.py`; `resolve` finds the subscriber behind one.
+Its names (`link_token`, `link_url`, `LinkSigner`, `Purpose`, ...) are re-exported here for callers.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import hmac
 import io
 import re
 import secrets
-from base64 import urlsafe_b64encode
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TextIO
 
 from email_validator import EmailNotValidError, validate_email
-from itsdangerous import BadSignature, Signer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from newsroom_feed import outbox
 from newsroom_feed.errors import ImportRowError, InputError, NotFound, SubscriberNotFound
 from newsroom_feed.models import (
+    CategorySlugs,
     Frequency,
     Subscriber,
     SubscriberKind,
     has_control_characters,
     input_error,
     iso,
-    utcnow,
 )
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store import Store, id_chunks
+from newsroom_feed.tokens import CONFIRM_MAX_AGE as CONFIRM_MAX_AGE
+from newsroom_feed.tokens import INVALID_LINK
+from newsroom_feed.tokens import PURPOSES as PURPOSES
+from newsroom_feed.tokens import LinkSigner as LinkSigner
+from newsroom_feed.tokens import Purpose as Purpose
+from newsroom_feed.tokens import link_token as link_token
+from newsroom_feed.tokens import link_url as link_url
 
 _COLUMNS = (
     "id, email, name, kind, organization, language, frequency, status, token, consent_text, consent_at, "
     "consent_source, created_at, confirmed_at, unsubscribed_at"
 )
+_FIELDS = tuple(_COLUMNS.split(", "))
+_TIMES = ("consent_at", "created_at", "confirmed_at", "unsubscribed_at")
 
 #: The exact header of a subscriber CSV file, for import and export (DESIGN.md section 4).
 CSV_HEADER = ("email", "name", "kind", "organization", "categories", "frequency", "language")
 
-Purpose = Literal["confirm", "unsubscribe", "preferences"]
-PURPOSES: tuple[Purpose, ...] = ("confirm", "unsubscribe", "preferences")
-
-#: A confirmation link older than this is refused; the person asks again from the form.
-CONFIRM_MAX_AGE = timedelta(days=7)
 #: Asking again for an address gets at most one confirmation mail per this interval.
 CONFIRMATION_INTERVAL = timedelta(hours=1)
-
-_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_INVALID_LINK = "this link is not valid: it may be mistyped, or the subscription no longer exists"
 
 
 # -- input ------------------------------------------------------------------------------------------
@@ -79,7 +75,7 @@ class SubscriberInput(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     kind: SubscriberKind = "other"
     organization: str | None = Field(default=None, max_length=200)
-    categories: tuple[str, ...] = ()
+    categories: CategorySlugs = ()
     frequency: Frequency = "immediate"
     language: Literal["pl", "en"] = "pl"
     consent_text: str | None = Field(default=None, max_length=4000)
@@ -112,21 +108,6 @@ class SubscriberInput(BaseModel):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("categories", mode="before")
-    @classmethod
-    def _categories_list(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in re.split(r"[;,]", value) if part.strip()]
-        return value
-
-    @field_validator("categories")
-    @classmethod
-    def _categories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for slug in value:
-            if not _SLUG.match(slug):
-                raise ValueError(f"{slug!r} is not a category slug (lowercase letters, digits and hyphens)")
-        return tuple(dict.fromkeys(value))
-
     @classmethod
     def parse(cls, data: Any) -> SubscriberInput:
         """Validate a subscriber document.
@@ -152,9 +133,7 @@ def _moment(text: str | None) -> datetime | None:
 
 def _categories(store: Store, ids: list[int]) -> dict[int, tuple[str, ...]]:
     found: dict[int, list[str]] = {}
-    for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in id_chunks(ids):
         for subscriber_id, slug in store.conn.execute(
             f"SELECT sc.subscriber_id, c.slug FROM subscriber_categories sc "
             f"JOIN categories c ON c.id = sc.category_id WHERE sc.subscriber_id IN ({marks}) "
@@ -166,39 +145,20 @@ def _categories(store: Store, ids: list[int]) -> dict[int, tuple[str, ...]]:
 
 
 def _build(rows: list[Any], categories: dict[int, tuple[str, ...]]) -> list[Subscriber]:
+    """Subscribers from rows of `_COLUMNS`, which name their fields one for one."""
     result = []
     for row in rows:
-        (sid, email, name, kind, organization, language, frequency, status, token, consent_text,
-         consent_at, consent_source, created_at, confirmed_at, unsubscribed_at) = row  # fmt: skip
-        result.append(
-            Subscriber(
-                id=sid,
-                email=email,
-                name=name,
-                kind=kind,
-                organization=organization,
-                language=language,
-                frequency=frequency,
-                status=status,
-                token=token,
-                categories=categories.get(sid, ()),
-                consent_text=consent_text,
-                consent_at=_moment(consent_at),
-                consent_source=consent_source,
-                created_at=_moment(created_at),
-                confirmed_at=_moment(confirmed_at),
-                unsubscribed_at=_moment(unsubscribed_at),
-            )
-        )
+        values = dict(zip(_FIELDS, row, strict=True))
+        for name in _TIMES:
+            values[name] = _moment(values[name])
+        result.append(Subscriber(**values, categories=categories.get(values["id"], ())))
     return result
 
 
 def subscribers_by_ids(store: Store, ids: Iterable[int]) -> list[Subscriber]:
     wanted = sorted(set(ids))
     rows: list[Any] = []
-    for start in range(0, len(wanted), 900):
-        chunk = wanted[start : start + 900]
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in id_chunks(wanted):
         rows.extend(
             store.conn.execute(f"SELECT {_COLUMNS} FROM subscribers WHERE id IN ({marks})", chunk).fetchall()
         )
@@ -257,7 +217,7 @@ def subscriber_document(subscriber: Subscriber) -> dict[str, Any]:
 def _by_token(store: Store, token: str) -> Subscriber:
     row = store.conn.execute(f"SELECT {_COLUMNS} FROM subscribers WHERE token = ?", (token,)).fetchone()
     if row is None:
-        raise NotFound(_INVALID_LINK)
+        raise NotFound(INVALID_LINK)
     return _build([row], _categories(store, [row[0]]))[0]
 
 
@@ -496,23 +456,22 @@ def _erase_row(store: Store, subscriber_id: int, email: str) -> None:
         store.conn.execute(
             "DELETE FROM outbox WHERE subscriber_id = ? AND status = 'pending'", (subscriber_id,)
         )
-        for outbox_id, last_error in store.conn.execute(
-            "SELECT id, last_error FROM outbox WHERE subscriber_id = ?", (subscriber_id,)
-        ).fetchall():
-            if last_error:
-                store.conn.execute(
-                    "UPDATE outbox SET last_error = ? WHERE id = ?",
-                    (pattern.sub("[erased]", last_error), outbox_id),
-                )
-            for delivery_id, reply in store.conn.execute(
-                "SELECT id, reply FROM deliveries WHERE outbox_id = ?", (outbox_id,)
-            ).fetchall():
-                if reply:
-                    store.conn.execute(
-                        "UPDATE deliveries SET reply = ? WHERE id = ?",
-                        (pattern.sub("[erased]", reply), delivery_id),
-                    )
+        for outbox_id in _scrub(store, pattern, "outbox", "last_error", "subscriber_id", subscriber_id):
+            _scrub(store, pattern, "deliveries", "reply", "outbox_id", outbox_id)
         store.conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
+
+
+def _scrub(
+    store: Store, pattern: re.Pattern[str], table: str, column: str, key: str, value: int
+) -> list[int]:
+    """Replace ``pattern`` in ``column`` of the rows of ``table`` whose ``key`` is ``value``; their ids."""
+    rows = store.conn.execute(f"SELECT id, {column} FROM {table} WHERE {key} = ?", (value,)).fetchall()
+    for row_id, text in rows:
+        if text:
+            store.conn.execute(
+                f"UPDATE {table} SET {column} = ? WHERE id = ?", (pattern.sub("[erased]", text), row_id)
+            )
+    return [int(row_id) for row_id, _ in rows]
 
 
 def remove_subscriber(store: Store, email: str) -> None:
@@ -642,66 +601,7 @@ def export_subscribers(store: Store, out: TextIO, *, status: str | None = None) 
     return len(subscribers)
 
 
-# -- link tokens ------------------------------------------------------------------------------------
-
-
-class LinkSigner:
-    """Signs and checks the tokens in subscriber links; one per key, cheap to reuse for many messages.
-
-    A link is ``<token>.<signature>`` (``<token>.<issued, hex seconds>.<signature>`` for confirmation),
-    HMAC-SHA256 with a salt per purpose.
-    """
-
-    def __init__(self, key: str) -> None:
-        self._signers = {
-            purpose: Signer(key, salt=f"newsroom-feed/{purpose}", digest_method=hashlib.sha256)
-            for purpose in PURPOSES
-        }
-        # Signing runs twice per recipient of a 100,000-address digest: itsdangerous derives the key
-        # and builds an hmac object per call, so sign here with its derived keys and one-shot HMAC,
-        # giving the very bytes `Signer.sign` gives (verification stays with itsdangerous).
-        self._derived = {purpose: signer.derive_key() for purpose, signer in self._signers.items()}
-
-    def sign(self, token: str, purpose: Purpose, now: datetime | None = None) -> str:
-        value = token
-        if purpose == "confirm":
-            value = f"{token}.{int((now or utcnow()).timestamp()):x}"
-        mac = hmac.digest(self._derived[purpose], value.encode("ascii"), "sha256")
-        return f"{value}.{urlsafe_b64encode(mac).rstrip(b'=').decode('ascii')}"
-
-    def unsign(self, signed: str, purpose: Purpose, now: datetime | None = None) -> str:
-        """The raw token of a signed link.
-
-        :raises NotFound: the signature is wrong (forged, mistyped, another purpose) or it expired.
-        """
-        try:
-            value = self._signers[purpose].unsign(signed.strip()).decode("ascii")
-        except (BadSignature, UnicodeError, KeyError):
-            raise NotFound(_INVALID_LINK) from None
-        if purpose != "confirm":
-            return value
-        token, _, issued = value.rpartition(".")
-        try:
-            issued_at = datetime.fromtimestamp(int(issued, 16), UTC)
-        except ValueError:
-            raise NotFound(_INVALID_LINK) from None
-        if (now or utcnow()) - issued_at > CONFIRM_MAX_AGE:
-            raise NotFound("this confirmation link has expired: please subscribe again")
-        return token
-
-
-def link_token(
-    settings: Settings, subscriber: Subscriber, purpose: Purpose, now: datetime | None = None
-) -> str:
-    """The signed token for a link of ``purpose`` (``/<purpose>/<token>``)."""
-    return LinkSigner(settings.signing_key()).sign(subscriber.token, purpose, now)
-
-
-def link_url(
-    settings: Settings, subscriber: Subscriber, purpose: Purpose, now: datetime | None = None
-) -> str:
-    """The public URL of a subscriber link, e.g. ``https://prasa.example.pl/unsubscribe/<token>``."""
-    return f"{settings.base_url}/{purpose}/{link_token(settings, subscriber, purpose, now)}"
+# -- links -----------------------------------------------------------------------------------------
 
 
 def resolve(

@@ -1,0 +1,187 @@
+"""The `subscriber` commands: add, import, export, list, remove (erase)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from newsroom_feed import subscriptions
+from newsroom_feed.cli.base import Context, cli, emit_json, pass_context, read_input
+from newsroom_feed.models import utcnow
+
+_STATUSES = ("pending", "active", "unsubscribed", "bounced")
+
+
+@cli.group()
+def subscriber() -> None:
+    """Subscribers of alerts and digests: add, import, export, list, remove (erase)."""
+
+
+@subscriber.command("add")
+@click.argument("email")
+@click.option("--name", help="The person's name (the To display name).")
+@click.option(
+    "--kind",
+    type=click.Choice(["journalist", "city", "other"]),
+    default="other",
+    show_default=True,
+    help="Who this is; member cities (city) get their own greeting.",
+)
+@click.option("--organization", help="Newsroom, city office or other organization.")
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    metavar="SLUG",
+    help="A category to receive (repeat; none means every category). Unknown slugs are created.",
+)
+@click.option(
+    "--frequency",
+    type=click.Choice(["immediate", "daily", "weekly"]),
+    default="immediate",
+    show_default=True,
+    help="An alert per release, or a daily or weekly digest.",
+)
+@click.option(
+    "--language",
+    type=click.Choice(["pl", "en"]),
+    default="pl",
+    show_default=True,
+    help="Language of the messages (the releases stay in theirs).",
+)
+@click.option("--consent-text", help="The consent the person gave, as they saw it (stored).")
+@click.option(
+    "--double-opt-in",
+    is_flag=True,
+    help="Make the subscriber pending and queue a confirmation mail instead of activating at once.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the subscriber as JSON.")
+@pass_context
+def subscriber_add(
+    context: Context,
+    email: str,
+    name: str | None,
+    kind: str,
+    organization: str | None,
+    categories: tuple[str, ...],
+    frequency: str,
+    language: str,
+    consent_text: str | None,
+    double_opt_in: bool,
+    as_json: bool,
+) -> None:
+    """Add the subscriber EMAIL: active at once (consent source "operator"), unless --double-opt-in."""
+    now = utcnow()
+    data = {
+        "email": email,
+        "name": name,
+        "kind": kind,
+        "organization": organization,
+        "categories": list(categories),
+        "frequency": frequency,
+        "language": language,
+        "consent_text": consent_text,
+    }
+    added = subscriptions.add_subscriber(context.store, data, now, double_opt_in=double_opt_in)
+    if as_json:
+        emit_json(subscriptions.subscriber_document(added))
+    elif double_opt_in:
+        click.echo(f"Added {added.email} (pending): a confirmation mail is queued in the outbox.")
+    else:
+        click.echo(f"Added {added.email} (active).")
+
+
+@subscriber.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option(
+    "--double-opt-in", is_flag=True, help="Import as pending and queue a confirmation mail to each."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print imported, skipped and rejected as JSON.")
+@pass_context
+def subscriber_import(context: Context, file: Path, double_opt_in: bool, as_json: bool) -> int:
+    """Import subscribers from a CSV FILE ('-' for stdin) with the header
+    email,name,kind,organization,categories,frequency,language (categories separated by ';').
+
+    One line per rejected row names the line where the record starts and the reason; good rows are
+    imported anyway (exit 1 when any row was rejected). Addresses already stored are skipped, so
+    importing the same file again changes nothing. A file with another header exits 2.
+    """
+    text = read_input(file)
+    now = utcnow()
+    result = subscriptions.import_subscribers(context.store, text, now, double_opt_in=double_opt_in)
+    for rejected in result.rejected:
+        click.echo(f"rejected: {rejected}", err=True)
+    if as_json:
+        emit_json(
+            {
+                "imported": [item.email for item in result.imported],
+                "skipped": result.skipped,
+                "rejected": [
+                    {"line": item.line, "field": item.field, "problem": item.problem}
+                    for item in result.rejected
+                ],
+            }
+        )
+    click.echo(
+        f"Imported {len(result.imported)}, skipped {result.skipped} already subscribed, "
+        f"rejected {len(result.rejected)}.",
+        err=True,
+    )
+    return 1 if result.rejected else 0
+
+
+@subscriber.command("export")
+@click.option("--status", type=click.Choice(_STATUSES), help="Only subscribers with this status.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
+@pass_context
+def subscriber_export(context: Context, status: str | None, output: Path | None) -> None:
+    """Export subscribers as CSV with the header that `subscriber import` reads."""
+    if output is None:
+        count = subscriptions.export_subscribers(context.store, sys.stdout, status=status)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            count = subscriptions.export_subscribers(context.store, handle, status=status)
+    click.echo(f"Exported {count} subscriber{'s' if count != 1 else ''}.", err=True)
+
+
+@subscriber.command("list")
+@click.option("--status", type=click.Choice(_STATUSES), help="Only subscribers with this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of subscribers.")
+@pass_context
+def subscriber_list(context: Context, status: str | None, as_json: bool) -> None:
+    """List subscribers (every status unless --status is given)."""
+    found = subscriptions.list_subscribers(context.store, status=status)
+    if as_json:
+        emit_json([subscriptions.subscriber_document(item) for item in found])
+        return
+    for item in found:
+        click.echo(
+            "\t".join(
+                (
+                    item.email,
+                    item.status,
+                    item.frequency,
+                    item.language,
+                    item.kind,
+                    ",".join(item.categories) or "(all)",
+                    item.display_name or "",
+                )
+            )
+        )
+    click.echo(f"{len(found)} subscriber{'s' if len(found) != 1 else ''}", err=True)
+
+
+@subscriber.command("remove")
+@click.argument("email")
+@pass_context
+def subscriber_remove(context: Context, email: str) -> None:
+    """Erase the subscriber EMAIL: their personal data is deleted, the outbox keeps anonymous counts."""
+    subscriptions.remove_subscriber(context.store, email)
+    click.echo(f"Removed {email}: personal data erased.")

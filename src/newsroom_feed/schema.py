@@ -1,0 +1,231 @@
+"""The SQLite schema: migrations, triggers and indexes, as SQL text.
+
+`store.py` runs `MIGRATIONS` in order and keeps the schema version; the SQL fragments here that the store's
+queries repeat (`INCOMPLETE`, `readable_times`) live beside the migrations that index them, so the
+two are changed together.
+"""
+
+from __future__ import annotations
+
+#: The release columns whose update is a change of content (the `releases_update` trigger).
+CONTENT_COLUMNS = (
+    "title, summary, body_markdown, body_html, language, urgent, contact_name, contact_email, "
+    "contact_phone, source_url, published_at, embargo_until, retracted_at, slug, number, uid"
+)
+TIME_COLUMNS = ("published_at", "embargo_until", "retracted_at", "created_at", "updated_at")
+#: The one form of a time in the store (UTC, seconds, ``Z``), in which text order is time order.
+_CANONICAL = "%Y-%m-%dT%H:%M:%SZ"
+#: A time column holding anything else: ``strftime`` with a ``+0 days`` modifier rewrites a readable time
+#: canonically (normalising 30 February to 2 March) and gives NULL for an unreadable one, so the text
+#: differs from the column unless it was canonical already; NULL columns are not flagged here.
+_ODD_TIMES = " OR ".join(
+    f"strftime('{_CANONICAL}', {column}, '+0 days') IS NOT {column}" for column in TIME_COLUMNS
+)
+#: A release row an outside writer left incomplete or wrote a time into in another form than the store's;
+#: `complete_pending` fixes it. Migration 3 indexes exactly this text, so that SQLite proves the partial
+#: index `releases_incomplete` applies: change both together (in a new migration).
+INCOMPLETE = (
+    "uid IS NULL OR slug IS NULL OR number IS NULL OR body_html IS NULL "
+    f"OR published_at IS NULL OR updated_at IS NULL OR {_ODD_TIMES}"
+)
+#: Shape of a canonical time, for GLOB: the reads of what is visible also require it of `published_at`
+#: and `embargo_until`, so a time in another form written after `complete_pending` ran (by an outside
+#: writer, between two builds) hides the release until the next build reads it rather than comparing its
+#: text with the clock (``2026-11-26 23:59`` sorts before ``2026-11-26T09:00``).
+_TIME_GLOB = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z'"
+
+
+def readable_times(alias: str = "r.") -> str:
+    """The SQL condition that the times deciding visibility are in the store's form (see `_TIME_GLOB`)."""
+    return (
+        f"{alias}published_at GLOB {_TIME_GLOB} "
+        f"AND ({alias}embargo_until IS NULL OR {alias}embargo_until GLOB {_TIME_GLOB})"
+    )
+
+
+#: Each entry is one schema version; never edit a released one, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    f"""
+    CREATE TABLE categories (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE releases (
+        id INTEGER PRIMARY KEY,
+        uid TEXT UNIQUE,
+        number TEXT UNIQUE,
+        slug TEXT UNIQUE,
+        title TEXT NOT NULL,
+        summary TEXT,
+        body_markdown TEXT NOT NULL DEFAULT '',
+        body_html TEXT,
+        language TEXT NOT NULL DEFAULT 'pl',
+        urgent INTEGER NOT NULL DEFAULT 0,
+        contact_name TEXT,
+        contact_email TEXT,
+        contact_phone TEXT,
+        source_url TEXT,
+        published_at TEXT,
+        embargo_until TEXT,
+        created_at TEXT,
+        updated_at TEXT,
+        retracted_at TEXT,
+        external_key TEXT UNIQUE,
+        announced_at TEXT,
+        visible_at TEXT GENERATED ALWAYS AS (
+            CASE WHEN embargo_until IS NOT NULL AND embargo_until > published_at
+                 THEN embargo_until ELSE published_at END
+        ) VIRTUAL
+    );
+    CREATE INDEX releases_visible ON releases(visible_at DESC, id DESC) WHERE retracted_at IS NULL;
+    CREATE TABLE release_categories (
+        release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+        category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (release_id, category_id)
+    );
+    CREATE INDEX release_categories_category ON release_categories(category_id, release_id);
+    CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL DEFAULT 0,
+        url TEXT NOT NULL,
+        title TEXT,
+        mime_type TEXT NOT NULL DEFAULT 'application/octet-stream',
+        length INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX attachments_release ON attachments(release_id, position);
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tbl TEXT NOT NULL,
+        op TEXT NOT NULL,
+        release_id INTEGER,
+        category_id INTEGER,
+        at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE TRIGGER releases_insert AFTER INSERT ON releases BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'insert', NEW.id);
+    END;
+    CREATE TRIGGER releases_update AFTER UPDATE OF {CONTENT_COLUMNS} ON releases BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'update', NEW.id);
+    END;
+    CREATE TRIGGER releases_delete AFTER DELETE ON releases BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'delete', OLD.id);
+    END;
+    CREATE TRIGGER release_categories_insert AFTER INSERT ON release_categories BEGIN
+        INSERT INTO changes (tbl, op, release_id, category_id)
+        VALUES ('release_categories', 'insert', NEW.release_id, NEW.category_id);
+    END;
+    CREATE TRIGGER release_categories_delete AFTER DELETE ON release_categories BEGIN
+        INSERT INTO changes (tbl, op, release_id, category_id)
+        VALUES ('release_categories', 'delete', OLD.release_id, OLD.category_id);
+    END;
+    CREATE TRIGGER attachments_insert AFTER INSERT ON attachments BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('attachments', 'insert', NEW.release_id);
+    END;
+    CREATE TRIGGER attachments_update AFTER UPDATE ON attachments BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('attachments', 'update', NEW.release_id);
+    END;
+    CREATE TRIGGER attachments_delete AFTER DELETE ON attachments BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('attachments', 'delete', OLD.release_id);
+    END;
+    CREATE TRIGGER categories_update AFTER UPDATE OF name, description ON categories BEGIN
+        INSERT INTO changes (tbl, op, category_id) VALUES ('categories', 'update', NEW.id);
+    END;
+
+    CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        name TEXT,
+        kind TEXT NOT NULL DEFAULT 'other' CHECK (kind IN ('journalist', 'city', 'other')),
+        organization TEXT,
+        language TEXT NOT NULL DEFAULT 'pl',
+        frequency TEXT NOT NULL DEFAULT 'immediate'
+            CHECK (frequency IN ('immediate', 'daily', 'weekly')),
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'active', 'unsubscribed', 'bounced')),
+        token TEXT NOT NULL UNIQUE,
+        consent_text TEXT,
+        consent_at TEXT,
+        consent_source TEXT,
+        created_at TEXT NOT NULL,
+        confirmed_at TEXT,
+        unsubscribed_at TEXT,
+        permanent_failures INTEGER NOT NULL DEFAULT 0,
+        last_confirmation_at TEXT
+    );
+    CREATE TABLE subscriber_categories (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+        PRIMARY KEY (subscriber_id, category_id)
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('alert', 'digest', 'confirmation')),
+        subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+        release_ids TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        lease_until TEXT,
+        lease_owner TEXT,
+        message_id TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (subscriber_id, key)
+    );
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        code INTEGER,
+        reply TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('sent', 'transient', 'permanent'))
+    );
+    CREATE INDEX deliveries_outbox ON deliveries(outbox_id);
+    CREATE TABLE digest_runs (
+        id INTEGER PRIMARY KEY,
+        frequency TEXT NOT NULL CHECK (frequency IN ('daily', 'weekly')),
+        period_start TEXT NOT NULL,
+        period_end TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (frequency, period_end)
+    );
+    CREATE TABLE build_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        change_cursor INTEGER NOT NULL DEFAULT 0,
+        built_at TEXT,
+        last_error TEXT
+    );
+    INSERT INTO build_state (id, change_cursor) VALUES (1, 0);
+    """,
+    # 2: partial indexes that keep a build with nothing changed cheap: the rows an outside writer left
+    # incomplete (the WHERE of `complete_pending` then; migration 3 replaces it) and the releases whose
+    # alerts are not planned yet (`unannounced_visible`).
+    """
+    CREATE INDEX releases_incomplete ON releases(id) WHERE uid IS NULL OR slug IS NULL OR number IS NULL
+        OR body_html IS NULL OR published_at IS NULL OR updated_at IS NULL;
+    CREATE INDEX releases_unannounced ON releases(visible_at, id) WHERE announced_at IS NULL;
+    """,
+    # 3: rows whose times an outside writer wrote in another form are incomplete too (the WHERE of
+    # `complete_pending`, `INCOMPLETE`, term for term); the build remembers the fingerprint of the
+    # settings and templates its outputs were made with, to rebuild everything when they change.
+    """
+    DROP INDEX releases_incomplete;
+    CREATE INDEX releases_incomplete ON releases(id) WHERE uid IS NULL OR slug IS NULL OR number IS NULL
+        OR body_html IS NULL OR published_at IS NULL OR updated_at IS NULL
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', published_at, '+0 days') IS NOT published_at
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', embargo_until, '+0 days') IS NOT embargo_until
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', retracted_at, '+0 days') IS NOT retracted_at
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', created_at, '+0 days') IS NOT created_at
+        OR strftime('%Y-%m-%dT%H:%M:%SZ', updated_at, '+0 days') IS NOT updated_at;
+    ALTER TABLE build_state ADD COLUMN fingerprint TEXT;
+    """,
+)

@@ -1,0 +1,167 @@
+"""The e-mail template environment: loaders with operator overrides, filters, autoescape, and the views
+of releases that templates see.
+
+Templates are found in `settings.mail.templates_dir` first (an operator's file of the same name wins)
+and then in the bundled `templates/email/` at the root of the repository (``parents[2]`` of this file:
+the project runs as an editable install; a copy inside the package, ``newsroom_feed/templates/email``,
+is used instead when present, e.g. in a wheel).
+
+Template names are ``<kind>.<language>.<txt|html>``: ``alert``, ``digest_daily``, ``digest_weekly``,
+``confirmation``; each extends ``layout.<language>.<ext>``. The plain-text template sets ``subject``.
+Context: ``lang``, ``city`` (member-city greeting), ``newsroom``, ``site_url``, ``feeds_url``,
+``unsubscribe_url``, ``preferences_url``, ``confirm_url`` (confirmation only), ``release`` (alert),
+``releases`` and ``period_end`` (digests), ``when(moment)``, ``day(moment)``, ``plural(n, *forms)``,
+and in HTML ``subject``.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date
+from babel.dates import format_datetime as babel_datetime
+from babel.numbers import format_decimal
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    select_autoescape,
+)
+from markupsafe import Markup
+
+from newsroom_feed.markup import html_to_text
+from newsroom_feed.models import Release
+
+_HERE = Path(__file__).resolve()
+#: Where the bundled templates live (see the module docstring).
+BUNDLED_TEMPLATES = next(
+    (
+        candidate
+        for candidate in (_HERE.parent / "templates" / "email", _HERE.parents[2] / "templates" / "email")
+        if candidate.is_dir()
+    ),
+    _HERE.parents[2] / "templates" / "email",
+)
+
+
+def make_environment(override_dir: Path | None = None) -> Environment:
+    """The mail templates: an operator's directory first, then the bundled ones.
+
+    Autoescaping is on for ``.html`` and off for ``.txt``; an undefined variable is an error, not "".
+    """
+    loaders = [FileSystemLoader(str(override_dir))] if override_dir else []
+    loaders.append(FileSystemLoader(str(BUNDLED_TEMPLATES)))
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentView:
+    title: str
+    url: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseView:
+    """A release as mail templates use it: URLs made absolute, HTML marked safe, text made for text mail."""
+
+    uid: str
+    title: str
+    number: str
+    url: str
+    summary: str | None
+    body_html: Markup
+    body_text: str
+    visible_at: datetime
+    urgent: bool
+    categories: tuple[str, ...]
+    attachments: tuple[AttachmentView, ...]
+    contact: str
+
+
+def body_text(fragment: str) -> str:
+    """Plain text of a sanitised body for the text part: paragraphs apart, links kept as "text (URL)"."""
+
+    def link(match: re.Match[str]) -> str:
+        url, label = match.group(1), re.sub(r"<[^>]+>", "", match.group(2))
+        return label if html_lib.unescape(label).strip() == html_lib.unescape(url) else f"{label} ({url})"
+
+    text = re.sub(r'<a\s[^>]*?href="([^"]*)"[^>]*>(.*?)</a>', link, fragment, flags=re.DOTALL)
+    text = re.sub(r"<li[^>]*>", "- ", text)
+    blocks = re.split(r"</(?:p|h[2-6]|blockquote|pre|ul|ol|table)>|<hr\s*/?>", text)
+    return "\n\n".join(part for part in (html_to_text(block) for block in blocks) if part)
+
+
+def _size(length: int, language: str) -> str:
+    if length <= 0:
+        return ""
+    if length < 1024 * 1024:
+        return f"{format_decimal(max(1, round(length / 1024)), locale=language)} KB"
+    return f"{format_decimal(round(length / 1024 / 1024, 1), locale=language)} MB"
+
+
+def release_view(release: Release, base_url: str, language: str) -> ReleaseView:
+    """What a mail in ``language`` shows of a release; sizes are written the reader's way (``1,5 MB``)."""
+    attachments = []
+    for attachment in release.attachments:
+        kind = attachment.mime_type.rsplit("/", 1)[-1].upper()
+        size = _size(attachment.length, language)
+        attachments.append(
+            AttachmentView(
+                title=attachment.title or attachment.url.rsplit("/", 1)[-1],
+                url=attachment.url,
+                label=f"{kind}, {size}" if size else kind,
+            )
+        )
+    contact = ", ".join(
+        part for part in (release.contact.name, release.contact.email, release.contact.phone) if part
+    )
+    return ReleaseView(
+        uid=release.uid,
+        title=release.title,
+        number=release.number,
+        url=f"{base_url}/releases/{release.slug}/",
+        summary=release.summary,
+        body_html=Markup(release.body_html),  # noqa: S704 - sanitised by nh3 when stored
+        body_text=body_text(release.body_html),
+        visible_at=release.visible_at,
+        urgent=release.urgent,
+        categories=tuple(category.name for category in release.categories),
+        attachments=tuple(attachments),
+        contact=contact,
+    )
+
+
+def template_helpers(language: str, zone: ZoneInfo) -> dict[str, Callable[..., str]]:
+    """The functions templates call (``when``, ``day``, ``plural``): the reader's language, the newsroom's
+    zone, so a date reads the same in every message of one language."""
+    locale = Locale.parse(language)
+
+    def when(moment: datetime) -> str:
+        """Such as "26 listopada 2026, 10:30": the reader's language, the newsroom's zone."""
+        return babel_datetime(moment, "d MMMM y, HH:mm", tzinfo=zone, locale=locale)
+
+    def day(moment: datetime) -> str:
+        return format_date(moment.astimezone(zone).date(), "d MMMM y", locale=locale)
+
+    def plural(count: int, *forms: str) -> str:
+        """The form for ``count``: Polish takes (one, few, many), English (one, other)."""
+        index = {"one": 0, "two": 1, "few": 1, "many": 2}.get(locale.plural_form(count), len(forms) - 1)
+        return forms[min(index, len(forms) - 1)]
+
+    return {"when": when, "day": day, "plural": plural}

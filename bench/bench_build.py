@@ -26,6 +26,7 @@ from lxml import etree
 from newsroom_feed import feeds, planner
 from newsroom_feed.markup import render_markdown
 from newsroom_feed.models import Category, Release, ReleaseInput, iso
+from newsroom_feed.outputs import Renderer
 from newsroom_feed.pages import INDEX_PATH
 from newsroom_feed.publisher import Publisher
 from newsroom_feed.settings import Settings, load_settings
@@ -167,7 +168,7 @@ def _parts(store: Store, settings: Settings) -> dict[str, tuple[float, float, An
     """The full build cut into what it is made of, each part timed alone: reading every visible
     release, the 21 x 3 feeds (like for like with the baseline), the RFC 5005 archives, the pages,
     and writing every file into a new directory (atomic, fsync'd in one batch)."""
-    renderer = planner._Renderer(store, settings, NOW)
+    renderer = Renderer(store, settings, NOW)
     parts: dict[str, tuple[float, float, Any]] = {}
     parts["read"] = _timed(lambda: store.visible_releases(NOW))
     visible: list[Release] = parts["read"][2]

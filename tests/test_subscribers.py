@@ -15,14 +15,12 @@ from newsroom_feed.cli import main
 from newsroom_feed.errors import InputError, NotFound, SubscriberNotFound
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
+from newsroom_feed.subscriber_csv import CSV_HEADER, export_subscribers, import_subscribers
 from newsroom_feed.subscriptions import (
-    CSV_HEADER,
     add_subscriber,
     confirm,
     erase,
-    export_subscribers,
     get_subscriber,
-    import_subscribers,
     link_token,
     list_subscribers,
     remove_subscriber,

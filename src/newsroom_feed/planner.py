@@ -6,32 +6,27 @@ embargo lifting, a digest being due). Running it twice produces nothing new.
 
 from __future__ import annotations
 
-import bisect
-import functools
 import hashlib
 import itertools
 import json
 import operator
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from newsroom_feed import __version__, feeds, outbox
 from newsroom_feed.errors import InputError
-from newsroom_feed.feeds import FeedScope
-from newsroom_feed.models import Category, Release, Subscriber, iso
-from newsroom_feed.pages import INDEX_PATH, STYLESHEET_PATH, Listed, Pages
+from newsroom_feed.models import Release, Subscriber, iso
+from newsroom_feed.outputs import Affected, Renderer
 from newsroom_feed.publisher import Publisher, PublishResult
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
 from newsroom_feed.subscriptions import list_subscribers
 
-# == outputs: feeds and pages ====================================================================
+# == outputs: what to rebuild (`outputs.Renderer` makes the bytes) ==============================
 
-#: Files of the public directory that the build owns; anything else there is left alone.
-_OUTPUT_FOLDERS = ("releases", "categories", "feeds", "assets")
 #: With this many changed releases a full build is as cheap as working out what they touch.
 _FULL_BUILD_AFTER = 2_000
 
@@ -60,19 +55,6 @@ class BuildReport:
             "newly_visible": list(self.newly_visible),
             "duration_ms": round(self.duration * 1000, 1),
         }
-
-
-@dataclass(slots=True)
-class _Affected:
-    """What a set of changes touches: the global feeds and index always, these categories and releases."""
-
-    release_ids: set[int]
-    category_ids: set[int]
-    #: Releases inserted since the last build: the ids below the lowest of them were given out before.
-    inserted: set[int]
-
-    def __bool__(self) -> bool:
-        return bool(self.release_ids or self.category_ids)
 
 
 def build(
@@ -104,10 +86,10 @@ def build(
     store.complete_pending(now)  # before `head`: its own changes belong to this build
     state = store.build_state()
     publisher = Publisher(settings.public_dir)
-    renderer = _Renderer(store, settings, now)
+    renderer = Renderer(store, settings, now)
     head = store.last_change_id()
     made_with = fingerprint(settings, renderer.pages.directory)
-    affected: _Affected | None = None
+    affected: Affected | None = None
     if (
         not full
         and state.built_at is not None
@@ -172,11 +154,11 @@ def _held_problem(store: Store) -> str | None:
     )
 
 
-def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: datetime) -> _Affected | None:
+def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: datetime) -> Affected | None:
     """Releases and categories touched since ``cursor``, plus releases whose embargo or scheduled time
     fell in (built_at, now]; None when only a full build is safe (a deleted release or a renamed
     category, whose old outputs cannot be found from the change alone, or too many changes)."""
-    affected = _Affected(set(), set(), set())
+    affected = Affected(set(), set(), set())
     while cursor < head:
         changes = store.changes_after(cursor)
         if not changes:
@@ -199,160 +181,6 @@ def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: dat
         affected.release_ids.update(release.id for release in store.visible_between(built_at, now))
     affected.category_ids.update(store.release_category_ids(affected.release_ids))
     return affected
-
-
-class _Renderer:
-    """The outputs of one build: bytes keyed by path, and paths to remove.
-
-    Besides the feeds and pages, each scope (the newsroom, each category) has RFC 5005 archive
-    documents: one per complete block of release ids holding a visible release of the scope, each
-    linking to the one before (``prev-archive``); the feed links to the newest (see `feeds.ARCHIVE_BLOCK`).
-    """
-
-    def __init__(self, store: Store, settings: Settings, now: datetime) -> None:
-        self.store = store
-        self.settings = settings
-        self.now = now
-        self.pages = Pages(settings)
-
-    @functools.cached_property
-    def counts(self) -> list[tuple[Category, int]]:
-        return self.store.visible_category_counts(self.now)
-
-    @functools.cached_property
-    def archived(self) -> int:
-        """Blocks 1..archived are complete and have archive documents."""
-        return feeds.complete_blocks(self.store.last_release_id())
-
-    def core_paths(self) -> list[str]:
-        """Files every build leaves in place: if one is missing, the directory was wiped."""
-        return [INDEX_PATH, STYLESHEET_PATH, *feeds.feed_paths(None)]
-
-    def _blocks(self, ids: Iterable[int]) -> dict[int, list[int]]:
-        """Ids by archived block, keeping their order (newest first)."""
-        blocks: dict[int, list[int]] = {}
-        for release_id in ids:
-            block = feeds.archive_block(release_id)
-            if block <= self.archived:
-                blocks.setdefault(block, []).append(release_id)
-        return blocks
-
-    def _archives(
-        self,
-        category: Category | None,
-        blocks: dict[int, list[int]],
-        wanted: Iterable[int],
-        releases: dict[int, Release] | None = None,
-    ) -> tuple[dict[str, bytes], set[str]]:
-        """Archive documents of these blocks of one scope (and of their neighbours, whose
-        ``prev-archive``/``next-archive`` may have moved); paths of wanted blocks left empty, to remove."""
-        order = sorted(blocks)
-        todo: set[int] = set()
-        stale: set[str] = set()
-        for block in wanted:
-            if block in blocks:
-                todo.add(block)
-            else:
-                stale.update(feeds.archive_paths(None if category is None else category.slug, block))
-            position = bisect.bisect_left(order, block)
-            todo.update(order[max(position - 1, 0) : position + 2])
-        outputs: dict[str, bytes] = {}
-        for block in sorted(todo):
-            position = order.index(block)
-            before = order[position - 1] if position else None
-            after = order[position + 1] if position + 1 < len(order) else None
-            scope = FeedScope(self.settings, category, block, before, after)
-            ids = blocks[block]
-            found = releases if releases is not None else _by_id(self.store.releases_by_ids(ids))
-            outputs.update(feeds.render_archive(scope, [found[release_id] for release_id in ids]))
-        return outputs, stale
-
-    def _front(self, prev_archive: int | None) -> dict[str, bytes]:
-        newest = self.store.visible_releases(self.now, limit=self.settings.feed.items)
-        outputs = feeds.render_feeds(FeedScope(self.settings, None, None, prev_archive), newest)
-        outputs[INDEX_PATH] = self.pages.index(newest, self.counts)
-        outputs[STYLESHEET_PATH] = self.pages.stylesheet()
-        return outputs
-
-    def _category(
-        self, category: Category, newest: list[Release], listed: Sequence[Listed], prev_archive: int | None
-    ) -> dict[str, bytes]:
-        scope = FeedScope(self.settings, category, None, prev_archive)
-        outputs = feeds.render_feeds(scope, newest[: self.settings.feed.items])
-        outputs[feeds.category_path(category.slug)] = self.pages.category(category, listed)
-        return outputs
-
-    def everything(
-        self, publisher: Publisher, on_progress: Callable[[int, int], None] | None = None
-    ) -> tuple[dict[str, bytes], set[str]]:
-        """Every output, and every file the build owns that should no longer exist."""
-        visible = self.store.visible_releases(self.now)
-        found = _by_id(visible)
-        blocks = self._blocks(found)
-        outputs = self._front(max(blocks, default=None))
-        outputs.update(self._archives(None, blocks, blocks, found)[0])
-        by_category: dict[str, list[Release]] = {}
-        categories: dict[str, Category] = {}
-        for done, release in enumerate(visible):
-            if on_progress is not None:
-                on_progress(done, len(visible))
-            outputs[feeds.release_path(release.slug)] = self.pages.release(release)
-            for category in release.categories:
-                categories[category.slug] = category
-                by_category.setdefault(category.slug, []).append(release)
-        for slug, releases in by_category.items():
-            blocks = self._blocks(release.id for release in releases)
-            outputs.update(self._category(categories[slug], releases, releases, max(blocks, default=None)))
-            outputs.update(self._archives(categories[slug], blocks, blocks, found)[0])
-        stale = publisher.files_under(*_OUTPUT_FOLDERS) - outputs.keys()
-        if on_progress is not None:
-            on_progress(len(visible), len(visible))
-        return outputs, stale
-
-    def some(self, affected: _Affected, publisher: Publisher) -> tuple[dict[str, bytes], set[str]]:
-        """The global feeds and index, the pages and feeds of the affected categories and releases, and
-        the archives of the blocks they touch or that just became complete."""
-        archived_before = (
-            feeds.complete_blocks(min(affected.inserted) - 1) if affected.inserted else self.archived
-        )
-        completed = range(archived_before + 1, self.archived + 1)
-        wanted = {feeds.archive_block(release_id) for release_id in affected.release_ids}
-        wanted = {block for block in wanted if block <= self.archived} | set(completed)
-        category_ids = set(affected.category_ids)
-        if completed:
-            # Every scope with a release in a new archive links its feed to it.
-            first = (completed[0] - 1) * feeds.ARCHIVE_BLOCK + 1
-            ids = range(first, completed[-1] * feeds.ARCHIVE_BLOCK + 1)
-            category_ids |= self.store.release_category_ids(ids)
-
-        blocks = self._blocks(self.store.visible_ids(self.now))
-        outputs = self._front(max(blocks, default=None))
-        archives, stale = self._archives(None, blocks, wanted)
-        outputs.update(archives)
-        shown = {category.slug: category for category, _ in self.counts}
-        for slug in self.store.category_slugs_by_id(category_ids):
-            if slug not in shown:
-                stale.add(feeds.category_path(slug))
-                stale.update(publisher.files_under(feeds.feed_dir(slug)))
-                continue
-            blocks = self._blocks(self.store.visible_ids(self.now, slug))
-            # The feeds need the newest releases whole; the page lists all of them, read light.
-            newest = self.store.visible_releases(self.now, category=slug, limit=self.settings.feed.items)
-            listed = self.store.visible_lines(self.now, slug)
-            outputs.update(self._category(shown[slug], newest, listed, max(blocks, default=None)))
-            archives, gone = self._archives(shown[slug], blocks, wanted)
-            outputs.update(archives)
-            stale |= gone
-        for release in self.store.releases_by_ids(sorted(affected.release_ids)):
-            if release.is_visible(self.now):
-                outputs[feeds.release_path(release.slug)] = self.pages.release(release)
-            elif release.slug:
-                stale.add(feeds.release_path(release.slug))
-        return outputs, stale
-
-
-def _by_id(releases: Iterable[Release]) -> dict[int, Release]:
-    return {release.id: release for release in releases}
 
 
 # == mail: alerts and digests ====================================================================

@@ -1,4 +1,4 @@
-"""Subscribers: adding, importing, confirming, unsubscribing, preferences, erasure, and following a link.
+"""Subscribers: adding, confirming, unsubscribing, preferences, erasure, and following a link.
 
 The `subscribers` and `subscriber_categories` tables belong to this module; others read and change
 subscribers through the functions here. Every function is pure core (no HTTP, no printing): the CLI and
@@ -6,24 +6,23 @@ the web app call them and turn a `NewsroomError` into an exit code or a status.
 
 The signed links in mail are made and checked in `tokens.py`; `resolve` finds the subscriber behind one.
 Its names (`link_token`, `link_url`, `LinkSigner`, `Purpose`, ...) are re-exported here for callers.
+Subscriber lists in and out as CSV are in `subscriber_csv.py`, which adds its rows through `add_if_new`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import secrets
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TextIO
+from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from newsroom_feed import outbox
-from newsroom_feed.errors import ImportRowError, InputError, NotFound, SubscriberNotFound
+from newsroom_feed.errors import InputError, NotFound, SubscriberNotFound
 from newsroom_feed.models import (
     CategorySlugs,
     Frequency,
@@ -49,9 +48,6 @@ _COLUMNS = (
 )
 _FIELDS = tuple(_COLUMNS.split(", "))
 _TIMES = ("consent_at", "created_at", "confirmed_at", "unsubscribed_at")
-
-#: The exact header of a subscriber CSV file, for import and export (DESIGN.md section 4).
-CSV_HEADER = ("email", "name", "kind", "organization", "categories", "frequency", "language")
 
 #: Asking again for an address gets at most one confirmation mail per this interval.
 CONFIRMATION_INTERVAL = timedelta(hours=1)
@@ -281,15 +277,28 @@ def add_subscriber(
     :raises InputError: a field is invalid, or the address is already subscribed (``email``).
     """
     document = SubscriberInput.parse(data)
+    subscriber_id = add_if_new(store, document, now, source=source, double_opt_in=double_opt_in)
+    if subscriber_id is None:
+        raise InputError("email", f"{document.email} is already a subscriber")
+    return get_subscriber(store, subscriber_id)
+
+
+def add_if_new(
+    store: Store, document: SubscriberInput, now: datetime, *, source: str, double_opt_in: bool
+) -> int | None:
+    """Store a subscriber unless the address is already there (then None), with its confirmation mail
+    queued under ``double_opt_in``, in one transaction: a crash never leaves a pending address that
+    nobody asks to confirm. What `add_subscriber` and a CSV import (`subscriber_csv`) both do per row.
+    """
     with store.transaction():
         if _exists(store, document.email):
-            raise InputError("email", f"{document.email} is already a subscriber")
+            return None
         subscriber_id = _insert(
             store, document, now, status="pending" if double_opt_in else "active", source=source
         )
         if double_opt_in:
             _queue_confirmation(store, subscriber_id, now)
-    return get_subscriber(store, subscriber_id)
+    return subscriber_id
 
 
 def _queue_confirmation(store: Store, subscriber_id: int, now: datetime) -> None:
@@ -490,115 +499,6 @@ def erase(store: Store, token: str) -> None:
     """
     subscriber = _by_token(store, token)
     _erase_row(store, subscriber.id, subscriber.email)
-
-
-# -- CSV import and export --------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class ImportResult:
-    """What `subscriber import` did: good rows went in even when others were rejected."""
-
-    imported: list[Subscriber] = field(default_factory=list)
-    skipped: int = 0
-    rejected: list[ImportRowError] = field(default_factory=list)
-
-
-def _records(text: str) -> Iterator[tuple[int, list[str]]]:
-    """(line on which the record starts, fields) for each non-blank CSV record."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    start = 1
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            raise ImportRowError(start, "", f"cannot read the CSV record: {error}") from None
-        if any(value.strip() for value in fields):
-            yield start, fields
-        start = reader.line_num + 1
-
-
-def import_subscribers(
-    store: Store, text: str, now: datetime, *, double_opt_in: bool = False
-) -> ImportResult:
-    """Import a subscriber CSV: each good row in its own transaction, bad rows reported by line.
-
-    Addresses already stored are skipped (so running it twice changes nothing); a second row with the
-    same address in the file is rejected. Rows of a file whose CSV syntax breaks are rejected from there.
-    With ``double_opt_in`` each new row is `pending` and its confirmation mail is queued with it.
-
-    :raises InputError: the header is not exactly `CSV_HEADER` (then nothing is imported).
-    """
-    result = ImportResult()
-    records = _records(text.removeprefix("\ufeff"))
-    try:
-        first = next(records, None)
-    except ImportRowError as error:
-        raise InputError("header", error.problem) from None
-    if first is None or tuple(value.strip() for value in first[1]) != CSV_HEADER:
-        got = ",".join(first[1]) if first else "an empty file"
-        raise InputError("header", f"must be exactly {','.join(CSV_HEADER)} (got {got})")
-    seen: dict[str, int] = {}
-    try:
-        for line, fields in records:
-            if len(fields) != len(CSV_HEADER):
-                result.rejected.append(
-                    ImportRowError(line, "", f"has {len(fields)} fields, the header has {len(CSV_HEADER)}")
-                )
-                continue
-            data = {name: value for name, value in zip(CSV_HEADER, fields, strict=True) if value.strip()}
-            data.setdefault("email", "")
-            try:
-                document = SubscriberInput.parse(data)
-            except InputError as error:
-                result.rejected.append(ImportRowError(line, error.field, error.problem))
-                continue
-            key = document.email.lower()
-            if key in seen:
-                result.rejected.append(
-                    ImportRowError(line, "email", f"{document.email} duplicates line {seen[key]}")
-                )
-                continue
-            seen[key] = line
-            with store.transaction():
-                if _exists(store, document.email):
-                    result.skipped += 1
-                    continue
-                subscriber_id = _insert(
-                    store,
-                    document,
-                    now,
-                    status="pending" if double_opt_in else "active",
-                    source="operator",
-                )
-                if double_opt_in:
-                    _queue_confirmation(store, subscriber_id, now)
-            result.imported.append(get_subscriber(store, subscriber_id))
-    except ImportRowError as error:
-        result.rejected.append(error)
-    return result
-
-
-def export_subscribers(store: Store, out: TextIO, *, status: str | None = None) -> int:
-    """Write subscribers as CSV with `CSV_HEADER` (what `import` reads back); returns how many."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    subscribers = list_subscribers(store, status=status)
-    for subscriber in subscribers:
-        writer.writerow(
-            (
-                subscriber.email,
-                subscriber.name or "",
-                subscriber.kind,
-                subscriber.organization or "",
-                ";".join(subscriber.categories),
-                subscriber.frequency,
-                subscriber.language,
-            )
-        )
-    return len(subscribers)
 
 
 # -- links -----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from newsroom_feed import subscriptions
+from newsroom_feed import subscriber_csv, subscriptions
 from newsroom_feed.cli.base import Context, cli, emit_json, pass_context, read_input
 from newsroom_feed.models import utcnow
 
@@ -110,7 +110,7 @@ def subscriber_import(context: Context, file: Path, double_opt_in: bool, as_json
     """
     text = read_input(file)
     now = utcnow()
-    result = subscriptions.import_subscribers(context.store, text, now, double_opt_in=double_opt_in)
+    result = subscriber_csv.import_subscribers(context.store, text, now, double_opt_in=double_opt_in)
     for rejected in result.rejected:
         click.echo(f"rejected: {rejected}", err=True)
     if as_json:
@@ -144,10 +144,10 @@ def subscriber_import(context: Context, file: Path, double_opt_in: bool, as_json
 def subscriber_export(context: Context, status: str | None, output: Path | None) -> None:
     """Export subscribers as CSV with the header that `subscriber import` reads."""
     if output is None:
-        count = subscriptions.export_subscribers(context.store, sys.stdout, status=status)
+        count = subscriber_csv.export_subscribers(context.store, sys.stdout, status=status)
     else:
         with output.open("w", encoding="utf-8", newline="") as handle:
-            count = subscriptions.export_subscribers(context.store, handle, status=status)
+            count = subscriber_csv.export_subscribers(context.store, handle, status=status)
     click.echo(f"Exported {count} subscriber{'s' if count != 1 else ''}.", err=True)
 
 

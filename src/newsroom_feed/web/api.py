@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from newsroom_feed import outbox, subscriptions
+from newsroom_feed import outbox, subscriber_csv, subscriptions
 from newsroom_feed.errors import InputError, NewsroomError, NotFound, StoreError
 from newsroom_feed.models import ReleaseInput, iso
 from newsroom_feed.store import Store
@@ -146,7 +146,7 @@ def create_api(state: WebState) -> FastAPI:
     )
     def export_subscribers(request: Request, status: SubscriberStatusFilter | None = "active") -> Response:
         buffer = io.StringIO()
-        subscriptions.export_subscribers(_store(request), buffer, status=status)
+        subscriber_csv.export_subscribers(_store(request), buffer, status=status)
         return Response(
             buffer.getvalue(),
             media_type="text/csv; charset=utf-8",

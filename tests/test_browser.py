@@ -1,7 +1,7 @@
 """A real browser (Debian's chromium, driven by Playwright) through the whole subscriber journey:
-subscribe on the form, read the confirmation mail from a real SMTP server, follow its link, change the
-preferences, unsubscribe. Each page is checked for labels, contrast, language and a phone-width layout,
-and saved as a screenshot in ``test-artifacts/``."""
+subscribe on the form, read the confirmation mail from a real SMTP server, follow its link and press
+the button there, change the preferences, unsubscribe. Each page is checked for labels, contrast,
+language and a phone-width layout, and saved as a screenshot in ``test-artifacts/``."""
 
 from __future__ import annotations
 
@@ -169,6 +169,12 @@ def test_a_journalist_subscribes_confirms_changes_preferences_and_unsubscribes(
             assert confirm_url, text
 
             page.goto(confirm_url.group(0))
+            assert page.get_by_role("heading", name="Potwierdź subskrypcję").is_visible()
+            check_page(page, "3-confirm")
+            # Opening the link (as a mail scanner would) confirms nothing: the button does.
+            assert subscriptions.get_subscriber(store, "ania.nowak@gazeta.example.pl").status == "pending"
+            page.get_by_role("button", name="Potwierdzam subskrypcję").click()
+            page.wait_for_url("**/confirm/*?lang=pl")  # post/redirect/get to the same link
             assert page.get_by_role("heading", name="Subskrypcja potwierdzona").is_visible()
             check_page(page, "3-confirmed")
             assert subscriptions.get_subscriber(store, "ania.nowak@gazeta.example.pl").status == "active"

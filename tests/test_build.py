@@ -4,6 +4,7 @@ build with nothing new writes nothing."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from newsroom_feed import cli, planner
 from newsroom_feed import store as store_module
+from newsroom_feed.models import ReleaseInput
 from newsroom_feed.publisher import Publisher, PublishError
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
@@ -406,3 +408,77 @@ def test_a_new_feed_title_or_hub_rebuilds_every_feed(
     assert report.full and "https://hub.example.pl/" in (
         settings.public_dir / "feeds" / "atom.xml"
     ).read_text("utf-8")
+
+
+# -- what an outside writer stores never stops publishing nor reaches the outputs uncleaned ---------
+
+
+def _every_output(public: Path) -> str:
+    return "\n".join(data.decode("utf-8") for _, data in _snapshot(public).values())
+
+
+def test_a_control_character_from_an_outside_writer_is_dropped_and_publishing_goes_on(
+    built: planner.BuildReport, store: Store, settings: Settings
+) -> None:
+    _outside_write(
+        settings,
+        "INSERT INTO releases (title, summary, body_markdown, contact_name) VALUES "
+        "('Komunikat' || char(0) || ' z CMS', 'Krótko' || char(8), 'Treść' || char(27), 'Biuro' || char(1))",
+    )
+    _outside_write(settings, "INSERT INTO categories (slug, name) VALUES ('cms', 'Z' || char(0) || ' CMS')")
+    _outside_write(
+        settings,
+        "INSERT INTO release_categories (release_id, category_id) "
+        "SELECT max(r.id), c.id FROM releases r, categories c WHERE c.slug = 'cms'",
+    )
+    planner.build(store, settings, NOW + timedelta(minutes=1))
+    assert _last_error(store) is None
+    for name in ("rss.xml", "atom.xml", "feed.json"):
+        assert entry_titles(settings.public_dir / "feeds" / name)[0] == "Komunikat z CMS"
+        assert entry_titles(settings.public_dir / "feeds" / "cms" / name) == ["Komunikat z CMS"]
+    outputs = _every_output(settings.public_dir)
+    assert "Krótko" in outputs and "Z CMS" in outputs
+    assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]|\\\\u00[01]", outputs)
+    # A complete row edited with plain SQL after completion stops nothing either.
+    _outside_write(settings, "UPDATE releases SET title = 'Znowu' || char(0) WHERE slug = 'komunikat-z-cms'")
+    store.add_release(ReleaseInput.parse({"title": "Następny komunikat"}), NOW + timedelta(minutes=2))
+    planner.build(store, settings, NOW + timedelta(minutes=3))
+    assert _last_error(store) is None
+    assert entry_titles(settings.public_dir / "feeds" / "rss.xml")[:2] == ["Następny komunikat", "Znowu"]
+
+
+def test_script_an_outside_writer_puts_into_body_html_never_reaches_a_page_or_feed(
+    built: planner.BuildReport, store: Store, settings: Settings
+) -> None:
+    evil = '<p onmouseover="alert(1)">Z CMS<script>alert(2)</script><img src="x" onerror="alert(3)"></p>'
+    _outside_write(settings, "INSERT INTO releases (title, body_html) VALUES ('Komunikat HTML', ?)", evil)
+    planner.build(store, settings, NOW + timedelta(minutes=1))
+    page = (settings.public_dir / "releases/komunikat-html/index.html").read_text(encoding="utf-8")
+    assert "<p>Z CMS</p>" in page
+    # Then only the HTML of a complete row, which no completion looks at again.
+    visible = store.get_release("zlote-lajki-2026-wreczone")
+    _outside_write(settings, "UPDATE releases SET body_html = ? WHERE id = ?", evil, visible.id)
+    planner.build(store, settings, NOW + timedelta(minutes=2))
+    page = (settings.public_dir / "releases/zlote-lajki-2026-wreczone/index.html").read_text(encoding="utf-8")
+    assert "<p>Z CMS</p>" in page
+    assert _mentions(settings.public_dir, "alert(", "onerror", "onmouseover", "<script", "&lt;script") == []
+
+
+def test_markdown_edited_with_plain_sql_shows_in_the_page_and_feeds_after_the_next_build(
+    built: planner.BuildReport, store: Store, settings: Settings
+) -> None:
+    release = store.get_release("zlote-lajki-2026-wreczone")
+    _outside_write(
+        settings, "UPDATE releases SET body_markdown = 'Poprawiona **treść** z CMS' WHERE id = ?", release.id
+    )
+    report = planner.build(store, settings, NOW + timedelta(minutes=1))
+    assert "releases/zlote-lajki-2026-wreczone/index.html" in report.written
+    new_html = "<p>Poprawiona <strong>treść</strong> z CMS</p>"
+    page = (settings.public_dir / "releases/zlote-lajki-2026-wreczone/index.html").read_text(encoding="utf-8")
+    assert new_html in page
+    for name in ("rss.xml", "atom.xml", "feed.json"):
+        assert "Poprawiona" in (settings.public_dir / "feeds" / name).read_text(encoding="utf-8")
+    assert "Poprawiona" in (settings.public_dir / "feeds" / "feed.json").read_text(encoding="utf-8")
+    parsed = json.loads((settings.public_dir / "feeds" / "feed.json").read_text(encoding="utf-8"))
+    assert new_html in [item["content_html"] for item in parsed["items"]]
+    assert store.get_release(release.id).uid == release.uid

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -250,6 +252,44 @@ def test_embargo_that_lifts_while_the_daemon_is_down_is_published_at_start(
     daemon.start()
     assert title in feed_text(settings), "published before the daemon says it started"
     wait_until(lambda: messages_to(smtp_server, "redakcja@example.pl"), 5.0)
+    assert daemon.stop() == 0
+    assert len(messages_to(smtp_server, "redakcja@example.pl")) == 1
+
+
+def healthz(daemon: Daemon) -> dict[str, Any]:
+    web = daemon.wait_for("daemon started", 1.0)["web"]
+    with urllib.request.urlopen(f"{web}healthz", timeout=5) as answer:
+        report: dict[str, Any] = json.loads(answer.read())
+    return report
+
+
+def test_a_lift_whose_build_fails_is_retried_until_the_release_is_out(
+    daemon: Daemon, settings: Settings, store: Store, smtp_server: SmtpServer
+) -> None:
+    """The public directory cannot take the release page when the embargo lifts: /healthz says why
+    meanwhile, and once the obstruction is gone the release and its alert go out, without any other
+    write to wake the daemon."""
+    subscribe(store, "redakcja@example.pl")
+    daemon.start()
+    lift = whole_seconds_ahead(2)
+    title = "Komunikat, którego strona nie mogła powstać"
+    embargoed(store, title, lift)
+    daemon.wait_for("embargo clock", 1.0)
+    releases = settings.public_dir / "releases"
+    if releases.is_dir():
+        shutil.rmtree(releases)
+    releases.write_text("a file where a directory belongs", encoding="utf-8")
+    sleep_until(lift)
+    daemon.wait_for("lift failed; the build will be retried", 5.0)
+    report = wait_until(lambda: (h := healthz(daemon))["last_error"] and h, 5.0)
+    assert report["status"] == "degraded"
+    assert "lift" in report["last_error"] and "public directory" in report["last_error"]
+    assert smtp_server.received == []
+    releases.unlink()
+    page = wait_until(lambda: list(releases.glob("*/index.html")), 5.0)
+    assert title in page[0].read_text(encoding="utf-8")
+    wait_until(lambda: messages_to(smtp_server, "redakcja@example.pl"), 5.0)
+    assert healthz(daemon)["last_error"] is None
     assert daemon.stop() == 0
     assert len(messages_to(smtp_server, "redakcja@example.pl")) == 1
 

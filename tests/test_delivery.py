@@ -13,16 +13,18 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from newsroom_feed import outbox
 from newsroom_feed.cli import main
 from newsroom_feed.compose import Composer
 from newsroom_feed.daemon import InstanceLock
 from newsroom_feed.delivery import deliver
+from newsroom_feed.errors import SettingsError
 from newsroom_feed.models import OutboxItem, OutgoingMessage, iso, utcnow
 from newsroom_feed.outbox import NewMessage
 from newsroom_feed.planner import announce
-from newsroom_feed.settings import Settings
+from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store import Store
 
 from .mail_helpers import PlainRenderer, add_release, add_subscriber, smtp_settings
@@ -335,3 +337,78 @@ async def test_an_alert_whose_release_went_back_under_embargo_waits_for_the_new_
     )
     assert done.sent == 1
     assert "Ranking miast 2026" in str(smtp_server.messages()[0]["Subject"])
+
+
+# -- leases: a transaction slower than its lease -----------------------------------------------------
+
+
+class _SlowFor:
+    """An SMTP sink (aiosmtpd) that takes ``seconds`` to answer DATA for one recipient: a tarpit."""
+
+    def __init__(self, slow: str, seconds: float) -> None:
+        self.slow, self.seconds = slow, seconds
+        self.copies: Counter[str] = Counter()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        recipients = [str(rcpt) for rcpt in envelope.rcpt_tos]
+        if self.slow in recipients:
+            await asyncio.sleep(self.seconds)
+        self.copies.update(recipients)
+        return "250 sent"
+
+
+@pytest.mark.slow
+async def test_a_transaction_that_outlives_its_lease_is_sent_once(store: Store, settings: Settings) -> None:
+    """Lease 2 s, one recipient's DATA answered after 5 s, 31 fast ones, two connections, and the sender
+    woken often (as the daemon's watcher does after every commit): nobody gets two copies."""
+    slow = "powolny@example.pl"
+    emails = [slow, *(f"r{n:02d}@example.pl" for n in range(31))]
+    row_ids = _plan(store, utcnow(), *emails)
+    sink = _SlowFor(slow, 5.0)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(sink, hostname="tarpit.test.example"), "127.0.0.1", 0
+    )
+    try:
+        port = int(server.sockets[0].getsockname()[1])
+        configured = smtp_settings(settings, port, lease_seconds=2.0)
+        configured = configured.model_copy(
+            update={"smtp": configured.smtp.model_copy(update={"connections": 2})}
+        )
+        stop, wake = asyncio.Event(), asyncio.Event()
+        task = asyncio.create_task(
+            deliver(store, configured, stop=stop, wake=wake, until_idle=False, renderer=PlainRenderer(store))
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and sink.copies[slow] == 0:
+            wake.set()
+            await asyncio.sleep(0.1)
+        for _ in range(10):  # a second copy, if one were in flight, would need more time to arrive
+            wake.set()
+            await asyncio.sleep(0.1)
+        stop.set()
+        report = await asyncio.wait_for(task, 20)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert sink.copies == Counter(emails)
+    assert report.sent == len(emails)
+    assert len(row_ids) == len(emails)
+    sent_rows = store.conn.execute(
+        "SELECT outbox_id, attempt FROM deliveries WHERE outcome = 'sent' ORDER BY outbox_id"
+    ).fetchall()
+    assert [tuple(row) for row in sent_rows] == [(n, 1) for n in range(1, len(emails) + 1)]
+    assert dict(store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()) == {
+        "sent": len(emails)
+    }
+
+
+def test_a_lease_shorter_than_two_smtp_timeouts_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSROOM_OUTBOX__LEASE_SECONDS", "4")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert "NEWSROOM_OUTBOX__LEASE_SECONDS" in str(refused.value)
+    assert "NEWSROOM_SMTP__TIMEOUT" in str(refused.value)
+    monkeypatch.setenv("NEWSROOM_SMTP__TIMEOUT", "2")
+    assert load_settings().outbox.lease_seconds == 4.0

@@ -3,6 +3,7 @@ feedparser and lxml, for the whole newsroom and per category."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -15,7 +16,7 @@ import pytest
 from lxml import etree
 
 from newsroom_feed import feeds, planner
-from newsroom_feed.models import Release, ReleaseInput
+from newsroom_feed.models import Category, Release, ReleaseInput
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store import Store
 
@@ -289,6 +290,31 @@ def test_titles_that_look_like_markup_reach_readers_as_written(store: Store, set
         assert "<script" not in entry.summary
     rss = (settings.public_dir / "feeds" / "rss.xml").read_text(encoding="utf-8")
     assert "&#x26;" in rss and ">Miasta &#x26;amp; &#x26;lt;gminy&#x26;gt;</category>" in rss
+
+
+def test_feed_writers_drop_characters_xml_cannot_hold_instead_of_failing(
+    store: Store, settings: Settings
+) -> None:
+    """Whatever the store hands over, one bad character must not stop every feed (lxml refuses it)."""
+    release = add_release(store, NOW, title="Komunikat", categories=["a"], published_at=NOW.isoformat())
+    category = Category("a", "Mia\x00sta", "Opis\ufffe")
+    dirty = dataclasses.replace(
+        release,
+        title="Ko\x00mu\x0bni\ud800kat",
+        summary="Krót\x1fko",
+        body_html="<p>Tre\x01ść</p>",
+        categories=(category,),
+    )
+    scope = feeds.FeedScope(settings, category)
+    for writer in (feeds.rss, feeds.atom):
+        parsed = feedparser.parse(writer(scope, [dirty]))
+        assert not parsed.bozo, writer
+        assert parsed.entries[0].title == "Komunikat", writer
+        assert parsed.entries[0].summary == "Krótko", writer
+        assert parsed.feed.title.endswith(": Miasta"), writer
+    assert "Treść" in feeds.atom(scope, [dirty]).decode()
+    document = json.loads(feeds.json_feed(scope, [dirty]))
+    assert document["items"][0]["title"] == "Ko\x00mu\x0bnikat"  # written as \u0000 and \u000b
 
 
 HISTORY = "{http://purl.org/syndication/history/1.0}"

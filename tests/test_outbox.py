@@ -93,11 +93,15 @@ def test_transient_failures_back_off_exponentially_then_fail(
     expected_waits = [30, 60]
     for wait in expected_waits:
         item = outbox.claim(store, "me", moment, lease_seconds=60).items[0]
-        assert outbox.record(store, [Attempt(item, "transient", 451, "later")], moment, rules) == ["pending"]
+        assert outbox.record(
+            store, [Attempt(item, "transient", 451, "later")], moment, rules, owner="me"
+        ) == ["pending"]
         assert outbox.claim(store, "me", moment + timedelta(seconds=wait - 1), lease_seconds=60).items == []
         moment += timedelta(seconds=wait)
     item = outbox.claim(store, "me", moment, lease_seconds=60).items[0]
-    assert outbox.record(store, [Attempt(item, "transient", 451, "later")], moment, rules) == ["failed"]
+    assert outbox.record(store, [Attempt(item, "transient", 451, "later")], moment, rules, owner="me") == [
+        "failed"
+    ]
     assert _status(store, item.id) == ("failed", 3, "gave up after 3 attempts: 451 later")
     attempts = store.conn.execute("SELECT attempt, code, outcome FROM deliveries ORDER BY id").fetchall()
     assert attempts == [(1, 451, "transient"), (2, 451, "transient"), (3, 451, "transient")]
@@ -111,7 +115,11 @@ def test_three_permanent_failures_bounce_the_subscriber(
     for _ in range(3):
         item = outbox.claim(store, "me", now, lease_seconds=60).items[0]
         outbox.record(
-            store, [Attempt(item, "permanent", 550, "no such user", bounce=True)], now, settings.outbox
+            store,
+            [Attempt(item, "permanent", 550, "no such user", bounce=True)],
+            now,
+            settings.outbox,
+            owner="me",
         )
     status = store.conn.execute("SELECT status, permanent_failures FROM subscribers").fetchone()
     assert tuple(status) == ("bounced", 3)
@@ -132,9 +140,66 @@ def test_retry_makes_waiting_rows_due_and_failed_rows_pending_again(
         [Attempt(first, "transient", 421, "busy"), Attempt(second, "permanent", 554, "policy")],
         now,
         settings.outbox,
+        owner="me",
     )
     assert outbox.retry(store, now) == 1
     assert [item.id for item in outbox.claim(store, "me", now, lease_seconds=60).items] == [first.id]
     assert outbox.retry(store, now, include_failed=True) == 1
     again = outbox.claim(store, "me", now, lease_seconds=60).items
     assert [(item.id, item.attempts) for item in again] == [(second.id, 0)]
+
+
+def test_a_sender_never_takes_back_its_own_rows_however_long_it_holds_them(
+    store: Store, now: datetime
+) -> None:
+    anna = add_subscriber(store, "anna@example.pl")
+    outbox.enqueue(store, [NewMessage(anna, f"confirm:{n}", "confirmation") for n in range(2)], now)
+    held = outbox.claim(store, "slow", now, lease_seconds=2).items[0]
+    later = now + timedelta(seconds=10)
+    # Its lease ran out while its transaction goes on: its own next claim leaves the row alone...
+    assert [item.id for item in outbox.claim(store, "slow", later, lease_seconds=2).items] != [held.id]
+    assert _status(store, held.id)[0] == "sending"
+    # ...while another sender may take it, since a lease not renewed means its owner died.
+    assert [item.id for item in outbox.claim(store, "other", later, lease_seconds=2).items] == [held.id]
+
+
+def test_renewed_leases_keep_rows_from_other_senders(store: Store, now: datetime) -> None:
+    anna = add_subscriber(store, "anna@example.pl")
+    outbox.enqueue(store, [NewMessage(anna, f"confirm:{n}", "confirmation") for n in range(3)], now)
+    assert len(outbox.claim(store, "alive", now, lease_seconds=2, limit=2).items) == 2
+    assert outbox.renew(store, "alive", now + timedelta(seconds=1.5), lease_seconds=2) == 2
+    taken = outbox.claim(store, "other", now + timedelta(seconds=3), lease_seconds=2, limit=5).items
+    assert [item.key for item in taken] == ["confirm:2"]
+
+
+def test_a_late_outcome_never_overwrites_what_the_new_holder_recorded(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    anna = add_subscriber(store, "anna@example.pl")
+    outbox.enqueue(store, [NewMessage(anna, "confirm:1", "confirmation")], now)
+    stale = outbox.claim(store, "dead-slow", now, lease_seconds=2).items[0]
+    later = now + timedelta(seconds=5)
+    fresh = outbox.claim(store, "other", later, lease_seconds=2).items[0]
+    rules = settings.outbox
+    assert outbox.record(store, [Attempt(fresh, "sent", 250, "ok")], later, rules, owner="other") == ["sent"]
+    late = [
+        Attempt(stale, "transient", 451, "try later"),
+        Attempt(stale, "permanent", 550, "no", bounce=True),
+    ]
+    assert outbox.record(store, late, later, rules, owner="dead-slow") == ["lost", "lost"]
+    assert _status(store, stale.id) == ("sent", 1, None)
+    assert store.conn.execute("SELECT permanent_failures FROM subscribers").fetchone()[0] == 0
+    assert store.conn.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 3
+
+
+def test_a_late_success_settles_a_row_given_back_so_nobody_sends_it_again(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    anna = add_subscriber(store, "anna@example.pl")
+    outbox.enqueue(store, [NewMessage(anna, "confirm:1", "confirmation")], now)
+    item = outbox.claim(store, "slow", now, lease_seconds=2).items[0]
+    outbox.reclaim_all(store)
+    assert outbox.record(store, [Attempt(item, "sent", 250, "ok")], now, settings.outbox, owner="slow") == [
+        "sent"
+    ]
+    assert outbox.claim(store, "other", now, lease_seconds=2).items == []

@@ -47,6 +47,11 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"published_at": "26.11.2026 10:30"}, "published_at", "RFC 3339"),
     ({"published_at": "jutro"}, "published_at", "RFC 3339"),
     ({"embargo_until": "2026-13-01T10:00:00Z"}, "embargo_until", "month"),
+    # The ends of datetime cannot be moved between zones, and the store's hold-back embargo is in 9999.
+    ({"embargo_until": "0001-01-01T00:00:00+01:00"}, "embargo_until", "between the years 1900 and 2999"),
+    ({"published_at": "0001-01-01T00:00:00"}, "published_at", "between the years 1900 and 2999"),
+    ({"published_at": "9999-12-31T23:59:59Z"}, "published_at", "between the years 1900 and 2999"),
+    ({"embargo_until": "2999-12-31T23:59:59-05:00"}, "embargo_until", "between the years 1900 and 2999"),
     ({"author": "Jan Kowalski"}, "author", "is not a field of this document"),
     ({"categories": ["Informacje Prasowe"]}, "categories", "not a category slug"),
     ({"categories": ["informacje_prasowe"]}, "categories", "not a category slug"),
@@ -168,6 +173,8 @@ def test_cli_rejects_bad_document_on_stdin_with_exit_2_and_writes_nothing(
     [
         (["--title", "Zła data", "--published-at", "wczoraj"], "published_at"),
         (["--title", "Zła data", "--embargo-until", "2026-11-26T25:00"], "embargo_until"),
+        (["--title", "Dawno", "--published-at", "0001-01-01T00:00:00"], "published_at"),
+        (["--title", "Nigdy", "--embargo-until", "9999-12-31T23:59:59Z"], "embargo_until"),
         (["--title", "Zły adres", "--attachment", "file:///etc/passwd"], "attachments.0.url"),
         (
             ["--title", "Zły typ", "--attachment", "https://e.pl/a", "--attachment-type", "pdf"],
@@ -210,3 +217,16 @@ def test_bad_update_exits_2_and_leaves_the_release_as_it_was(
     shown = json.loads(capsys.readouterr().out)
     assert shown["title"] == "Pierwszy"
     assert shown["summary"] is None
+
+
+def test_release_list_and_show_print_a_time_an_outside_writer_set_at_the_end_of_the_calendar(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """9999-12-31 in UTC is past the end of datetime in Warsaw: printed in UTC instead of a traceback."""
+    with sqlite3.connect(database) as outside:
+        outside.execute("UPDATE releases SET published_at = '9999-12-31T23:59:59Z' WHERE id = 1")
+    outside.close()
+    assert main(["--database", str(database), "release", "list"]) == 0
+    assert "9999-12-31 23:59 UTC" in capsys.readouterr().out
+    assert main(["--database", str(database), "release", "show", "1"]) == 0
+    assert "published: 9999-12-31 23:59 UTC" in capsys.readouterr().out

@@ -267,3 +267,24 @@ async def test_watcher_catches_up_at_start_on_changes_made_while_nobody_watched(
         stop.set()
         await task
         watcher.close()
+
+
+async def test_a_build_that_failed_elsewhere_is_retried_by_the_watcher_until_it_succeeds(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lift whose build failed has no change row to bring it back: the daemon hands it over, and
+    the watcher retries with backoff though nothing is committed."""
+    monkeypatch.setattr(watcher_module, "RETRY_FIRST_SECONDS", 0.02)
+    builds = _Builds(store, failures=2)
+    watcher, stop, task = await _watch(store, builds)
+    try:
+        assert builds.calls == 0
+        watcher.request_build()
+        await _eventually(lambda: builds.calls == 3)
+        assert not watcher.pending
+        await asyncio.sleep(0.1)
+        assert builds.calls == 3, "a build that succeeded is not repeated"
+    finally:
+        stop.set()
+        await task
+        watcher.close()

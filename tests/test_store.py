@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from newsroom_feed.markup import render_markdown
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import HELD_UNTIL, Store
 
@@ -57,3 +58,105 @@ def test_fractions_of_a_second_round_up_and_impossible_dates_are_held_back(
     assert store.get_release(releases["smog"].id).embargo_until == HELD_UNTIL
     assert store.held_releases() == [(releases["smog"].id, releases["smog"].number)]
     assert releases["smog"].id not in store.visible_ids(NOW + timedelta(days=365 * 100))
+
+
+# -- what an outside writer stores is cleaned ------------------------------------------------------
+
+
+def test_characters_xml_cannot_hold_leave_a_row_an_outside_writer_inserted(
+    store: Store, settings: Settings
+) -> None:
+    _outside_write(
+        settings,
+        "INSERT INTO releases (title, summary, body_markdown, contact_name, contact_phone) "
+        "VALUES ('a' || char(0) || 'b', 'Dzwonek' || char(7), 'Treść' || char(1) || ' **mocna**', "
+        "'Biuro' || char(11), '22' || char(12) || ' 000')",
+    )
+    _outside_write(
+        settings,
+        "INSERT INTO categories (slug, name, description) VALUES ('cms', 'C' || char(0) || 'MS', ?)",
+        "Opis\x1f",
+    )
+    [release_id] = store.complete_pending(NOW)
+    row = store.conn.execute(
+        "SELECT title, summary, body_markdown, body_html, contact_name, contact_phone, slug "
+        "FROM releases WHERE id = ?",
+        (release_id,),
+    ).fetchone()
+    assert row == (
+        "ab",
+        "Dzwonek",
+        "Treść **mocna**",
+        "<p>Treść <strong>mocna</strong></p>",
+        "Biuro",
+        "22 000",
+        "ab",
+    )
+    assert [(c.name, c.description) for c in store.categories()] == [("CMS", "Opis")]
+    assert store.conn.execute("SELECT name, description FROM categories").fetchall() == [("CMS", "Opis")]
+    assert store.complete_pending(NOW) == []
+
+
+def test_html_an_outside_writer_supplies_is_kept_but_cleaned(store: Store, settings: Settings) -> None:
+    _outside_write(
+        settings,
+        "INSERT INTO releases (title, body_html) VALUES ('Z CMS', ?)",
+        '<p onclick="x()">Dobry <b>tekst</b><script>alert(1)</script><img src=x onerror=alert(1)>'
+        '<a href="javascript:alert(1)">link</a></p>',
+    )
+    [release_id] = store.complete_pending(NOW)
+    expected = '<p>Dobry <b>tekst</b><a rel="noopener nofollow">link</a></p>'
+    assert store.conn.execute("SELECT body_html FROM releases WHERE id = ?", (release_id,)).fetchone() == (
+        expected,
+    )
+    assert store.get_release(release_id).body_html == expected
+
+
+def test_html_changed_with_plain_sql_after_completion_is_cleaned_when_read(
+    store: Store, settings: Settings
+) -> None:
+    release = sample_newsroom(store)["fuzja"]
+    _outside_write(
+        settings,
+        "UPDATE releases SET body_html = '<p>x<script>alert(1)</script></p>', title = 'T' || char(0) "
+        "WHERE id = ?",
+        release.id,
+    )
+    read = store.get_release(release.id)
+    assert (read.body_html, read.title) == ("<p>x</p>", "T")
+
+
+def test_an_outside_edit_of_the_markdown_empties_the_html_for_the_next_build(
+    store: Store, settings: Settings
+) -> None:
+    release = sample_newsroom(store)["fuzja"]
+    _outside_write(settings, "UPDATE releases SET body_markdown = 'Nowa **treść**' WHERE id = ?", release.id)
+    assert store.conn.execute("SELECT body_html FROM releases WHERE id = ?", (release.id,)).fetchone() == (
+        None,
+    )
+    assert store.complete_pending(NOW) == [release.id]
+    completed = store.get_release(release.id)
+    assert completed.body_html == "<p>Nowa <strong>treść</strong></p>"
+    assert (completed.uid, completed.number, completed.slug) == (release.uid, release.number, release.slug)
+    assert store.complete_pending(NOW) == []
+
+
+def test_an_outside_edit_of_markdown_and_html_together_keeps_the_html(
+    store: Store, settings: Settings
+) -> None:
+    release = sample_newsroom(store)["fuzja"]
+    _outside_write(
+        settings, "UPDATE releases SET body_markdown = 'a', body_html = '<p>b</p>' WHERE id = ?", release.id
+    )
+    assert store.get_release(release.id).body_html == "<p>b</p>"
+    assert store.complete_pending(NOW) == []
+
+
+@pytest.mark.parametrize("body", ["Nowy **tekst**", "Stary tekst\n\n", "Stary tekst"])
+def test_the_services_own_body_updates_keep_their_html(store: Store, body: str) -> None:
+    """Also a new text that renders to the same HTML as the old, which the markdown trigger empties."""
+    release = sample_newsroom(store)["fuzja"]
+    store.update_release(release.id, {"body": "Stary tekst"}, NOW)
+    updated = store.update_release(release.id, {"body": body}, NOW)
+    assert updated.body_html == render_markdown(body)
+    assert store.complete_pending(NOW) == []

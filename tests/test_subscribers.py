@@ -423,6 +423,22 @@ def test_preferences_change_and_bad_changes_change_nothing(store: Store, now: da
 # -- erasure ----------------------------------------------------------------------------------------
 
 
+def test_preferences_save_even_when_a_stored_name_has_a_control_character(
+    store: Store, now: datetime
+) -> None:
+    ania = add_subscriber(store, {"email": "ania@example.pl", "organization": "Gazeta"}, now)
+    with store.transaction():  # as an older version or an outside writer left it
+        store.conn.execute("UPDATE subscribers SET name = ? WHERE id = ?", ("Anna\x07Nowak", ania.id))
+    changed = update_preferences(
+        store, ania.token, {"categories": ["sport"], "frequency": "daily", "language": "en"}, now
+    )
+    assert (changed.categories, changed.frequency, changed.language) == (("sport",), "daily", "en")
+    assert (changed.name, changed.organization, changed.kind) == ("Anna\x07Nowak", "Gazeta", "other")
+    with pytest.raises(InputError) as caught:
+        update_preferences(store, ania.token, {"name": "Anna\tNowak"}, now)
+    assert caught.value.field == "name"  # a new name is still checked
+
+
 def _rows_mentioning(path: Path, needle: str) -> list[str]:
     conn = sqlite3.connect(path)
     found = []

@@ -116,6 +116,7 @@ def test_a_release_is_created_read_listed_updated_and_retracted(api: httpx.Clien
         ({**RELEASE, "attachments": [{"url": "ftp://example.pl/x.pdf"}]}, "attachments.0.url"),
         ({"summary": "bez tytułu"}, "title"),
         ({"title": "Tytuł", "published_at": "jutro"}, "published_at"),
+        ({"title": "Tytuł", "embargo_until": "0001-01-01T00:00:00+01:00"}, "embargo_until"),
         ({"title": "Tytuł", "colour": "red"}, "colour"),
         ({"title": "Tytuł", "categories": ["Zła Kategoria"]}, "categories"),
         ({"title": "Tytuł", "contact": {"email": "nie-adres"}}, "contact.email"),

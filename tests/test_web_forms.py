@@ -198,19 +198,47 @@ def test_form_posts_are_limited_per_minute(tmp_path: Path, categorised: Store) -
 # -- confirm -------------------------------------------------------------------------------------------
 
 
-def test_following_the_confirmation_link_activates_the_subscription(
+def test_opening_the_confirmation_link_changes_nothing_until_the_button_is_pressed(
     client: httpx.Client, settings: Settings, categorised: Store
 ) -> None:
     submit(client, "/subscribe", ANIA)
     pending = subscriptions.get_subscriber(categorised, ANIA["email"])
-    link = subscriptions.link_url(settings, pending, "confirm", utcnow())
-    response = client.get(link.removeprefix(settings.base_url))
-    assert response.status_code == 200
-    assert "Subskrypcja potwierdzona" in response.text
+    path = subscriptions.link_url(settings, pending, "confirm", utcnow()).removeprefix(settings.base_url)
+    with httpx.Client(base_url=str(client.base_url)) as link_scanner:  # opens every link, no cookie
+        page = link_scanner.get(path)
+        assert page.status_code == 200
+        assert page.text.count("<button") == 1
+        assert "Potwierdź subskrypcję" in page.text
+        assert link_scanner.post(path, data={}).status_code == 403  # no CSRF token: refused
+    assert subscriptions.get_subscriber(categorised, ANIA["email"]).status == "pending"
+
+    token = csrf_token(client.get(path).text)
+    response = client.post(path, data={"csrf_token": token})
+    assert response.status_code == 303
     assert subscriptions.get_subscriber(categorised, ANIA["email"]).status == "active"
-    preferences = re.search(r'href="(/preferences/[^"]+)"', response.text)
+    confirmed = client.get(response.headers["location"])
+    assert confirmed.status_code == 200
+    assert "Subskrypcja potwierdzona" in confirmed.text
+    preferences = re.search(r'href="(/preferences/[^"]+)"', confirmed.text)
     assert preferences and client.get(preferences.group(1)).status_code == 200
-    assert client.get(link.removeprefix(settings.base_url)).status_code == 200  # a second visit
+    again = client.post(path, data={"csrf_token": token})  # a double click
+    assert again.status_code == 303
+    assert subscriptions.get_subscriber(categorised, ANIA["email"]).status == "active"
+    assert "Subskrypcja potwierdzona" in client.get(path).text  # the link keeps saying it worked
+
+
+def test_the_confirmation_page_speaks_the_subscribers_language(
+    client: httpx.Client, settings: Settings, categorised: Store
+) -> None:
+    submit(client, "/subscribe?lang=en", {**ANIA, "lang": "en"})
+    pending = subscriptions.get_subscriber(categorised, ANIA["email"])
+    assert pending.language == "en"
+    path = subscriptions.link_url(settings, pending, "confirm", utcnow()).removeprefix(settings.base_url)
+    page = client.get(path)
+    assert 'lang="en"' in page.text
+    assert "Confirm my subscription" in page.text
+    response = submit(client, path, {})
+    assert "Subscription confirmed" in client.get(response.headers["location"]).text
 
 
 def test_a_forged_or_foreign_confirmation_link_is_refused(
@@ -218,9 +246,14 @@ def test_a_forged_or_foreign_confirmation_link_is_refused(
 ) -> None:
     submit(client, "/subscribe", ANIA)
     pending = subscriptions.get_subscriber(categorised, ANIA["email"])
-    assert client.get(f"/confirm/{pending.token}").status_code == 404
     unsubscribe_link = subscriptions.link_token(settings, pending, "unsubscribe")
-    assert client.get(f"/confirm/{unsubscribe_link}").status_code == 404
+    pages = [client.get(f"/confirm/{token}") for token in (pending.token, unsubscribe_link, "AAAA.BBBB")]
+    assert [page.status_code for page in pages] == [404, 404, 404]
+    assert len({page.text for page in pages}) == 1  # the same neutral page for every bad link
+    assert "Link jest nieważny" in pages[0].text
+    token = csrf_token(client.get("/subscribe").text)
+    for bad in (pending.token, unsubscribe_link):
+        assert client.post(f"/confirm/{bad}", data={"csrf_token": token}).status_code == 404
     assert subscriptions.get_subscriber(categorised, ANIA["email"]).status == "pending"
 
 
@@ -304,6 +337,24 @@ def test_preferences_change_categories_frequency_and_language(
     changed = subscriptions.get_subscriber(categorised, ania.email)
     assert (changed.categories, changed.frequency, changed.language) == (("transport",), "weekly", "en")
     assert "Settings saved." in client.get(response.headers["location"]).text
+
+
+def test_preferences_save_when_a_stored_name_has_a_control_character(
+    client: httpx.Client, settings: Settings, categorised: Store, ania: subscriptions.Subscriber
+) -> None:
+    with categorised.transaction():  # as an older version or an outside writer left it
+        categorised.conn.execute("UPDATE subscribers SET name = ? WHERE id = ?", ("Anna\x1bNowak", ania.id))
+    path = f"/preferences/{subscriptions.link_token(settings, ania, 'preferences')}"
+    response = submit(
+        client, path, {"action": "save", "categories": ["transport"], "frequency": "weekly", "language": "pl"}
+    )
+    assert response.status_code == 303
+    changed = subscriptions.get_subscriber(categorised, ania.email)
+    assert (changed.categories, changed.frequency, changed.name) == (
+        ("transport",),
+        "weekly",
+        "Anna\x1bNowak",
+    )
 
 
 def test_a_wrong_choice_on_the_preferences_page_is_a_422(

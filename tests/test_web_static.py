@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import socket
 from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
@@ -97,9 +98,28 @@ def test_matching_if_none_match_answers_304_without_a_body(client: httpx.Client)
     response = client.get("/feeds/rss.xml", headers={"if-none-match": etag})
     assert response.status_code == 304
     assert response.content == b""
+    assert "content-length" not in response.headers  # RFC 9110: a 304 must not say 0 for a feed
     assert response.headers["etag"] == etag
     weak = client.get("/feeds/rss.xml", headers={"if-none-match": f'"other", W/{etag}'})
     assert weak.status_code == 304
+
+
+def test_a_304_on_the_wire_has_no_content_length_and_keeps_the_connection(server: ServerThread) -> None:
+    etag = httpx.get(f"{server.url}/feeds/rss.xml", headers={"accept-encoding": "identity"}).headers["etag"]
+    request = (
+        f"GET /feeds/rss.xml HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: {etag}\r\n\r\n"
+        "GET /feeds/rss.xml HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(request)
+        received = b"".join(iter(lambda: sock.recv(65536), b""))
+    first, _, rest = received.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 304 ")
+    assert b"content-length" not in first.lower()
+    assert b"transfer-encoding" not in first.lower()
+    # The next answer follows at once: the client knew the 304 had no body.
+    assert rest.startswith(b"HTTP/1.1 200 ")
+    assert rest.endswith(RSS_BYTES)
 
 
 def test_if_modified_since_answers_304_until_the_feed_changes(client: httpx.Client, public: Path) -> None:
@@ -256,4 +276,6 @@ def test_large_files_are_streamed_with_the_same_validators(
     response = client.get("/archive.bin")
     assert response.content == big
     assert response.headers["etag"] == f'"{hashlib.sha256(big).hexdigest()[:32]}"'
-    assert client.get("/archive.bin", headers={"if-none-match": response.headers["etag"]}).status_code == 304
+    again = client.get("/archive.bin", headers={"if-none-match": response.headers["etag"]})
+    assert again.status_code == 304
+    assert "content-length" not in again.headers

@@ -2,7 +2,10 @@
 app on one event loop, started in that order, stopped in reverse, drained on SIGTERM/SIGINT.
 
 Builds and digest planning run one at a time on a worker thread with a store of their own, so a build of
-thousands of releases never stalls the web app or the SMTP sender that share the loop.
+thousands of releases never stalls the web app or the SMTP sender that share the loop. A build that fails
+(the public directory cannot be written, say) is written to ``build_state.last_error``, which `/healthz`
+reports, and handed to the watcher, which retries it with backoff until one succeeds and clears the error;
+an embargo lift whose build failed is so published as soon as the cause is gone, not at the next change.
 """
 
 from __future__ import annotations
@@ -155,6 +158,8 @@ class Daemon:
         self.watcher = Watcher(
             settings.database, settings.watch_interval, self._on_watch, on_commit=self._wake_sender.set
         )
+        #: A build failed and the watcher retries it (for the log's ``reason``).
+        self._retrying = False
         self._build_store: Store | None = None
         self._send_store: Store | None = None
         self._server: uvicorn.Server | None = None
@@ -185,9 +190,11 @@ class Daemon:
             now = max(utcnow(), at) if at is not None else utcnow()
             try:
                 report = await self._in_worker(build_outputs, self.build_store, self.settings, now)
-            except Exception:
+            except Exception as error:
                 self.metrics.builds.labels(outcome="error").inc()
+                await self._build_failed(reason, error)
                 raise
+            self._retrying = False
             self.metrics.builds.labels(outcome="ok").inc()
             self.metrics.build_seconds.observe(report.duration)
             feeds, released = list(report.changed_feeds), list(report.newly_visible)
@@ -211,17 +218,33 @@ class Daemon:
             if synced.added or synced.moved or synced.dropped:
                 log.info("embargo clock", added=synced.added, moved=synced.moved, dropped=synced.dropped)
 
+    async def _build_failed(self, reason: str, error: Exception) -> None:
+        """Make a failed build visible (``build_state.last_error``, so `/healthz`) and have the watcher
+        retry it with backoff: nothing else would ask again for a lift whose clock job is spent. The
+        next successful build clears the error."""
+        problem = f"build ({reason}) failed: {error.__class__.__name__}: {error}"[:1000]
+        self._retrying = True
+        self.watcher.request_build()
+        try:
+            await self._in_worker(_note_build_error, self.build_store, problem)
+        except Exception:
+            log.exception("could not record the failed build", problem=problem)
+
     async def _ping(self, feeds: list[str]) -> None:
         await ping_hubs(self.settings, feeds, metrics=self.metrics)
 
     async def _on_watch(self) -> None:
-        await self.build("change")
+        await self.build("retry" if self._retrying else "change")
 
     async def lift(self, moment: datetime) -> None:
-        """An embargo (or a scheduled publication) is due: publish it now."""
+        """An embargo (or a scheduled publication) is due: publish it now; if that build fails, the
+        watcher retries it until it succeeds (see `_build_failed`)."""
         log.info("lift", at=moment.isoformat())
         self.metrics.lifts.inc()
-        await self.build("lift", at=moment)
+        try:
+            await self.build("lift", at=moment)
+        except Exception as error:
+            log.warning("lift failed; the build will be retried", at=moment.isoformat(), error=str(error))
 
     async def digest(self, frequency: str) -> None:
         """Plan the digest run of ``frequency`` ending now; the sender delivers it."""
@@ -409,8 +432,13 @@ class Daemon:
         return self.exit_code
 
     async def _start(self, served_since: dict[str, datetime | None]) -> None:
-        # 1. watcher: first a build as of now (publishes whatever came due while we were down), then poll.
-        await self.build("start")
+        # 1. watcher: first a build as of now (publishes whatever came due while we were down), then poll;
+        # if that build fails the daemon still starts (the web app serves what is there, /healthz says
+        # why) and the watcher retries it.
+        try:
+            await self.build("start")
+        except Exception as error:
+            log.warning("first build failed; will try again", error=str(error))
         self.watcher.open()
         self._spawn("watcher", self.watcher.run(self._stop_watching), critical=True)
         # 2. clock: digest and sweep jobs (lift jobs were synced by the build), then missed digests.
@@ -442,6 +470,13 @@ class Daemon:
         for store in (self._send_store, self._build_store):
             if store is not None:
                 store.close()
+
+
+def _note_build_error(store: Store, problem: str) -> None:
+    """Write a failed build's problem to ``build_state.last_error``, keeping its cursor and time: the
+    outputs are as the last good build left them."""
+    with store.transaction() as conn:
+        conn.execute("UPDATE build_state SET last_error = ? WHERE id = 1", (problem,))
 
 
 def _log_delivery(attempt: outbox.Attempt, status: str) -> None:

@@ -6,6 +6,10 @@ recorded: a crash repeats at most those, and loses none (claimed rows come back 
 or at once when the next sender takes the single-instance lock, `daemon.try_instance_lock`, and calls
 `outbox.reclaim_all`). Outcomes that finish together are committed together (one transaction).
 
+While the run lives it renews the leases of its rows (in flight and prefetched) every third of a lease,
+so an SMTP transaction slower than a lease (a tarpitting relay: each command may take up to
+``smtp.timeout``) never lets its row look abandoned and be sent a second time.
+
 All store access of a run (claim, compose, record) happens in one worker thread, one call at a time:
 the connection is never used from two threads at once, and the loop keeps the SMTP conversations going
 while SQLite commits.
@@ -33,6 +37,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+import structlog
+
 from newsroom_feed import outbox
 from newsroom_feed.compose import Composer
 from newsroom_feed.errors import DeliveryError, NewsroomError, NotYetVisible, PermanentDeliveryError
@@ -45,6 +51,8 @@ if TYPE_CHECKING:
     from newsroom_feed.metrics import Metrics
 
 _T = TypeVar("_T")
+
+log = structlog.get_logger(__name__)
 
 #: How long an idle daemon sender sleeps between looks at the outbox when nobody wakes it.
 IDLE_POLL_SECONDS = 5.0
@@ -165,6 +173,7 @@ async def deliver(
     mailer: Mailer | None = None
     if transport is None:
         mailer = transport = Mailer(settings.smtp)
+    renewing = asyncio.create_task(run.keep_leases(), name="lease-renewal")
     try:
         workers = [
             asyncio.create_task(run.work(transport, stop, wake, until_idle), name=f"sender-{n}")
@@ -178,6 +187,8 @@ async def deliver(
             await asyncio.gather(*workers, return_exceptions=True)
             raise
     finally:
+        renewing.cancel()
+        await asyncio.gather(renewing, return_exceptions=True)
         await run.close()
         if mailer is not None:
             await mailer.close()
@@ -239,7 +250,8 @@ class _Run:
         self.report = DeliveryReport()
         lease = settings.outbox.lease_seconds
         # Claim enough rows at once to save transactions, but no more than the pool can send in a
-        # quarter of a lease at the rate limit: a prefetched row must not outlive its lease.
+        # quarter of a lease at the rate limit: rows are not held long away from other senders (their
+        # leases are renewed meanwhile, see `keep_leases`).
         self.batch = max(1, min(PREFETCH_ROWS, int(settings.smtp.rate_per_second * lease / 4)))
         self.prefetch: deque[tuple[OutboxItem, OutgoingMessage | Exception]] = deque()
         self.prefetch_deadline = 0.0
@@ -301,6 +313,22 @@ class _Run:
             if not isinstance(result, NotYetVisible)
         ]
         return outbox.Claimed([item for item, _ in kept], claimed.skipped), [result for _, result in kept]
+
+    async def keep_leases(self) -> None:
+        """Renew this run's leases every third of a lease until cancelled; a failed renewal (a locked
+        store) is tried again at the next tick, two more before any lease could run out."""
+        lease = self.settings.outbox.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                await self._in_thread(self._renew)
+            except Exception as error:  # the next tick tries again; the sending goes on meanwhile
+                log.warning("lease renewal failed", error=str(error))
+
+    def _renew(self) -> int:
+        return outbox.renew(
+            self.store, self.owner, self.clock(), lease_seconds=self.settings.outbox.lease_seconds
+        )
 
     def _give_back(self, ids: list[int]) -> None:
         if ids:
@@ -428,7 +456,7 @@ class _Run:
 
     def _write(self, attempts: list[outbox.Attempt]) -> tuple[list[str], set[int]]:
         """Record the outcomes; returns their statuses and the subscribers now bounced among them."""
-        statuses = outbox.record(self.store, attempts, self.clock(), self.settings.outbox)
+        statuses = outbox.record(self.store, attempts, self.clock(), self.settings.outbox, owner=self.owner)
         candidates = {a.item.subscriber_id for a in attempts if a.bounce and a.item.subscriber_id is not None}
         return statuses, outbox.bounced_subscribers(self.store, candidates)
 
@@ -446,7 +474,9 @@ class _Run:
             self._count(attempt, done.result())
 
     def _count(self, attempt: outbox.Attempt, status: str) -> None:
-        if status == "sent":
+        if status == "lost":
+            pass  # the row was no longer ours (see `outbox.record`): what its holder records counts
+        elif status == "sent":
             self.report.sent += 1
         elif status == "failed":
             self.report.failed += 1

@@ -28,7 +28,7 @@ from typing import Any
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from newsroom_feed.markup import summarise
+from newsroom_feed.markup import summarise, xml_safe
 from newsroom_feed.models import Category, Release
 from newsroom_feed.settings import Settings
 
@@ -120,14 +120,15 @@ class FeedScope:
         title = self.settings.feed.title
         if self.category is not None:
             title = f"{title}: {self.category.name}"
+        title = xml_safe(title)  # a category name an outside writer stored: lxml refuses a NUL
         return title if self.archive is None else f"{title} (archiwum {self.archive})"
 
     @property
     def description(self) -> str:
         if self.category is not None and self.category.description:
-            return self.category.description
+            return xml_safe(self.category.description)
         if self.category is not None:
-            return f"{self.settings.feed.description}, kategoria: {self.category.name}"
+            return xml_safe(f"{self.settings.feed.description}, kategoria: {self.category.name}")
         return self.settings.feed.description
 
     @property
@@ -200,9 +201,17 @@ CONTENT_NS = "http://purl.org/rss/1.0/modules/content/"
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attributes: str) -> etree._Element:
-    element = etree.SubElement(parent, tag, attributes)
+    """A child element; text XML cannot hold (a NUL an outside writer stored) loses those characters
+    rather than stopping the build: lxml refuses it, so it is cleaned only then, at no cost otherwise."""
+    try:
+        element = etree.SubElement(parent, tag, attributes)
+    except ValueError:
+        element = etree.SubElement(parent, tag, {key: xml_safe(value) for key, value in attributes.items()})
     if text is not None:
-        element.text = text
+        try:
+            element.text = text
+        except ValueError:
+            element.text = xml_safe(text)
     return element
 
 
@@ -402,7 +411,11 @@ def json_feed(scope: FeedScope, releases: Sequence[Release]) -> bytes:
     # replace with its pure-Python one at four times the cost.
     head = json.dumps(document, ensure_ascii=False)[:-1]
     items = ",\n".join(json.dumps(_json_item(settings, release), ensure_ascii=False) for release in releases)
-    return f'{head}, "items": [\n{items}\n]}}\n'.encode()
+    text = f'{head}, "items": [\n{items}\n]}}\n'
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot hold (json escapes the controls)
+        return xml_safe(text).encode()
 
 
 def render_feeds(scope: FeedScope, releases: Sequence[Release]) -> dict[str, bytes]:

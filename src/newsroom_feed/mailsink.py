@@ -20,19 +20,29 @@ DATA_SIZE_LIMIT = 25 * 1024 * 1024
 
 class MaildirHandler:
     """Delivers each accepted message into a Maildir, with the envelope kept as Return-Path and
-    Delivered-To headers, as a local delivery agent does."""
+    Delivered-To headers, as a local delivery agent does.
+
+    A message that cannot be stored is answered ``451`` (try again later), never 5xx: the sender keeps
+    it queued instead of failing it and counting a bounce against a subscriber who did nothing wrong.
+    """
 
     def __init__(self, maildir: Path) -> None:
-        maildir.parent.mkdir(parents=True, exist_ok=True)
-        self.maildir = mailbox.Maildir(maildir, create=True)
+        # `mailbox.Maildir(create=True)` makes tmp/new/cur only when it creates the directory itself;
+        # an existing empty directory (made by hand, or by a deploy script) would refuse every message.
+        for sub in ("tmp", "new", "cur"):
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
+        self.maildir = mailbox.Maildir(maildir, create=False)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
         if isinstance(content, str):
             content = content.encode("utf-8")
         trace = f"Return-Path: <{envelope.mail_from}>\r\nDelivered-To: {', '.join(envelope.rcpt_tos)}\r\n"
-        # Maildir files use the local line ending; SMTP carries CRLF.
-        key = self.maildir.add((trace.encode("utf-8") + content).replace(b"\r\n", b"\n"))
+        try:
+            # Maildir files use the local line ending; SMTP carries CRLF.
+            key = self.maildir.add((trace.encode("utf-8") + content).replace(b"\r\n", b"\n"))
+        except (OSError, mailbox.Error) as error:
+            return f"451 4.3.0 cannot store the message now: {error.__class__.__name__}"
         return f"250 OK stored as {key}"
 
 

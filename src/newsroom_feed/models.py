@@ -30,6 +30,8 @@ from newsroom_feed.errors import InputError
 
 DEFAULT_ZONE = ZoneInfo("Europe/Warsaw")
 TITLE_MAX = 300
+#: The years a release time may be in (`parse_moment`).
+YEARS = range(1900, 3000)
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$",
@@ -49,7 +51,11 @@ def has_control_characters(text: str) -> bool:
 def parse_moment(value: Any, zone: ZoneInfo = DEFAULT_ZONE) -> datetime | None:
     """An RFC 3339 date-time in UTC; a time without an offset is read in ``zone`` (Europe/Warsaw).
 
-    :raises ValueError: for anything that is not ``YYYY-MM-DDTHH:MM[:SS][offset]``.
+    Only the years `YEARS` are accepted: a time at either end of `datetime` cannot be moved to another
+    zone (``0001-01-01T00:00:00+01:00`` overflows), and the store holds back releases it cannot read with
+    an embargo in the year 9999 (`store.HELD_UNTIL`), which no accepted time may reach.
+
+    :raises ValueError: for anything that is not ``YYYY-MM-DDTHH:MM[:SS][offset]`` in those years.
     """
     if value is None or value == "":
         return None
@@ -62,9 +68,18 @@ def parse_moment(value: Any, zone: ZoneInfo = DEFAULT_ZONE) -> datetime | None:
             "must be an RFC 3339 date-time such as 2026-11-26T10:30:00+01:00 "
             "(without an offset it is read as Europe/Warsaw time)"
         )
+    out_of_range = ValueError(f"must be between the years {YEARS.start} and {YEARS.stop - 1}")
+    if moment.year not in YEARS:
+        raise out_of_range
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC).replace(microsecond=0)
+    try:
+        moment = moment.astimezone(UTC).replace(microsecond=0)
+    except (OverflowError, ValueError):
+        raise out_of_range from None
+    if moment.year not in YEARS:
+        raise out_of_range
+    return moment
 
 
 def _http_url(value: str | None) -> str | None:

@@ -3,9 +3,14 @@
 Row life: ``pending`` → (claimed) ``sending`` → ``sent`` | ``pending`` again with a backoff (4xx,
 disconnects) | ``failed`` (5xx, too many attempts, or skipped). A row is ``sending`` only while a sender
 holds its lease; a lease that runs out (the sender died) makes the row due again, and whoever takes the
-single-instance lock calls `reclaim_all` at once. Rows of subscribers who are unsubscribed, bounced or
-erased are never sent: a claim marks them ``failed`` with ``last_error`` starting ``skipped:``, so the
-ledger still shows what was planned and why it did not go.
+single-instance lock calls `reclaim_all` at once. A live sender `renew`s the leases of its rows well
+before they run out, a claim never takes back rows of the claiming owner itself, and `record` changes a
+row only while the recording owner still holds it: a slow SMTP transaction never lets a row be sent twice,
+and a late outcome never overwrites what another sender recorded.
+
+Rows of subscribers who are unsubscribed, bounced or erased are never sent: a claim marks them
+``failed`` with ``last_error`` starting ``skipped:``, so the ledger still shows what was planned and why
+it did not go.
 """
 
 from __future__ import annotations
@@ -120,8 +125,10 @@ def _ids_json(ids: tuple[int, ...]) -> str:
 def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limit: int = 1) -> Claimed:
     """Take up to ``limit`` due rows for ``owner`` until ``now + lease_seconds``, oldest due first.
 
-    Rows whose lease ran out are due again. Rows whose subscriber may not be written to are marked
-    failed (``skipped: ...``) on the way and counted, never returned.
+    Rows whose lease ran out are due again, except ``owner``'s own: those are in its hands (in flight or
+    prefetched) and its lease may only look expired because a transaction outlived it. Rows whose
+    subscriber may not be written to are marked failed (``skipped: ...``) on the way and counted, never
+    returned.
     """
     lease_until = iso(now + timedelta(seconds=lease_seconds))
     items: list[OutboxItem] = []
@@ -129,8 +136,8 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
     with store.transaction() as conn:
         conn.execute(
             "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL "
-            "WHERE status = 'sending' AND lease_until < ?",
-            (iso(now),),
+            "WHERE status = 'sending' AND lease_until < ? AND lease_owner IS NOT ?",
+            (iso(now), owner),
         )
         while len(items) < limit:
             rows = conn.execute(
@@ -181,53 +188,82 @@ def _skip_reason(kind: str, subscriber_id: int | None, status: str | None) -> st
     return f"subscriber {status}"
 
 
-def record(store: Store, attempts: Sequence[Attempt], now: datetime, settings: OutboxSettings) -> list[str]:
+def record(
+    store: Store, attempts: Sequence[Attempt], now: datetime, settings: OutboxSettings, *, owner: str
+) -> list[str]:
     """Write the outcome of several attempts in one transaction; returns each row's new status.
 
     A transient failure puts the row back with an exponential backoff, or fails it after
     ``settings.max_attempts``; a permanent one fails it at once and, for a bounce, counts towards the
     subscriber's ``bounced`` status (at ``settings.bounce_after``).
+
+    Every attempt goes into ``deliveries`` (it happened), but a row changes only while ``owner`` still
+    holds it (``sending`` under its lease); a ``sent`` outcome also settles a row that was given back to
+    the queue meanwhile (``pending``, no owner), so that nobody sends it again. Otherwise the row belongs
+    to another sender or is settled already, is left as it is, and its status here is ``"lost"``.
     """
     statuses: list[str] = []
     when = iso(now)
-    sent = [a for a in attempts if a.outcome == "sent"]
     with store.transaction() as conn:
         conn.executemany(
             "INSERT INTO deliveries (outbox_id, attempt, at, code, reply, outcome) VALUES (?, ?, ?, ?, ?, ?)",
             [(a.item.id, a.item.attempts + 1, when, a.code, a.reply[:1000], a.outcome) for a in attempts],
         )
-        conn.executemany(
-            "UPDATE outbox SET status = 'sent', attempts = ?, sent_at = ?, message_id = ?, "
-            "last_error = NULL, lease_until = NULL, lease_owner = NULL WHERE id = ?",
-            [(a.item.attempts + 1, when, a.message_id, a.item.id) for a in sent],
-        )
         for attempt in attempts:
-            item, number = attempt.item, attempt.item.attempts + 1
-            if attempt.outcome == "sent":
-                statuses.append("sent")
-                continue
-            error = f"{attempt.code or 'no reply'} {attempt.reply}".strip()[:1000]
-            if attempt.outcome == "transient" and number < settings.max_attempts:
-                retry_at = now + timedelta(seconds=backoff(number, settings))
-                conn.execute(
-                    "UPDATE outbox SET status = 'pending', attempts = ?, next_attempt_at = ?, "
-                    "last_error = ?, message_id = coalesce(?, message_id), lease_until = NULL, "
-                    "lease_owner = NULL WHERE id = ?",
-                    (number, iso(retry_at), error, attempt.message_id, item.id),
-                )
-                statuses.append("pending")
-                continue
-            if attempt.outcome == "transient":
-                error = f"gave up after {number} attempts: {error}"
-            conn.execute(
-                "UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?, "
-                "message_id = coalesce(?, message_id), lease_until = NULL, lease_owner = NULL WHERE id = ?",
-                (number, error, attempt.message_id, item.id),
-            )
-            if attempt.bounce and item.subscriber_id is not None:
-                _count_bounce(store, item.subscriber_id, settings.bounce_after)
-            statuses.append("failed")
+            statuses.append(_record_one(store, attempt, now, settings, owner))
     return statuses
+
+
+#: The rows an outcome may change: held by the recording owner.
+_HELD = "id = ? AND status = 'sending' AND lease_owner = ?"
+
+
+def _record_one(store: Store, attempt: Attempt, now: datetime, settings: OutboxSettings, owner: str) -> str:
+    conn, item, number = store.conn, attempt.item, attempt.item.attempts + 1
+    if attempt.outcome == "sent":
+        changed = conn.execute(
+            "UPDATE outbox SET status = 'sent', attempts = ?, sent_at = ?, message_id = ?, "
+            "last_error = NULL, lease_until = NULL, lease_owner = NULL WHERE id = ? AND "
+            "((status = 'sending' AND lease_owner = ?) OR (status = 'pending' AND lease_owner IS NULL))",
+            (number, iso(now), attempt.message_id, item.id, owner),
+        ).rowcount
+        return "sent" if changed else "lost"
+    error = f"{attempt.code or 'no reply'} {attempt.reply}".strip()[:1000]
+    if attempt.outcome == "transient" and number < settings.max_attempts:
+        retry_at = now + timedelta(seconds=backoff(number, settings))
+        changed = conn.execute(
+            "UPDATE outbox SET status = 'pending', attempts = ?, next_attempt_at = ?, "
+            "last_error = ?, message_id = coalesce(?, message_id), lease_until = NULL, "
+            f"lease_owner = NULL WHERE {_HELD}",
+            (number, iso(retry_at), error, attempt.message_id, item.id, owner),
+        ).rowcount
+        return "pending" if changed else "lost"
+    if attempt.outcome == "transient":
+        error = f"gave up after {number} attempts: {error}"
+    changed = conn.execute(
+        "UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?, "
+        f"message_id = coalesce(?, message_id), lease_until = NULL, lease_owner = NULL WHERE {_HELD}",
+        (number, error, attempt.message_id, item.id, owner),
+    ).rowcount
+    if not changed:
+        return "lost"
+    if attempt.bounce and item.subscriber_id is not None:
+        _count_bounce(store, item.subscriber_id, settings.bounce_after)
+    return "failed"
+
+
+def renew(store: Store, owner: str, now: datetime, *, lease_seconds: float) -> int:
+    """Extend the leases of every row ``owner`` holds to ``now + lease_seconds``; returns how many.
+
+    A live sender calls this well within each lease (at a third of it), so neither its rows in flight
+    nor those it prefetched look abandoned however long an SMTP transaction takes; when the sender dies
+    the renewals stop and the leases run out as before.
+    """
+    with store.transaction() as conn:
+        return conn.execute(
+            "UPDATE outbox SET lease_until = ? WHERE status = 'sending' AND lease_owner = ?",
+            (iso(now + timedelta(seconds=lease_seconds)), owner),
+        ).rowcount
 
 
 def _count_bounce(store: Store, subscriber_id: int, bounce_after: int) -> None:

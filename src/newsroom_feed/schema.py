@@ -228,4 +228,15 @@ MIGRATIONS: tuple[str, ...] = (
         OR strftime('%Y-%m-%dT%H:%M:%SZ', updated_at, '+0 days') IS NOT updated_at;
     ALTER TABLE build_state ADD COLUMN fingerprint TEXT;
     """,
+    # 4: an outside writer that changes `body_markdown` and leaves `body_html` as it was makes the HTML
+    # stale: it is emptied, which makes the row incomplete, so the next build renders it again
+    # (`complete_pending`). The service writes both columns together, so its own edits fire this only
+    # when a new text renders to the same HTML (`Store.update_release` then writes the HTML again); the
+    # trigger writes only `body_html`, so it cannot fire itself.
+    """
+    CREATE TRIGGER releases_markdown_edited AFTER UPDATE OF body_markdown ON releases
+    WHEN NEW.body_markdown IS NOT OLD.body_markdown AND NEW.body_html IS OLD.body_html BEGIN
+        UPDATE releases SET body_html = NULL WHERE id = NEW.id;
+    END;
+    """,
 )

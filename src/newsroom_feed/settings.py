@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import (
@@ -169,6 +170,20 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
             raise ValueError("must be an absolute http(s) URL, e.g. https://prasa.example.pl")
         return value.rstrip("/")
+
+    @field_validator("outbox")
+    @classmethod
+    def _lease_outlives_transactions(cls, value: OutboxSettings, info: ValidationInfo) -> OutboxSettings:
+        # A lease must outlast an SMTP transaction (each of its commands may take `smtp.timeout`): the
+        # sender renews its leases, but one that ran out would let a row look abandoned and go twice.
+        smtp = info.data.get("smtp")
+        if isinstance(smtp, SmtpSettings) and value.lease_seconds < 2 * smtp.timeout:
+            raise ValueError(
+                f"NEWSROOM_OUTBOX__LEASE_SECONDS ({value.lease_seconds:g}) must be at least twice "
+                f"NEWSROOM_SMTP__TIMEOUT ({smtp.timeout:g}), or a slow SMTP transaction could outlive "
+                "its lease and the message be sent twice"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod

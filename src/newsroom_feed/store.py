@@ -7,6 +7,16 @@ operation commits together or not at all.
 Times are stored as UTC text ``YYYY-MM-DDTHH:MM:SSZ`` so that text order is time order. Triggers (the
 schema is in `schema.py`) append to `changes` on every write to the release tables, so a row written by
 another process, even with plain SQL, is seen by the watcher.
+
+What an outside writer stores is not trusted. `complete_pending` (run before every build) cleans the rows
+it completes: characters XML cannot hold leave the texts and category names, a missing ``body_html`` is
+rendered from the Markdown, a supplied one is cleaned by the allow-list of `markup.render_markdown`; and a
+trigger (migration 4) empties ``body_html`` when the Markdown alone is edited, so the next build renders
+it again. A complete row can still be changed later with plain SQL (``body_html`` alone, a title), so every
+read that builds a `Release` or `Category` cleans them again: the HTML through the same allow-list
+(`markup.clean_html`, about 20 µs a body, under 5 % of a full build of 10,000 releases), the texts of XML-
+invalid characters. That is the one place all outputs (feeds, pages, mail, API) read from, so no HTML
+reaches them uncleaned whatever wrote it, without a second trigger and flag column for HTML edits.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import sqlite_utils
 from slugify import slugify
 
 from newsroom_feed.errors import ReleaseNotFound, StoreError
-from newsroom_feed.markup import render_markdown
+from newsroom_feed.markup import clean_html, render_markdown, xml_safe, xml_safe_or_none
 from newsroom_feed.models import (
     DEFAULT_ZONE,
     Attachment,
@@ -221,7 +231,7 @@ class Store:
 
     def categories(self) -> list[Category]:
         rows = self.conn.execute("SELECT slug, name, description FROM categories ORDER BY slug").fetchall()
-        return [Category(*row) for row in rows]
+        return [_category(*row) for row in rows]
 
     def category_slugs_by_id(self, ids: Iterable[int]) -> list[str]:
         wanted = sorted(set(ids))
@@ -244,7 +254,7 @@ class Store:
             """,
             (iso(now),),
         ).fetchall()
-        return [(Category(slug, name, description), count) for slug, name, description, count in rows]
+        return [(_category(slug, name, description), count) for slug, name, description, count in rows]
 
     # -- releases: writes ---------------------------------------------------------------------------
 
@@ -285,6 +295,7 @@ class Store:
         base = {key: value for key, value in current.to_document(now).items() if key in _DOCUMENT_FIELDS}
         base.update(changes)
         document = ReleaseInput.parse(base, self.zone)
+        content = self._content_values(document)
         with self.transaction():
             self.conn.execute(
                 """
@@ -294,13 +305,14 @@ class Store:
                 WHERE id = ?
                 """,
                 (
-                    *self._content_values(document),
+                    *content,
                     iso(document.published_at or current.published_at),
                     iso(document.embargo_until) if document.embargo_until else None,
                     iso(max(now, current.updated_at)),
                     current.id,
                 ),
             )
+            self._keep_html(current.id, content[3])
             self._replace_links(current.id, document)
         return self.get_release(current.id)
 
@@ -332,14 +344,29 @@ class Store:
         time now) until the operator sets a real one (`held_releases` lists them, the build reports them);
         an unreadable retraction time retracts as of now; unreadable creation or update times become now.
         Each problem is logged with the text that was found.
+
+        Texts lose the characters XML cannot hold (one NUL in a title would otherwise stop every feed),
+        a missing ``body_html`` is rendered from the Markdown, and ``body_html`` the writer supplied is
+        kept but cleaned by the allow-list of `render_markdown`. Categories an outside writer named with
+        such characters are cleaned here too.
         """
+        self._clean_categories()
         rows = self.conn.execute(
-            "SELECT id, title, body_markdown, published_at, embargo_until, retracted_at, created_at, "
-            f"updated_at FROM releases WHERE {_INCOMPLETE}"
+            f"SELECT id, {', '.join(_TEXT_COLUMNS)}, body_html, {', '.join(TIME_COLUMNS)} "
+            f"FROM releases WHERE {_INCOMPLETE}"
         ).fetchall()
         done = []
-        for release_id, title, body, *texts in rows:
-            times = dict(zip(TIME_COLUMNS, texts, strict=True))
+        for release_id, *values in rows:
+            texts = {
+                column: xml_safe_or_none(value)
+                for column, value in zip(_TEXT_COLUMNS, values[: len(_TEXT_COLUMNS)], strict=True)
+            }
+            html, *time_texts = values[len(_TEXT_COLUMNS) :]
+            title = texts["title"] = texts["title"] or ""
+            body = texts["body_markdown"] = texts["body_markdown"] or ""
+            texts["language"] = texts["language"] or "pl"
+            html = render_markdown(body) if html is None else clean_html(html)
+            times = dict(zip(TIME_COLUMNS, time_texts, strict=True))
             moments = {column: self._read_outside(release_id, column, text) for column, text in times.items()}
             published = moments["published_at"] or now
             embargo = moments["embargo_until"]
@@ -352,12 +379,12 @@ class Store:
             updated = moments["updated_at"] if moments["updated_at"] not in (None, _UNREADABLE) else now
             with self.transaction():
                 self.conn.execute(
-                    "UPDATE releases SET body_html = coalesce(body_html, ?), published_at = ?, "
-                    "embargo_until = ?, retracted_at = ?, created_at = ?, updated_at = ?, "
-                    "language = coalesce(language, 'pl'), urgent = coalesce(urgent, 0), "
-                    "body_markdown = coalesce(body_markdown, '') WHERE id = ?",
+                    f"UPDATE releases SET {', '.join(f'{column} = ?' for column in _TEXT_COLUMNS)}, "
+                    "body_html = ?, published_at = ?, embargo_until = ?, retracted_at = ?, created_at = ?, "
+                    "updated_at = ?, urgent = coalesce(urgent, 0) WHERE id = ?",
                     (
-                        render_markdown(body or ""),
+                        *texts.values(),
+                        html,
                         iso(published),
                         iso(embargo) if embargo else None,
                         iso(retracted) if retracted else None,
@@ -366,9 +393,23 @@ class Store:
                         release_id,
                     ),
                 )
+                self._keep_html(release_id, html)
                 self._mint_identity(release_id, title, published, created)
             done.append(int(release_id))
         return done
+
+    def _clean_categories(self) -> None:
+        """Take the characters XML cannot hold out of category names and descriptions: the categories
+        are few, so all are read (an outside writer may have inserted or renamed one with plain SQL)."""
+        for category_id, name, description in self.conn.execute(
+            "SELECT id, name, description FROM categories"
+        ).fetchall():
+            clean = (xml_safe(name or ""), xml_safe(description or ""))
+            if clean != (name, description):
+                with self.transaction():
+                    self.conn.execute(
+                        "UPDATE categories SET name = ?, description = ? WHERE id = ?", (*clean, category_id)
+                    )
 
     def _read_outside(self, release_id: int, column: str, text: str | None) -> datetime | None:
         """A time column of a row `complete_pending` fixes: None for NULL or empty, `_UNREADABLE` (logged)
@@ -461,7 +502,14 @@ class Store:
         """Every release of a category the public may see at ``now``, newest first, as list lines."""
         rows = self._visible("r.slug, r.title, r.number, r.visible_at, r.urgent, r.summary", now, category)
         return [
-            ReleaseLine(slug, title, number, _moment(visible) or now, bool(urgent), summary)
+            ReleaseLine(
+                slug,
+                xml_safe(title),
+                number,
+                _moment(visible) or now,
+                bool(urgent),
+                xml_safe_or_none(summary),
+            )
             for slug, title, number, visible, urgent, summary in rows
         ]
 
@@ -526,7 +574,7 @@ class Store:
                 f"ORDER BY rc.release_id, rc.position",
                 chunk,
             ):
-                categories.setdefault(row[0], []).append(Category(row[1], row[2], row[3]))
+                categories.setdefault(row[0], []).append(_category(row[1], row[2], row[3]))
             for row in self.conn.execute(
                 f"SELECT release_id, url, title, mime_type, length FROM attachments "
                 f"WHERE release_id IN ({marks}) ORDER BY release_id, position",
@@ -597,6 +645,14 @@ class Store:
             contact.email if contact else None,
             contact.phone if contact else None,
             document.source_url,
+        )
+
+    def _keep_html(self, release_id: int, html: str) -> None:
+        """Write ``html`` again if the `releases_markdown_edited` trigger (migration 4) just emptied it:
+        it does so when the Markdown changed and the HTML did not, which is also what the service itself
+        does when a new text renders to the same HTML (or when cleaning changed only the Markdown)."""
+        self.conn.execute(
+            "UPDATE releases SET body_html = ? WHERE id = ? AND body_html IS NULL", (html, release_id)
         )
 
     def _replace_links(self, release_id: int, document: ReleaseInput) -> None:
@@ -688,6 +744,12 @@ _DOCUMENT_FIELDS = {
     "published_at", "embargo_until", "contact", "source_url",
 }  # fmt: skip
 
+#: The text columns of a release an outside writer may fill (`complete_pending` cleans them).
+_TEXT_COLUMNS = (
+    "title", "summary", "body_markdown", "language", "contact_name", "contact_email", "contact_phone",
+    "source_url",
+)  # fmt: skip
+
 _RELEASE_COLUMNS = (
     "id, uid, number, slug, title, summary, body_markdown, body_html, language, urgent, contact_name, "
     "contact_email, contact_phone, source_url, published_at, embargo_until, created_at, updated_at, "
@@ -707,14 +769,16 @@ def _release(
         uid=uid,
         number=number,
         slug=slug,
-        title=title,
-        summary=summary,
+        title=xml_safe(title),
+        summary=xml_safe_or_none(summary),
         body_markdown=body_markdown or "",
-        body_html=body_html or "",
-        language=language or "pl",
+        body_html=clean_html(body_html) if body_html else "",
+        language=xml_safe(language or "pl"),
         urgent=bool(urgent),
-        contact=Contact(contact_name, contact_email, contact_phone),
-        source_url=source_url,
+        contact=Contact(
+            xml_safe_or_none(contact_name), xml_safe_or_none(contact_email), xml_safe_or_none(contact_phone)
+        ),
+        source_url=xml_safe_or_none(source_url),
         published_at=published,
         embargo_until=_moment(embargo_until),
         created_at=_moment(created_at) or published,
@@ -723,6 +787,12 @@ def _release(
         categories=tuple(categories.get(release_id, ())),
         attachments=tuple(attachments.get(release_id, ())),
     )
+
+
+def _category(slug: str, name: str, description: str) -> Category:
+    """A category as read, without characters XML cannot hold (an outside writer may have put some in
+    after `Store.complete_pending` cleaned the table)."""
+    return Category(slug, xml_safe(name), xml_safe(description))
 
 
 def _statements(script: str) -> list[str]:

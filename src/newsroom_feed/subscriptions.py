@@ -414,12 +414,43 @@ def unsubscribe(store: Store, token: str, now: datetime) -> Subscriber:
     return subscriber
 
 
-#: What a subscriber may change from the preferences page (the address itself may not change there).
-PREFERENCE_FIELDS = frozenset({"name", "kind", "organization", "categories", "frequency", "language"})
+class PreferencesInput(BaseModel):
+    """The fields a subscriber may change from the preferences page (the address may not change there).
+
+    Every field is optional and only those given are checked and written: a name stored by an older
+    version or an outside writer (say, with a control character) must not block a change of frequency.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    name: str | None = Field(default=None, max_length=200)
+    kind: SubscriberKind = "other"
+    organization: str | None = Field(default=None, max_length=200)
+    categories: CategorySlugs = ()
+    frequency: Frequency = "immediate"
+    language: Literal["pl", "en"] = "pl"
+
+    @field_validator("name", "organization")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return _plain(value)
+
+    @field_validator("kind", "frequency", "language", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+#: What a subscriber may change from the preferences page.
+PREFERENCE_FIELDS = frozenset(PreferencesInput.model_fields)
+#: The columns of `subscribers` among them (categories live in `subscriber_categories`).
+_PREFERENCE_COLUMNS = ("name", "kind", "organization", "language", "frequency")
 
 
 def update_preferences(store: Store, token: str, changes: dict[str, Any], now: datetime) -> Subscriber:
     """Change categories, frequency, language (and name, kind, organization) from the preferences page.
+
+    Only the fields in ``changes`` are validated and written; the others stay as stored.
 
     :raises NotFound: no subscriber has this token.
     :raises InputError: an unknown or invalid field; nothing is changed.
@@ -428,30 +459,21 @@ def update_preferences(store: Store, token: str, changes: dict[str, Any], now: d
     for name in changes:
         if name not in PREFERENCE_FIELDS:
             raise InputError(name, "cannot be changed on the preferences page")
-    current = {
-        "email": subscriber.email,
-        "name": subscriber.name,
-        "kind": subscriber.kind,
-        "organization": subscriber.organization,
-        "categories": subscriber.categories,
-        "frequency": subscriber.frequency,
-        "language": subscriber.language,
-    }
-    document = SubscriberInput.parse({**current, **changes})
+    try:
+        document = PreferencesInput.model_validate(changes)
+    except ValidationError as error:
+        raise input_error(error) from None
+    given = document.model_fields_set
+    columns = [name for name in _PREFERENCE_COLUMNS if name in given]
     with store.transaction():
-        store.conn.execute(
-            "UPDATE subscribers SET name = ?, kind = ?, organization = ?, language = ?, frequency = ? "
-            "WHERE id = ?",
-            (
-                document.name,
-                document.kind,
-                document.organization,
-                document.language,
-                document.frequency,
-                subscriber.id,
-            ),
-        )
-        _set_categories(store, subscriber.id, document.categories)
+        if columns:
+            assignments = ", ".join(f"{name} = ?" for name in columns)
+            store.conn.execute(
+                f"UPDATE subscribers SET {assignments} WHERE id = ?",
+                (*(getattr(document, name) for name in columns), subscriber.id),
+            )
+        if "categories" in given:
+            _set_categories(store, subscriber.id, document.categories)
     return _by_token(store, token)
 
 

@@ -5,7 +5,8 @@ when *another* connection commits, and stays frozen while this connection holds 
 autocommit and no open cursors). Only when it changed does it compare the newest `changes` row with the
 build cursor: releases written by the CLI, the admin API or an outside CMS with plain SQL all land there
 through triggers. The build moves the cursor only after the files are in place, so a build that fails or
-is killed is simply asked for again.
+is killed is simply asked for again. A build that failed elsewhere (an embargo lift, whose clock job is
+spent) is handed over with `request_build`, and retried here with the same backoff until it succeeds.
 """
 
 from __future__ import annotations
@@ -45,7 +46,18 @@ class Watcher:
         self._on_commit = on_commit
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
+        self._pending = False
         self.polls = 0
+
+    def request_build(self) -> None:
+        """Ask for a build at the next poll even though nothing was committed: one that failed elsewhere
+        (a lift) must still happen. Retried with backoff until it succeeds, like a failed change build."""
+        self._pending = True
+
+    @property
+    def pending(self) -> bool:
+        """Whether a build is asked for and has not yet succeeded."""
+        return self._pending
 
     def open(self) -> None:
         """Open the dedicated connection; the store must exist (the daemon opened it and migrated)."""
@@ -85,15 +97,15 @@ class Watcher:
         """Poll until ``stop`` is set. Starts by catching up on changes made while nobody watched."""
         if self._conn is None:
             self.open()
-        pending = self.behind()
+        self._pending = self._pending or self.behind()
         retry = RETRY_FIRST_SECONDS
         wait = 0.0
         while not stop.is_set():
             if self.committed():
                 if self._on_commit is not None:
                     self._on_commit()
-                pending = pending or self.behind()
-            if pending:
+                self._pending = self._pending or self.behind()
+            if self._pending:
                 try:
                     await self._on_change()
                 except asyncio.CancelledError:
@@ -102,7 +114,7 @@ class Watcher:
                     log.exception("build failed; will try again", retry_in=retry)
                     wait, retry = retry, min(retry * 2, RETRY_MAX_SECONDS)
                 else:
-                    pending, retry = False, RETRY_FIRST_SECONDS
+                    self._pending, retry = False, RETRY_FIRST_SECONDS
             await _sleep_or_stop(stop, max(wait, self.interval))
             wait = 0.0
 

@@ -10,6 +10,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +119,17 @@ def read_input(path: Path) -> str:
 
 
 def local_time(moment: Any, context: Context) -> str:
-    """``moment`` as minutes in the settings' time zone, as the commands print it; '' for none."""
-    return str(moment.astimezone(context.settings.zone).strftime("%Y-%m-%d %H:%M")) if moment else ""
+    """``moment`` as minutes in the settings' time zone, as the commands print it; '' for none.
+
+    A moment at the end of `datetime` (an outside writer's ``9999-12-31``) cannot be moved to another
+    zone: it is printed in UTC rather than stopping a listing.
+    """
+    if not moment:
+        return ""
+    try:
+        return str(moment.astimezone(context.settings.zone).strftime("%Y-%m-%d %H:%M"))
+    except (OverflowError, ValueError):
+        return str(moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
 def main(argv: list[str] | None = None) -> int:

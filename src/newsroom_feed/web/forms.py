@@ -1,4 +1,4 @@
-"""The subscribe form (double opt-in) and the confirmation link.
+"""The subscribe form (double opt-in) and the confirmation page.
 
 Each handler parses the form, calls one core function of `subscriptions`, and renders a page. What the
 pages say never depends on whether an address exists: a subscribe request for a known address looks
@@ -8,6 +8,7 @@ exactly like one for a new address, and sends at most one confirmation mail per 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from newsroom_feed import subscriptions
 from newsroom_feed.errors import InputError, NotFound
+from newsroom_feed.models import Subscriber
 from newsroom_feed.web.render import (
     form_choices,
     form_text,
@@ -182,20 +184,71 @@ def _request_subscription(web: WebState, values: dict[str, Any], lang: str) -> d
 
 
 @router.get("/confirm/{token}")
-def confirm(request: Request, token: str, lang: str | None = None) -> Response:
-    """Following the link activates the subscription (idempotent: a second visit says the same)."""
+def confirm_page(request: Request, token: str, lang: str | None = None) -> Response:
+    """A page with one button; a GET changes nothing, since corporate link scanners open every link in
+    a mail and would otherwise confirm the double opt-in without the person. Once confirmed, the same
+    link shows that it worked (idempotent)."""
     web = state_of(request)
-    store = web.stores.get()
-    now = web.clock()
-    try:
-        found = subscriptions.resolve(store, web.settings, token, "confirm", now)
-        subscriber = subscriptions.confirm(store, found.token, now)
-    except NotFound:
-        lang = language(lang)
-        return invalid_link(request, lang)
+    subscriber = _confirm_subscriber(web, token)
+    if subscriber is None:
+        return invalid_link(request, language(lang))
     lang = language(lang, subscriber.language)
-    if subscriber.status != "active":
+    if subscriber.status == "active":
+        return _confirmed(request, web, subscriber, lang)
+    if subscriber.status != "pending":
         return invalid_link(request, lang)
+    return with_csrf(
+        request,
+        lambda csrf: render(
+            request,
+            "confirm.html",
+            lang,
+            title=texts(lang)["confirm_title"],
+            action=f"/confirm/{quote(token, safe='')}?lang={lang}",
+            csrf_token=csrf,
+        ),
+    )
+
+
+@router.post("/confirm/{token}")
+async def confirm(request: Request, token: str, lang: str | None = None) -> Response:
+    """The page's button activates the subscription, then redirects to the page (post/redirect/get).
+
+    The CSRF double submit is kept as on every other form: the mail link's GET sets the cookie, so the
+    flow from a mail client works. Without a valid CSRF token every link gets the same 403, valid or not.
+    """
+    form = await request.form()
+    web = state_of(request)
+    subscriber = await run_in_threadpool(_confirm_subscriber, web, token)
+    lang = language(lang, subscriber.language if subscriber is not None else "pl")
+    refused = guard(request, form, lang)
+    if refused is not None:
+        return refused
+    if subscriber is None:
+        return invalid_link(request, lang)
+    confirmed = await run_in_threadpool(_activate, web, subscriber)
+    if confirmed is None or confirmed.status != "active":
+        return invalid_link(request, lang)
+    return RedirectResponse(f"/confirm/{quote(token, safe='')}?lang={lang}", status_code=303)
+
+
+def _confirm_subscriber(web: WebState, token: str) -> Subscriber | None:
+    """The subscriber behind a confirmation link; None when it is forged, expired, of another purpose,
+    or its subscriber was erased (all answered alike)."""
+    try:
+        return subscriptions.resolve(web.stores.get(), web.settings, token, "confirm", web.clock())
+    except NotFound:
+        return None
+
+
+def _activate(web: WebState, subscriber: Subscriber) -> Subscriber | None:
+    try:
+        return subscriptions.confirm(web.stores.get(), subscriber.token, web.clock())
+    except NotFound:
+        return None  # erased between the page and the button
+
+
+def _confirmed(request: Request, web: WebState, subscriber: Subscriber, lang: str) -> Response:
     preferences = subscriptions.link_url(web.settings, subscriber, "preferences")
     return message(
         request,

@@ -284,7 +284,10 @@ def _stat(path: Path | None) -> os.stat_result | None:
 async def _send(
     send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, length: int | None = None
 ) -> None:
-    headers.append((b"content-length", str(len(body) if length is None else length).encode()))
+    if status != 304:
+        # RFC 9110 8.6: a 304 carries no Content-Length unless equal to the 200's; leaving it off is
+        # simplest (uvicorn adds none to a 304 either).
+        headers.append((b"content-length", str(len(body) if length is None else length).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -55,6 +55,12 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
             "Jeśli adres jest poprawny, za chwilę przyjdzie na niego wiadomość z linkiem potwierdzającym. "
             "Subskrypcja zacznie działać po kliknięciu linku. Nie widzisz wiadomości? Zajrzyj do spamu."
         ),
+        "confirm_title": "Potwierdź subskrypcję",
+        "confirm_text": (
+            "Kliknij przycisk, aby potwierdzić, że chcesz dostawać informacje prasowe e-mailem na ten "
+            "adres. Bez potwierdzenia nie wyślemy żadnej wiadomości."
+        ),
+        "confirm_button": "Potwierdzam subskrypcję",
         "confirmed_title": "Subskrypcja potwierdzona",
         "confirmed_text": "Dziękujemy. Od teraz będziesz dostawać informacje prasowe e-mailem.",
         "preferences_link": "Zmień ustawienia subskrypcji",
@@ -135,6 +141,12 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
             "If the address is valid, a message with a confirmation link is on its way. Your subscription "
             "starts when you follow the link. No message? Check your spam folder."
         ),
+        "confirm_title": "Confirm your subscription",
+        "confirm_text": (
+            "Press the button to confirm that you want to receive press releases by e-mail at this "
+            "address. Without confirmation we send no messages."
+        ),
+        "confirm_button": "Confirm my subscription",
         "confirmed_title": "Subscription confirmed",
         "confirmed_text": "Thank you. From now on you will receive press releases by e-mail.",
         "preferences_link": "Change your subscription settings",

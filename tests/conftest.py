@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,15 +35,22 @@ def now() -> datetime:
     return NOW
 
 
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """The test settings (store and public directory under ``tmp_path``) with ``overrides`` on top;
+    an override of None leaves that setting at its default."""
+    given: dict[str, Any] = {
+        "database": tmp_path / "var" / "newsroom.db",
+        "public_dir": tmp_path / "var" / "public",
+        "base_url": "https://prasa.example.pl",
+        "secret_key": "test-secret-key-not-for-production",
+        "admin_token": "test-admin-token",
+    }
+    return load_settings(**(given | overrides))
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        database=tmp_path / "var" / "newsroom.db",
-        public_dir=tmp_path / "var" / "public",
-        base_url="https://prasa.example.pl",
-        secret_key="test-secret-key-not-for-production",
-        admin_token="test-admin-token",
-    )
+    return make_settings(tmp_path)
 
 
 @pytest.fixture

@@ -184,6 +184,17 @@ def sleep_until(moment: datetime) -> None:
     time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
 
 
+def start_with_embargo(daemon: Daemon, store: Store, email: str, title: str) -> datetime:
+    """Start the daemon with the subscriber ``email``, then add ``title`` under an embargo lifting in
+    about two seconds; returns the lift moment once the daemon has set its clock for it."""
+    subscribe(store, email)
+    daemon.start()
+    lift = whole_seconds_ahead(2)
+    embargoed(store, title, lift)
+    daemon.wait_for("embargo clock", 1.0)
+    return lift
+
+
 def messages_to(smtp_server: SmtpServer, email: str) -> list[Any]:
     return [m for m in smtp_server.messages() if email in str(m["To"])]
 
@@ -220,12 +231,8 @@ def test_raw_sql_insert_from_another_process_appears_in_the_feed_within_a_second
 def test_embargo_lifts_on_time_with_its_alerts(
     daemon: Daemon, daemon_env: dict[str, str], settings: Settings, store: Store, smtp_server: SmtpServer
 ) -> None:
-    subscribe(store, "dziennikarka@example.pl")
-    daemon.start()
-    lift = whole_seconds_ahead(2)
     title = "Wyniki konkursu pod embargo"
-    embargoed(store, title, lift)
-    daemon.wait_for("embargo clock", 1.0)
+    lift = start_with_embargo(daemon, store, "dziennikarka@example.pl", title)
     time.sleep(0.2)
     assert title not in feed_text(settings)
     assert datetime.now(UTC) < lift, "the embargo must still hold when checked"
@@ -240,12 +247,8 @@ def test_embargo_lifts_on_time_with_its_alerts(
 def test_embargo_that_lifts_while_the_daemon_is_down_is_published_at_start(
     daemon: Daemon, daemon_env: dict[str, str], settings: Settings, store: Store, smtp_server: SmtpServer
 ) -> None:
-    subscribe(store, "redakcja@example.pl")
-    daemon.start()
-    lift = whole_seconds_ahead(2)
     title = "Komunikat, który odsłoni się po restarcie"
-    embargoed(store, title, lift)
-    daemon.wait_for("embargo clock", 1.0)
+    lift = start_with_embargo(daemon, store, "redakcja@example.pl", title)
     assert daemon.stop() == 0
     sleep_until(lift + timedelta(milliseconds=300))
     assert title not in feed_text(settings)
@@ -269,12 +272,8 @@ def test_a_lift_whose_build_fails_is_retried_until_the_release_is_out(
     """The public directory cannot take the release page when the embargo lifts: /healthz says why
     meanwhile, and once the obstruction is gone the release and its alert go out, without any other
     write to wake the daemon."""
-    subscribe(store, "redakcja@example.pl")
-    daemon.start()
-    lift = whole_seconds_ahead(2)
     title = "Komunikat, którego strona nie mogła powstać"
-    embargoed(store, title, lift)
-    daemon.wait_for("embargo clock", 1.0)
+    lift = start_with_embargo(daemon, store, "redakcja@example.pl", title)
     releases = settings.public_dir / "releases"
     if releases.is_dir():
         shutil.rmtree(releases)

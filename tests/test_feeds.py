@@ -20,7 +20,7 @@ from newsroom_feed.models import Category, Release, ReleaseInput
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store import Store
 
-from .conftest import NOW
+from .conftest import NOW, make_settings
 
 GOLDEN = Path(__file__).parent / "golden"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -97,13 +97,7 @@ def sample_newsroom(store: Store) -> dict[str, Release]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """The conftest settings plus one WebSub hub, so hub links are part of the golden files."""
-    return load_settings(
-        database=tmp_path / "var" / "newsroom.db",
-        public_dir=tmp_path / "var" / "public",
-        base_url="https://prasa.example.pl",
-        secret_key="test-secret-key-not-for-production",
-        websub={"hubs": [HUB]},
-    )
+    return make_settings(tmp_path, admin_token=None, websub={"hubs": [HUB]})
 
 
 @pytest.fixture

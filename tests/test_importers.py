@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -379,3 +380,17 @@ def test_base_time_is_only_for_the_listing_format(
     assert "listing format only" in capsys.readouterr().err
     assert _run(database, "import", str(LISTING), "--base-time", "wczoraj") == 2
     assert "error: base_time: must be an RFC 3339 date-time" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_two_imports_of_the_same_file_at_once_create_each_release_once(database: Path) -> None:
+    """Two operators (or a cron job and an operator) importing the same listing at the same moment."""
+    assert _run(database, "init") == 0
+    command = [sys.executable, "-m", "newsroom_feed.cli", "--database", str(database), "import", str(LISTING)]
+    runs = [
+        subprocess.Popen([*command, "--format", "listing"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outcomes = [run.communicate(timeout=60) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outcomes
+    assert _counts(database)["releases"] == 10

@@ -11,11 +11,12 @@ import pytest
 
 from newsroom_feed import subscriptions
 from newsroom_feed.models import utcnow
-from newsroom_feed.settings import Settings, load_settings
+from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
 from newsroom_feed.web import create_app
 from newsroom_feed.web.texts import consent_text
 
+from .conftest import make_settings
 from .web_helpers import ServerThread, csrf_token, serve, submit
 
 ANIA = {
@@ -27,17 +28,6 @@ ANIA = {
     "frequency": "daily",
     "consent": "yes",
 }
-
-
-def settings_with(tmp_path: Path, **http: int) -> Settings:
-    return load_settings(
-        database=tmp_path / "var" / "newsroom.db",
-        public_dir=tmp_path / "var" / "public",
-        base_url="https://prasa.example.pl",
-        secret_key="test-secret-key-not-for-production",
-        admin_token="test-admin-token",
-        http=http,
-    )
 
 
 @pytest.fixture
@@ -175,7 +165,7 @@ def test_typed_text_is_escaped_when_the_form_comes_back(client: httpx.Client) ->
 
 
 def test_subscribe_attempts_are_limited_per_client_address(tmp_path: Path, categorised: Store) -> None:
-    app = create_app(settings_with(tmp_path, subscribe_per_hour=2))
+    app = create_app(make_settings(tmp_path, http={"subscribe_per_hour": 2}))
     with serve(app) as running, httpx.Client(base_url=running.url) as client:
         codes = [
             submit(client, "/subscribe", {**ANIA, "email": f"osoba{n}@example.pl"}).status_code
@@ -189,7 +179,7 @@ def test_subscribe_attempts_are_limited_per_client_address(tmp_path: Path, categ
 
 
 def test_form_posts_are_limited_per_minute(tmp_path: Path, categorised: Store) -> None:
-    app = create_app(settings_with(tmp_path, posts_per_minute=3))
+    app = create_app(make_settings(tmp_path, http={"posts_per_minute": 3}))
     with serve(app) as running, httpx.Client(base_url=running.url) as client:
         codes = [client.post("/subscribe", data={}).status_code for _ in range(4)]
     assert codes == [403, 403, 403, 429]

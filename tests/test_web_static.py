@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from newsroom_feed.settings import Settings, load_settings
+from newsroom_feed.settings import Settings
 from newsroom_feed.web import create_app, static
 
+from .conftest import make_settings
 from .web_helpers import ServerThread, raw_get, serve
 
 RSS_BYTES = (
@@ -27,14 +28,7 @@ RSS_BYTES = (
 
 @pytest.fixture
 def hub_settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        database=tmp_path / "var" / "newsroom.db",
-        public_dir=tmp_path / "var" / "public",
-        base_url="https://prasa.example.pl",
-        secret_key="test-secret-key-not-for-production",
-        admin_token="test-admin-token",
-        websub={"hubs": ["https://hub.example.net/"]},
-    )
+    return make_settings(tmp_path, websub={"hubs": ["https://hub.example.net/"]})
 
 
 @pytest.fixture

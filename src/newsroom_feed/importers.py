@@ -187,10 +187,12 @@ def import_releases(
             )
             continue
         seen[row.external_key] = row.line
-        if store.external_key_exists(row.external_key):
-            report.skipped.append(row.line)
-            continue
+        # The check and the insert share one write transaction, so two imports of the same file at once
+        # cannot both insert a row: the second waits for the first and then finds its key.
         with store.transaction():
+            if store.external_key_exists(row.external_key):
+                report.skipped.append(row.line)
+                continue
             for slug, name in row.category_names.items():
                 if slug not in known:
                     store.set_category(slug, name)

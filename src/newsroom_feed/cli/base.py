@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,36 @@ TIME_HELP = (
     "RFC 3339, e.g. 2026-11-26T10:30:00+01:00; a time without an offset is Europe/Warsaw time "
     "(the NEWSROOM_TIMEZONE setting)"
 )
+
+
+def choice_option(name: str, choices: Sequence[str], default: str, help: str) -> Callable[[Any], Any]:
+    """An option taking one of ``choices``, with its default shown in ``--help``."""
+    return click.option(name, type=click.Choice(list(choices)), default=default, show_default=True, help=help)
+
+
+def directory_option(name: str, default: str, help: str) -> Callable[[Any], Any]:
+    """An option naming a directory, with its default shown in ``--help``."""
+    return click.option(
+        name,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help,
+    )
+
+
+def finish_import(rejected: Sequence[object], document: Any, summary: str) -> int:
+    """Report an import the same way for every kind of record; the exit code (1: rows were rejected).
+
+    One ``rejected:`` line a rejected row and then ``summary`` go to stderr; ``document`` (None: not
+    asked for) is printed on stdout as JSON, so a script can read it while a person reads the rest.
+    """
+    for item in rejected:
+        click.echo(f"rejected: {item}", err=True)
+    if document is not None:
+        emit_json(document)
+    click.echo(f"{summary}, rejected {len(rejected)}.", err=True)
+    return 1 if rejected else 0
 
 
 def read_input(path: Path) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from newsroom_feed import logs, mailsink, outbox
-from newsroom_feed.cli.base import Context, cli, emit_json, local_time, pass_context
+from newsroom_feed.cli.base import Context, cli, directory_option, emit_json, local_time, pass_context
 from newsroom_feed.delivery import DeliveryReport, preview_digests, send_due
 from newsroom_feed.models import utcnow
 from newsroom_feed.planner import digest_messages, digest_period, news_age, plan_digest
@@ -63,13 +63,7 @@ def digest() -> None:
 @digest.command("preview")
 @_FREQUENCY
 @click.option("--subscriber", "email", metavar="EMAIL", help="Only this subscriber's message.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/preview"),
-    show_default=True,
-    help="Directory for the .eml and .html files.",
-)
+@directory_option("--out", "var/preview", "Directory for the .eml and .html files.")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="At most this many.")
 @pass_context
 def digest_preview(context: Context, frequency: str, email: str | None, out: Path, limit: int) -> int:
@@ -180,13 +174,7 @@ def outbox_retry(context: Context, include_failed: bool) -> int:
 @cli.command("mailsink")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8025, show_default=True, help="SMTP port.")
-@click.option(
-    "--maildir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/mail"),
-    show_default=True,
-    help="Maildir that receives every message.",
-)
+@directory_option("--maildir", "var/mail", "Maildir that receives every message.")
 def mailsink_command(host: str, port: int, maildir: Path) -> None:
     """A local SMTP server for the demo: stores every message it accepts in a Maildir (Ctrl-C stops)."""
 

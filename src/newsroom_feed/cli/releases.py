@@ -14,6 +14,7 @@ from newsroom_feed.cli.base import (
     Context,
     cli,
     emit_json,
+    finish_import,
     local_time,
     pass_context,
     progress_to,
@@ -233,16 +234,11 @@ def import_command(
         report = import_releases(
             context.store, text, chosen, utcnow(), base=base, on_progress=progress_to(bar)
         )
-    for rejected in report.rejected:
-        click.echo(f"rejected: {rejected}", err=True)
-    if as_json:
-        emit_json(report.to_dict())
-    click.echo(
-        f"Imported {len(report.imported)}, skipped {len(report.skipped)} already in the store, "
-        f"rejected {len(report.rejected)}.",
-        err=True,
+    return finish_import(
+        report.rejected,
+        report.to_dict() if as_json else None,
+        f"Imported {len(report.imported)}, skipped {len(report.skipped)} already in the store",
     )
-    return 1 if report.rejected else 0
 
 
 # == outputs: build ===============================================================================

@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from newsroom_feed import subscriber_csv, subscriptions
-from newsroom_feed.cli.base import Context, cli, emit_json, pass_context, read_input
+from newsroom_feed.cli.base import (
+    Context,
+    choice_option,
+    cli,
+    emit_json,
+    finish_import,
+    pass_context,
+    read_input,
+)
 from newsroom_feed.models import utcnow
 
 _STATUSES = ("pending", "active", "unsubscribed", "bounced")
@@ -22,12 +30,11 @@ def subscriber() -> None:
 @subscriber.command("add")
 @click.argument("email")
 @click.option("--name", help="The person's name (the To display name).")
-@click.option(
+@choice_option(
     "--kind",
-    type=click.Choice(["journalist", "city", "other"]),
-    default="other",
-    show_default=True,
-    help="Who this is; member cities (city) get their own greeting.",
+    ["journalist", "city", "other"],
+    "other",
+    "Who this is; member cities (city) get their own greeting.",
 )
 @click.option("--organization", help="Newsroom, city office or other organization.")
 @click.option(
@@ -37,20 +44,13 @@ def subscriber() -> None:
     metavar="SLUG",
     help="A category to receive (repeat; none means every category). Unknown slugs are created.",
 )
-@click.option(
+@choice_option(
     "--frequency",
-    type=click.Choice(["immediate", "daily", "weekly"]),
-    default="immediate",
-    show_default=True,
-    help="An alert per release, or a daily or weekly digest.",
+    ["immediate", "daily", "weekly"],
+    "immediate",
+    "An alert per release, or a daily or weekly digest.",
 )
-@click.option(
-    "--language",
-    type=click.Choice(["pl", "en"]),
-    default="pl",
-    show_default=True,
-    help="Language of the messages (the releases stay in theirs).",
-)
+@choice_option("--language", ["pl", "en"], "pl", "Language of the messages (the releases stay in theirs).")
 @click.option("--consent-text", help="The consent the person gave, as they saw it (stored).")
 @click.option(
     "--double-opt-in",
@@ -111,25 +111,18 @@ def subscriber_import(context: Context, file: Path, double_opt_in: bool, as_json
     text = read_input(file)
     now = utcnow()
     result = subscriber_csv.import_subscribers(context.store, text, now, double_opt_in=double_opt_in)
-    for rejected in result.rejected:
-        click.echo(f"rejected: {rejected}", err=True)
-    if as_json:
-        emit_json(
-            {
-                "imported": [item.email for item in result.imported],
-                "skipped": result.skipped,
-                "rejected": [
-                    {"line": item.line, "field": item.field, "problem": item.problem}
-                    for item in result.rejected
-                ],
-            }
-        )
-    click.echo(
-        f"Imported {len(result.imported)}, skipped {result.skipped} already subscribed, "
-        f"rejected {len(result.rejected)}.",
-        err=True,
+    document = {
+        "imported": [item.email for item in result.imported],
+        "skipped": result.skipped,
+        "rejected": [
+            {"line": item.line, "field": item.field, "problem": item.problem} for item in result.rejected
+        ],
+    }
+    return finish_import(
+        result.rejected,
+        document if as_json else None,
+        f"Imported {len(result.imported)}, skipped {result.skipped} already subscribed",
     )
-    return 1 if result.rejected else 0
 
 
 @subscriber.command("export")

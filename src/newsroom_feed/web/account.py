@@ -21,6 +21,7 @@ from newsroom_feed.errors import InputError, NotFound
 from newsroom_feed.models import Subscriber
 from newsroom_feed.web.forms import FREQUENCIES
 from newsroom_feed.web.render import (
+    button_page,
     form_choices,
     form_text,
     guard,
@@ -48,17 +49,7 @@ def unsubscribe_page(request: Request, token: str, lang: str | None = None) -> R
     mail scanners follow links)."""
     web = state_of(request)
     lang = language(lang, _language_of(web, token, "unsubscribe"))
-    return with_csrf(
-        request,
-        lambda csrf: render(
-            request,
-            "unsubscribe.html",
-            lang,
-            title=texts(lang)["unsubscribe_title"],
-            action=f"/unsubscribe/{quote(token, safe='')}?lang={lang}",
-            csrf_token=csrf,
-        ),
-    )
+    return button_page(request, "unsubscribe", token, lang)
 
 
 @router.post("/unsubscribe/{token}")

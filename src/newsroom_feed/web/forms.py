@@ -18,6 +18,7 @@ from newsroom_feed import subscriptions
 from newsroom_feed.errors import InputError, NotFound
 from newsroom_feed.models import Subscriber
 from newsroom_feed.web.render import (
+    button_page,
     form_choices,
     form_text,
     guard,
@@ -197,17 +198,7 @@ def confirm_page(request: Request, token: str, lang: str | None = None) -> Respo
         return _confirmed(request, web, subscriber, lang)
     if subscriber.status != "pending":
         return invalid_link(request, lang)
-    return with_csrf(
-        request,
-        lambda csrf: render(
-            request,
-            "confirm.html",
-            lang,
-            title=texts(lang)["confirm_title"],
-            action=f"/confirm/{quote(token, safe='')}?lang={lang}",
-            csrf_token=csrf,
-        ),
-    )
+    return button_page(request, "confirm", token, lang)
 
 
 @router.post("/confirm/{token}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -115,6 +116,24 @@ def with_csrf(request: Request, build: Any) -> Response:
             path="/",
         )
     return response
+
+
+def button_page(request: Request, page: str, token: str, lang: str) -> Response:
+    """The one-button page ``{page}.html`` whose form posts back to ``/{page}/{token}``.
+
+    A link in a mail opens this page rather than acting, since mail scanners follow every link.
+    """
+    return with_csrf(
+        request,
+        lambda csrf: render(
+            request,
+            f"{page}.html",
+            lang,
+            title=texts(lang)[f"{page}_title"],
+            action=f"/{page}/{quote(token, safe='')}?lang={lang}",
+            csrf_token=csrf,
+        ),
+    )
 
 
 def guard(request: Request, form: FormData, lang: str) -> Response | None:

@@ -190,9 +190,12 @@ def test_release_written_by_another_process_with_plain_sql_is_published(
 def test_a_wiped_public_directory_is_rebuilt_in_full(
     built: planner.BuildReport, store: Store, settings: Settings
 ) -> None:
-    (settings.public_dir / "feeds" / "rss.xml").unlink()
+    feed = settings.public_dir / "feeds" / "rss.xml"
+    before = feed.read_bytes()
+    feed.unlink()
     report = planner.build(store, settings, NOW + timedelta(minutes=1))
     assert report.full and report.written == ("feeds/rss.xml",)
+    assert feed.read_bytes() == before, "the same store gives back the same feed bytes"
 
 
 def test_full_build_removes_files_no_release_explains(

@@ -242,6 +242,7 @@ def test_json_output_stays_pure_json_while_logs_go_to_stderr(
     assert logging.getLogger().handlers == handlers, "the command's logging ends with the command"
 
 
+@pytest.mark.slow
 def test_import_and_build_draw_no_progress_bar_when_piped(tmp_path: Path, settings: Settings) -> None:
     """As cron or a script runs them: stdout is the JSON report alone, stderr plain summary lines."""
     env = {

@@ -139,6 +139,7 @@ def test_add_reads_a_document_piped_on_stdin_without_a_dash(cli: Cli) -> None:
     assert retitled["title"] == "Tytuł z opcji" and retitled["summary"] == source["summary"]
 
 
+@pytest.mark.slow
 def test_the_console_script_reads_a_document_piped_on_stdin(tmp_path: Path) -> None:
     """`echo '{"title": ...}' | newsroom-feed release add` as a shell runs it."""
     script = Path(sys.executable).with_name("newsroom-feed")

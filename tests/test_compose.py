@@ -319,6 +319,8 @@ def test_a_row_that_cannot_be_composed_gets_its_error_in_place(
         [item(1, ania.id, (release.id,)), item(2, gone.id, (release.id,)), item(3, ania.id, (retracted.id,))]
     )
     assert isinstance(good, OutgoingMessage)
+    assert (good.outbox_id, good.recipient) == (1, "ania@example.pl")
+    assert release.title in str(parse(good)["Subject"])
     assert isinstance(erased, SubscriberNotFound)
     assert isinstance(withdrawn, ReleaseNotFound)
     with pytest.raises(ReleaseNotFound):

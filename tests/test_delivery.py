@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
@@ -36,6 +37,14 @@ def _rows(store: Store) -> list[tuple[str, str, int]]:
         tuple(row)
         for row in store.conn.execute("SELECT key, status, attempts FROM outbox ORDER BY id").fetchall()
     ]
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait, polling, for what the test needs to see; fails instead of hanging if it never comes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        await asyncio.sleep(0.01)
 
 
 def _plan(store: Store, now: datetime, *emails: str) -> list[int]:
@@ -132,8 +141,7 @@ async def test_stopping_finishes_in_flight_messages_and_returns_the_rest(
         update={"smtp": configured.smtp.model_copy(update={"rate_per_second": 200.0})}
     )
     task = asyncio.create_task(deliver(store, slow, stop=stop, renderer=PlainRenderer(store)))
-    while len(smtp_server.received) < 20:
-        await asyncio.sleep(0.01)
+    await _until(lambda: len(smtp_server.received) >= 20)
     stop.set()
     report = await task
     assert report.stopped
@@ -152,15 +160,15 @@ async def test_a_daemon_sender_waits_for_new_rows_until_stopped(
         deliver(store, configured, stop=stop, wake=wake, until_idle=False, renderer=PlainRenderer(store))
     )
     await asyncio.sleep(0.05)
+    assert not task.done(), "an empty outbox does not end a daemon's sender"
     _plan(store, now, "anna@example.pl")
     wake.set()
-    for _ in range(200):
-        if smtp_server.received:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: bool(smtp_server.received))
+    assert not task.done()
     stop.set()
     report = await task
     assert report.sent == 1
+    assert smtp_server.received[0].recipients == ["anna@example.pl"]
 
 
 # -- the commands: outbox send|list|retry, with the real composer ----------------------------------
@@ -309,6 +317,7 @@ def test_sigterm_stops_a_batch_send_cleanly_and_exits_1_saying_what_remains(
     assert process.returncode == 1
     counts = dict(store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
     assert "sending" not in counts
+    assert 0 < counts["sent"] < 300, "the signal must land in the middle of the batch"
     assert counts["sent"] == len(smtp_server.received)
     assert f"stopped: {counts['pending']} messages remain queued" in err
     assert f"sent {counts['sent']}, waiting {counts['pending']}, failed 0" in out

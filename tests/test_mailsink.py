@@ -80,3 +80,4 @@ async def test_a_message_the_sink_cannot_store_is_refused_for_now_not_for_ever(
         with pytest.raises(TransientDeliveryError) as refused:
             await mailer.send("prasa@newsroom.example.pl", "anna@example.pl", MESSAGE)
     assert refused.value.code == 451
+    assert list((maildir / "new").iterdir()) == [], "nothing half-stored to be read later"

@@ -83,10 +83,20 @@ def test_bad_release_document_names_the_field(change: dict[str, Any], field: str
     assert str(caught.value).startswith(f"{field}: ")
 
 
-def test_good_document_passes() -> None:
+def test_a_complete_document_is_accepted_with_its_values() -> None:
     parsed = ReleaseInput.parse(GOOD)
     assert parsed.title == "Złote Lajki 2026 wręczone"
-    assert parsed.attachments[0].length == 1834
+    assert parsed.categories == ("informacje-prasowe",)
+    [attachment] = parsed.attachments
+    assert (attachment.url, attachment.mime_type, attachment.length) == (
+        "https://example.pl/komunikat.pdf",
+        "application/pdf",
+        1834,
+    )
+    assert parsed.contact is not None
+    assert (parsed.contact.name, parsed.contact.email) == ("Biuro prasowe", "prasa@example.pl")
+    # What the document leaves out takes the documented defaults.
+    assert (parsed.language, parsed.urgent, parsed.body, parsed.embargo_until) == ("pl", False, "", None)
 
 
 def test_a_document_must_be_an_object() -> None:

@@ -170,10 +170,13 @@ async def test_lift_job_fires_on_the_moment() -> None:
     assert clock.lift_times() == {}
 
 
-@pytest.mark.parametrize("value", ["mon 08:00", "sun 23:59"])
-def test_weekly_setting_is_understood(value: str) -> None:
+@pytest.mark.parametrize(("value", "local"), [("mon 08:00", "Mon 08:00"), ("sun 23:59", "Sun 23:59")])
+def test_weekly_setting_fires_on_that_weekday_and_local_time(value: str, local: str) -> None:
     trigger = digest_triggers(load_settings(digest={"weekly_at": value}))["weekly"]
-    assert str(trigger).startswith(value.split()[0])
+    assert str(trigger) == f"{value} Europe/Warsaw"
+    times = fire_times(trigger, utc(2026, 11, 20), 2)
+    assert [moment.astimezone(WARSAW).strftime("%a %H:%M") for moment in times] == [local] * 2
+    assert times[1] - times[0] == timedelta(days=7)
 
 
 class _Builds:
@@ -263,6 +266,9 @@ async def test_watcher_catches_up_at_start_on_changes_made_while_nobody_watched(
     watcher, stop, task = await _watch(store, builds)
     try:
         await _eventually(lambda: builds.calls == 1)
+        assert store.build_state().change_cursor == store.last_change_id()
+        await asyncio.sleep(0.05)
+        assert builds.calls == 1, "caught up: no second build without a new change"
     finally:
         stop.set()
         await task

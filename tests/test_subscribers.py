@@ -280,7 +280,9 @@ def test_export_writes_the_import_header_and_round_trips(
         assert shape(other) == shape(store)
 
 
-def test_cli_export_to_a_file(settings: Settings, tmp_path: Path) -> None:
+def test_subscriber_export_writes_the_import_csv_to_the_output_file(
+    settings: Settings, tmp_path: Path
+) -> None:
     assert cli(settings, "subscriber", "add", "ania@example.pl", "--category", "kultura") == 0
     out = tmp_path / "out.csv"
     assert cli(settings, "subscriber", "export", "--output", str(out)) == 0

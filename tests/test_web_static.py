@@ -174,7 +174,9 @@ def test_gzip_goes_to_clients_that_ask_with_an_etag_of_its_own(client: httpx.Cli
 
 def test_gzip_refused_with_q_zero_is_not_sent(client: httpx.Client) -> None:
     response = client.get("/feeds/rss.xml", headers={"accept-encoding": "gzip;q=0, *;q=1"})
+    assert response.status_code == 200
     assert "content-encoding" not in response.headers
+    assert response.content == RSS_BYTES
 
 
 def test_raw_gzip_bytes_decompress_to_the_feed(server: ServerThread) -> None:

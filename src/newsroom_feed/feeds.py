@@ -282,12 +282,18 @@ def _serialise(root: etree._Element) -> bytes:
     return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
 
 
-def rss(scope: FeedScope, releases: Sequence[Release]) -> bytes:
-    """RSS 2.0 with ``atom:link`` self and hub links, newest first as given."""
+def rss(scope: FeedScope, releases: Sequence[Release], entries: Entries | None = None) -> bytes:
+    """RSS 2.0 with ``atom:link`` self and hub links, newest first as given.
+
+    With ``entries``, each item's bytes come from there (serialised once a build) and are spliced in.
+    """
     root, _ = _generator(scope, releases, RSS_FILE)._create_rss()
     channel = root.find("channel")
-    for release in releases:
-        _rss_item(channel, scope.settings, release)
+    # The items are spliced only under the very namespace prefixes they were serialised with.
+    spliced = entries is not None and root.nsmap == _RSS_NSMAP
+    if not spliced:
+        for release in releases:
+            _rss_item(channel, scope.settings, release)
     self_link = channel.find(f"{{{ATOM_NS}}}link")
     # feedgen writes only the self link into an RSS channel: the others are added here.
     links = [{"href": hub, "rel": "hub"} for hub in scope.settings.websub.hubs]
@@ -298,15 +304,23 @@ def rss(scope: FeedScope, releases: Sequence[Release]) -> bytes:
     if scope.archive is not None:
         channel.insert(position + len(links), _archive_marker())
     plain = [*channel.iterfind("title"), *channel.iterfind("item/title"), *channel.iter("category")]
+    references = _escape_rss_plain(plain)
+    data = _serialise(root)
+    if references:
+        data = _plain_text_references(data)
+    if spliced and entries is not None:
+        data = _splice(data, _RSS_TAIL, entries.rss_items(releases))
+    return data
+
+
+def _escape_rss_plain(plain: Sequence[etree._Element]) -> bool:
+    """Escape plain-text elements that read like markup; whether any now needs `_plain_text_references`."""
     for element in plain:
         if element.text and _MARKUP.search(element.text):
             # A title that reads like markup ("<b>", "&amp;") is escaped, so readers that guess HTML
             # (most do, feedparser included) show it as written.
             element.text = html.escape(element.text, quote=False)
-    data = _serialise(root)
-    if any("&" in text or "<" in text for text in (element.text or "" for element in plain)):
-        data = _plain_text_references(data)
-    return data
+    return any("&" in text or "<" in text for text in (element.text or "" for element in plain))
 
 
 #: Text that a reader (and the W3C validator) would take for HTML: a tag or an entity.
@@ -332,22 +346,121 @@ def _plain_text_references(data: bytes) -> bytes:
     return _PLAIN_TEXT.sub(encode, data)
 
 
-def atom(scope: FeedScope, releases: Sequence[Release]) -> bytes:
-    """Atom 1.0 (RFC 4287) with feed author, self, hub and alternate links, newest first as given."""
+def atom(scope: FeedScope, releases: Sequence[Release], entries: Entries | None = None) -> bytes:
+    """Atom 1.0 (RFC 4287) with feed author, self, hub and alternate links, newest first as given.
+
+    With ``entries``, each entry's bytes come from there (serialised once a build) and are spliced in.
+    """
     root, _ = _generator(scope, releases, ATOM_FILE)._create_atom()
-    for release in releases:
-        _atom_entry(root, scope.settings, release)
-    for name in ("title", "subtitle", "entry/title", "entry/summary"):
+    spliced = entries is not None and root.nsmap == {}
+    if not spliced:
+        for release in releases:
+            _atom_entry(root, scope.settings, release)
+    _escape_atom_text(root, ("title", "subtitle", "entry/title", "entry/summary"))
+    if scope.archive is not None:
+        first_entry = root.find("entry")
+        root.insert(len(root) if first_entry is None else root.index(first_entry), _archive_marker())
+    data = _serialise(root)
+    if spliced and entries is not None:
+        data = _splice(data, _ATOM_TAIL, entries.atom_entries(releases))
+    return data
+
+
+def _escape_atom_text(root: etree._Element, paths: Sequence[str]) -> None:
+    for name in paths:
         for element in root.iterfind(name):
             if element.text and _MARKUP.search(element.text):
                 # Text that reads like markup is declared HTML and escaped: readers then show it as
                 # written, where type="text" would leave them guessing.
                 element.set("type", "html")
                 element.text = html.escape(element.text, quote=False)
-    if scope.archive is not None:
-        first_entry = root.find("entry")
-        root.insert(len(root) if first_entry is None else root.index(first_entry), _archive_marker())
-    return _serialise(root)
+
+
+# -- entries serialised once a build ------------------------------------------------------------------
+#
+# A full build lists every release in about 2.3 documents per format (the newsroom's archive, one or two
+# categories' archives, maybe a feed). An item's bytes depend only on the release and the settings, and
+# lxml's pretty printer indents a child by its depth alone, so an item serialised under an ``<rss>`` with
+# the same namespace prefixes and at the same depth is byte for byte what it would be in any document: it
+# is serialised once and spliced before the closing tags of each document that lists it.
+
+_RSS_NSMAP = {"atom": ATOM_NS, "content": CONTENT_NS}
+_RSS_TAIL = b"  </channel>\n</rss>\n"
+_ATOM_TAIL = b"</feed>\n"
+_RSS_ITEM = b"    <item>"
+_ATOM_ENTRY = b"  <entry>"
+
+
+def _splice(data: bytes, tail: bytes, pieces: bytes) -> bytes:
+    """``pieces`` inserted before the closing ``tail`` of a serialised document."""
+    if not data.endswith(tail):
+        raise ValueError(f"a serialised feed that does not end with {tail!r}")
+    return b"".join((data[: -len(tail)], pieces, tail))
+
+
+def _split(data: bytes, start: bytes, tail: bytes, count: int) -> list[bytes]:
+    """The serialised children of a wrapper document, each from its ``start`` to its end of line.
+
+    Text and attribute values in the bytes have every ``<`` escaped, so ``start`` only begins a child.
+    """
+    body = data[data.index(start) : len(data) - len(tail)]
+    pieces = [start + piece for piece in body.split(start)[1:]]
+    if not data.endswith(tail) or len(pieces) != count:
+        raise ValueError(f"{count} entries serialised, {len(pieces)} found")
+    return pieces
+
+
+class Entries:
+    """RSS items and Atom entries serialised once, by release, for every document of one build.
+
+    A release read again with other content (written by another process mid-build) is serialised
+    again, never served stale: a cached item is used only for an equal release (a frozen dataclass).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._rss: dict[int, tuple[Release, bytes]] = {}
+        self._atom: dict[int, tuple[Release, bytes]] = {}
+
+    def rss_items(self, releases: Sequence[Release]) -> bytes:
+        missing = _missing(self._rss, releases)
+        if missing:
+            root = etree.Element("rss", nsmap=_RSS_NSMAP)
+            channel = etree.SubElement(root, "channel")
+            for release in missing:
+                _rss_item(channel, self.settings, release)
+            marked = []
+            for item in channel:
+                plain = [*item.iterfind("title"), *item.iter("category")]
+                marked.append(_escape_rss_plain(plain))
+            data = etree.tostring(root, encoding="UTF-8", xml_declaration=False, pretty_print=True)
+            pieces = _split(data, _RSS_ITEM, _RSS_TAIL, len(missing))
+            for release, piece, mark in zip(missing, pieces, marked, strict=True):
+                self._rss[release.id] = (release, _plain_text_references(piece) if mark else piece)
+        return b"".join([self._rss[release.id][1] for release in releases])
+
+    def atom_entries(self, releases: Sequence[Release]) -> bytes:
+        missing = _missing(self._atom, releases)
+        if missing:
+            root = etree.Element("feed")
+            for release in missing:
+                _atom_entry(root, self.settings, release)
+            _escape_atom_text(root, ("entry/title", "entry/summary"))
+            data = etree.tostring(root, encoding="UTF-8", xml_declaration=False, pretty_print=True)
+            pieces = _split(data, _ATOM_ENTRY, _ATOM_TAIL, len(missing))
+            for release, piece in zip(missing, pieces, strict=True):
+                self._atom[release.id] = (release, piece)
+        return b"".join([self._atom[release.id][1] for release in releases])
+
+
+def _missing(cache: dict[int, tuple[Release, bytes]], releases: Sequence[Release]) -> list[Release]:
+    """The releases with no serialised entry yet, or only one of another version, each once."""
+    missing: dict[int, Release] = {}
+    for release in releases:
+        hit = cache.get(release.id)
+        if hit is None or (hit[0] is not release and hit[0] != release):
+            missing[release.id] = release
+    return list(missing.values())
 
 
 def _archive_marker() -> etree._Element:
@@ -355,13 +468,15 @@ def _archive_marker() -> etree._Element:
     return etree.Element(f"{{{HISTORY_NS}}}archive", nsmap={"fh": HISTORY_NS})
 
 
-def render_archive(scope: FeedScope, releases: Sequence[Release]) -> dict[str, bytes]:
+def render_archive(
+    scope: FeedScope, releases: Sequence[Release], entries: Entries | None = None
+) -> dict[str, bytes]:
     """The RSS and Atom archive documents of ``scope.archive``: its block's visible releases, newest
     first. JSON Feed has no archives."""
     if scope.archive is None:
         raise ValueError("an archive document needs the block it archives")
     rss_path, atom_path = archive_paths(scope.slug, scope.archive)
-    return {rss_path: rss(scope, releases), atom_path: atom(scope, releases)}
+    return {rss_path: rss(scope, releases, entries), atom_path: atom(scope, releases, entries)}
 
 
 # -- JSON Feed ----------------------------------------------------------------------------------------
@@ -418,15 +533,18 @@ def json_feed(scope: FeedScope, releases: Sequence[Release]) -> bytes:
         return xml_safe(text).encode()
 
 
-def render_feeds(scope: FeedScope, releases: Sequence[Release]) -> dict[str, bytes]:
+def render_feeds(
+    scope: FeedScope, releases: Sequence[Release], entries: Entries | None = None
+) -> dict[str, bytes]:
     """The three feeds of one scope, keyed by their path in the public directory.
 
-    ``releases`` are the newest visible ones, newest first, already cut to ``settings.feed.items``.
+    ``releases`` are the newest visible ones, newest first, already cut to ``settings.feed.items``;
+    ``entries``, if given, shares the serialised items with the build's other documents.
     """
     rss_path, atom_path, json_path = feed_paths(scope.slug)
     return {
-        rss_path: rss(scope, releases),
-        atom_path: atom(scope, releases),
+        rss_path: rss(scope, releases, entries),
+        atom_path: atom(scope, releases, entries),
         json_path: json_feed(scope, releases),
     }
 

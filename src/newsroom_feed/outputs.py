@@ -46,6 +46,8 @@ class Renderer:
         self.settings = settings
         self.now = now
         self.pages = Pages(settings)
+        #: Each release's RSS item and Atom entry, serialised once for every document that lists it.
+        self.entries = feeds.Entries(settings)
 
     @functools.cached_property
     def counts(self) -> list[tuple[Category, int]]:
@@ -96,12 +98,13 @@ class Renderer:
             scope = FeedScope(self.settings, category, block, before, after)
             ids = blocks[block]
             found = releases if releases is not None else _by_id(self.store.releases_by_ids(ids))
-            outputs.update(feeds.render_archive(scope, [found[release_id] for release_id in ids]))
+            listed = [found[release_id] for release_id in ids]
+            outputs.update(feeds.render_archive(scope, listed, self.entries))
         return outputs, stale
 
     def _front(self, prev_archive: int | None) -> dict[str, bytes]:
         newest = self.store.visible_releases(self.now, limit=self.settings.feed.items)
-        outputs = feeds.render_feeds(FeedScope(self.settings, None, None, prev_archive), newest)
+        outputs = feeds.render_feeds(FeedScope(self.settings, None, None, prev_archive), newest, self.entries)
         outputs[INDEX_PATH] = self.pages.index(newest, self.counts)
         outputs[STYLESHEET_PATH] = self.pages.stylesheet()
         return outputs
@@ -110,7 +113,7 @@ class Renderer:
         self, category: Category, newest: list[Release], listed: Sequence[Listed], prev_archive: int | None
     ) -> dict[str, bytes]:
         scope = FeedScope(self.settings, category, None, prev_archive)
-        outputs = feeds.render_feeds(scope, newest[: self.settings.feed.items])
+        outputs = feeds.render_feeds(scope, newest[: self.settings.feed.items], self.entries)
         outputs[feeds.category_path(category.slug)] = self.pages.category(category, listed)
         return outputs
 

@@ -323,6 +323,42 @@ def test_digest_missed_during_downtime_is_sent_once_at_start(
     assert runs == 2
 
 
+def test_a_digest_run_that_fails_is_retried_until_it_goes_out_once(
+    daemon: Daemon, settings: Settings, store: Store, smtp_server: SmtpServer
+) -> None:
+    """The store refuses the digest's watermark for a while (a full disk, say): the run is not lost."""
+    now = utcnow()
+    subscribe(store, "codziennie@example.pl", frequency="daily")
+    store.add_release(
+        ReleaseInput.parse({"title": "Sesja rady miasta"}, settings.zone), now - timedelta(hours=3)
+    )
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT INTO digest_runs (frequency, period_start, period_end, created_at) VALUES (?, ?, ?, ?)",
+            (
+                "daily",
+                iso(now - timedelta(days=3)),
+                iso(now - timedelta(days=2)),
+                iso(now - timedelta(days=2)),
+            ),
+        )
+        conn.execute(
+            "CREATE TRIGGER refuse_digests BEFORE INSERT ON digest_runs "
+            "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    daemon.start()
+    time.sleep(2.0)
+    assert messages_to(smtp_server, "codziennie@example.pl") == []
+    with store.transaction() as conn:
+        conn.execute("DROP TRIGGER refuse_digests")
+    digests = wait_until(lambda: messages_to(smtp_server, "codziennie@example.pl"), 10.0)
+    assert digests[0]["X-Newsroom-Kind"] == "digest"
+    assert daemon.stop() == 0
+    assert len(messages_to(smtp_server, "codziennie@example.pl")) == 1
+    runs = store.conn.execute("SELECT count(*) FROM digest_runs WHERE frequency = 'daily'").fetchone()[0]
+    assert runs == 2
+
+
 def test_sigterm_during_a_large_send_exits_zero_losing_and_repeating_nothing(
     daemon: Daemon, daemon_env: dict[str, str], settings: Settings, store: Store, smtp_server: SmtpServer
 ) -> None:

@@ -247,11 +247,29 @@ class Daemon:
             log.warning("lift failed; the build will be retried", at=moment.isoformat(), error=str(error))
 
     async def digest(self, frequency: str) -> None:
-        """Plan the digest run of ``frequency`` ending now; the sender delivers it."""
-        async with self._build_lock:
-            if self._stop_watching.is_set():
-                return  # shutting down: the next start catches this run up
-            plan = await self._in_worker(plan_digest, self.build_store, self.settings, frequency, utcnow())
+        """Plan the digest run of ``frequency`` ending now; the sender delivers it.
+
+        A run that fails (the store locked or full) is tried again with backoff until it succeeds or the
+        daemon stops: the watermark and the rows are one transaction, so the retry covers the whole
+        period and nothing twice; a stop leaves it to the catch-up at the next start.
+        """
+        delay = 1.0
+        while True:
+            async with self._build_lock:
+                if self._stop_watching.is_set():
+                    return  # shutting down: the next start catches this run up
+                try:
+                    plan = await self._in_worker(
+                        plan_digest, self.build_store, self.settings, frequency, utcnow()
+                    )
+                    break
+                except Exception as error:
+                    log.warning("digest failed; it will be retried", frequency=frequency, error=str(error))
+            try:
+                await asyncio.wait_for(self._stop_watching.wait(), timeout=delay)
+                return
+            except TimeoutError:
+                delay = min(delay * 2, 60.0)
         log.info(
             "digest",
             frequency=frequency,
@@ -265,6 +283,9 @@ class Daemon:
     async def sweep(self) -> None:
         """Retries come due and leases of a stuck send expire: have the sender look again."""
         self._wake_sender.set()
+
+    async def _catch_up(self, served_since: dict[str, datetime | None]) -> None:
+        await self.catch_up_digests(served_since)
 
     async def catch_up_digests(self, served_since: dict[str, datetime | None]) -> list[str]:
         """Run once, now, each digest whose scheduled time passed while no daemon was running."""
@@ -443,7 +464,9 @@ class Daemon:
         self._spawn("watcher", self.watcher.run(self._stop_watching), critical=True)
         # 2. clock: digest and sweep jobs (lift jobs were synced by the build), then missed digests.
         self.clock.start()
-        await self.catch_up_digests(served_since)
+        # Missed digests are planned beside the start, not before it: one that fails keeps retrying
+        # (see `digest`) while the rest of the daemon runs.
+        self._spawn("digest catch-up", self._catch_up(served_since))
         # 3. sender, 4. web app.
         self._spawn("sender", self._send_loop(), critical=True)
         await self._start_web()
@@ -459,6 +482,7 @@ class Daemon:
         self.clock.shutdown()
         self._stop_watching.set()
         await _quietly(self._tasks.get("watcher"))
+        await _quietly(self._tasks.get("digest catch-up"))
         async with self._build_lock:
             pass  # a lift or digest already running finishes its transaction
         pending = [task for name, task in self._tasks.items() if name == "websub" and not task.done()]

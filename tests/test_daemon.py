@@ -293,15 +293,13 @@ def test_a_lift_whose_build_fails_is_retried_until_the_release_is_out(
     assert len(messages_to(smtp_server, "redakcja@example.pl")) == 1
 
 
-def test_digest_missed_during_downtime_is_sent_once_at_start(
-    daemon: Daemon, settings: Settings, store: Store, smtp_server: SmtpServer
-) -> None:
+def _daily_digest_missed_while_down(store: Store, settings: Settings, title: str) -> None:
+    """A daily subscriber, a release of three hours ago, and a last daily run that ended two days ago:
+    at least one 08:00 passed with no daemon running."""
     now = utcnow()
     subscribe(store, "codziennie@example.pl", frequency="daily")
-    document = ReleaseInput.parse({"title": "Podsumowanie sesji rady"}, settings.zone)
-    store.add_release(document, now - timedelta(hours=3))
+    store.add_release(ReleaseInput.parse({"title": title}, settings.zone), now - timedelta(hours=3))
     with store.transaction() as conn:
-        # The last daily run ended two days ago: at least one 08:00 passed with no daemon running.
         conn.execute(
             "INSERT INTO digest_runs (frequency, period_start, period_end, created_at) VALUES (?, ?, ?, ?)",
             (
@@ -311,6 +309,12 @@ def test_digest_missed_during_downtime_is_sent_once_at_start(
                 iso(now - timedelta(days=2)),
             ),
         )
+
+
+def test_digest_missed_during_downtime_is_sent_once_at_start(
+    daemon: Daemon, settings: Settings, store: Store, smtp_server: SmtpServer
+) -> None:
+    _daily_digest_missed_while_down(store, settings, "Podsumowanie sesji rady")
     daemon.start()
     digests = wait_until(lambda: messages_to(smtp_server, "codziennie@example.pl"), 5.0)
     assert digests[0]["X-Newsroom-Kind"] == "digest"
@@ -327,21 +331,8 @@ def test_a_digest_run_that_fails_is_retried_until_it_goes_out_once(
     daemon: Daemon, settings: Settings, store: Store, smtp_server: SmtpServer
 ) -> None:
     """The store refuses the digest's watermark for a while (a full disk, say): the run is not lost."""
-    now = utcnow()
-    subscribe(store, "codziennie@example.pl", frequency="daily")
-    store.add_release(
-        ReleaseInput.parse({"title": "Sesja rady miasta"}, settings.zone), now - timedelta(hours=3)
-    )
+    _daily_digest_missed_while_down(store, settings, "Sesja rady miasta")
     with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO digest_runs (frequency, period_start, period_end, created_at) VALUES (?, ?, ?, ?)",
-            (
-                "daily",
-                iso(now - timedelta(days=3)),
-                iso(now - timedelta(days=2)),
-                iso(now - timedelta(days=2)),
-            ),
-        )
         conn.execute(
             "CREATE TRIGGER refuse_digests BEFORE INSERT ON digest_runs "
             "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
-import ipaddress
 import re
 import secrets
 import unicodedata
@@ -116,17 +115,6 @@ def address_header(name: str, display: str | None, email: str) -> bytes:
     return f"{name}: {value}\r\n".encode("ascii")
 
 
-def mail_domain(settings: Settings) -> str:
-    """The domain of our Message-IDs and List-Ids: the public site's, or the sender's for an IP host."""
-    host = settings.domain
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        if "." in host:
-            return host.lower()
-    return str(settings.mail.from_address).rsplit("@", 1)[1].lower()
-
-
 # -- quoted-printable with slots --------------------------------------------------------------------
 
 
@@ -209,7 +197,7 @@ class Composer:
         self._message_id_key = hashlib.sha256(b"newsroom-feed/message-id\0" + key.encode()).digest()
         self._env = make_environment(settings.mail.templates_dir)
         self._inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
-        self._domain = mail_domain(settings)
+        self._domain = settings.domain
         self._prototypes: OrderedDict[tuple[Any, ...], _Prototype] = OrderedDict()
         self._list_headers: dict[str, bytes] = {}
         self._release_cache: dict[int, Release] = {}

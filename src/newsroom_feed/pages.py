@@ -44,6 +44,7 @@ from newsroom_feed.feeds import (
 from newsroom_feed.markup import summarise
 from newsroom_feed.models import Category, Release
 from newsroom_feed.settings import Settings
+from newsroom_feed.templating import bundled_templates
 
 INDEX_PATH = "index.html"
 STYLESHEET_PATH = "assets/style.css"
@@ -66,12 +67,8 @@ _KINDS = {
 
 
 def templates_dir() -> Path:
-    """The bundled page templates: inside the package when installed, else the repository's."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates" / "pages", here.parents[1] / "templates" / "pages"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("templates/pages not found next to the newsroom_feed package")
+    """The bundled page templates."""
+    return bundled_templates("pages")
 
 
 @functools.cache

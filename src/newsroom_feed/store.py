@@ -95,7 +95,7 @@ class ReleaseLine:
     summary: str | None
 
 
-def _moment(text: str | None) -> datetime | None:
+def stored_moment(text: str | None) -> datetime | None:
     """A time as the store keeps it; one without an offset is UTC (never the machine's zone).
 
     :raises ValueError: unreadable text, which only an outside writer can have put there since the last
@@ -506,7 +506,7 @@ class Store:
                 slug,
                 xml_safe(title),
                 number,
-                _moment(visible) or now,
+                stored_moment(visible) or now,
                 bool(urgent),
                 xml_safe_or_none(summary),
             )
@@ -558,7 +558,7 @@ class Store:
             f"AND visible_at > ? AND {_readable_times('')} ORDER BY visible_at",
             (iso(now),),
         ).fetchall()
-        return [(int(release_id), _moment(text) or now) for release_id, text in rows]
+        return [(int(release_id), stored_moment(text) or now) for release_id, text in rows]
 
     def releases_by_ids(self, ids: list[int]) -> list[Release]:
         """Releases in the order of ``ids``, with their categories and attachments, in three queries."""
@@ -604,7 +604,7 @@ class Store:
         row = self.conn.execute(
             "SELECT change_cursor, built_at, fingerprint FROM build_state WHERE id = 1"
         ).fetchone()
-        return BuildState(int(row[0]), _moment(row[1]), row[2])
+        return BuildState(int(row[0]), stored_moment(row[1]), row[2])
 
     def save_build_state(
         self, cursor: int, built_at: datetime, error: str | None = None, *, fingerprint: str | None = None
@@ -763,7 +763,7 @@ def _release(
     (release_id, uid, number, slug, title, summary, body_markdown, body_html, language, urgent,
      contact_name, contact_email, contact_phone, source_url, published_at, embargo_until, created_at,
      updated_at, retracted_at) = row  # fmt: skip
-    published = _moment(published_at) or datetime.fromtimestamp(0, UTC)
+    published = stored_moment(published_at) or datetime.fromtimestamp(0, UTC)
     return Release(
         id=release_id,
         uid=uid,
@@ -780,10 +780,10 @@ def _release(
         ),
         source_url=xml_safe_or_none(source_url),
         published_at=published,
-        embargo_until=_moment(embargo_until),
-        created_at=_moment(created_at) or published,
-        updated_at=_moment(updated_at) or published,
-        retracted_at=_moment(retracted_at),
+        embargo_until=stored_moment(embargo_until),
+        created_at=stored_moment(created_at) or published,
+        updated_at=stored_moment(updated_at) or published,
+        retracted_at=stored_moment(retracted_at),
         categories=tuple(categories.get(release_id, ())),
         attachments=tuple(attachments.get(release_id, ())),
     )

@@ -15,7 +15,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -33,7 +33,7 @@ from newsroom_feed.models import (
     iso,
 )
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store, id_chunks
+from newsroom_feed.store import Store, id_chunks, stored_moment
 from newsroom_feed.tokens import CONFIRM_MAX_AGE as CONFIRM_MAX_AGE
 from newsroom_feed.tokens import INVALID_LINK
 from newsroom_feed.tokens import PURPOSES as PURPOSES
@@ -123,10 +123,6 @@ class SubscriberInput(BaseModel):
 # -- reads ------------------------------------------------------------------------------------------
 
 
-def _moment(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text).astimezone(UTC) if text else None
-
-
 def _categories(store: Store, ids: list[int]) -> dict[int, tuple[str, ...]]:
     found: dict[int, list[str]] = {}
     for chunk, marks in id_chunks(ids):
@@ -146,7 +142,7 @@ def _build(rows: list[Any], categories: dict[int, tuple[str, ...]]) -> list[Subs
     for row in rows:
         values = dict(zip(_FIELDS, row, strict=True))
         for name in _TIMES:
-            values[name] = _moment(values[name])
+            values[name] = stored_moment(values[name])
         result.append(Subscriber(**values, categories=categories.get(values["id"], ())))
     return result
 
@@ -344,7 +340,7 @@ def request_subscription(store: Store, data: dict[str, Any], now: datetime) -> S
             subscriber_id = _insert(store, document, now, status="pending", source="web")
             send = True
         else:
-            subscriber_id, status, last = int(row[0]), row[1], _moment(row[2])
+            subscriber_id, status, last = int(row[0]), row[1], stored_moment(row[2])
             send = status != "bounced" and (last is None or now - last >= CONFIRMATION_INTERVAL)
             if status in ("pending", "unsubscribed"):
                 store.conn.execute(

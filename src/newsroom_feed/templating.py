@@ -41,15 +41,21 @@ from newsroom_feed.markup import html_to_text
 from newsroom_feed.models import Release
 
 _HERE = Path(__file__).resolve()
-#: Where the bundled templates live (see the module docstring).
-BUNDLED_TEMPLATES = next(
-    (
-        candidate
-        for candidate in (_HERE.parent / "templates" / "email", _HERE.parents[2] / "templates" / "email")
-        if candidate.is_dir()
-    ),
-    _HERE.parents[2] / "templates" / "email",
-)
+
+
+def bundled_templates(kind: str) -> Path:
+    """The bundled templates of ``kind`` (``email``, ``pages``, ``web``): inside the package when it is
+    installed (pyproject maps the repository's ``templates/`` there), else the repository's own folder,
+    which is what an editable install sees.
+    """
+    for candidate in (_HERE.parent / "templates" / kind, _HERE.parents[2] / "templates" / kind):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"templates/{kind} not found next to the newsroom_feed package")
+
+
+#: Where the bundled mail templates live (see the module docstring).
+BUNDLED_TEMPLATES = bundled_templates("email")
 
 
 def make_environment(override_dir: Path | None = None) -> Environment:

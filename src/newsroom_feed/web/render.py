@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, Response
 
+from newsroom_feed.templating import bundled_templates
 from newsroom_feed.web.security import CsrfTokens
 from newsroom_feed.web.state import WebState, client_address, state_of
 from newsroom_feed.web.texts import LANGUAGES, texts
@@ -24,12 +25,8 @@ from newsroom_feed.web.texts import LANGUAGES, texts
 
 
 def templates_dir() -> Path:
-    """The bundled web templates: inside the package when installed, else the repository's."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "templates" / "web", here.parents[1] / "templates" / "web"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("templates/web not found next to the newsroom_feed package")
+    """The bundled web templates."""
+    return bundled_templates("web")
 
 
 @functools.cache

@@ -232,7 +232,7 @@ def main() -> None:
             base_url="https://prasa.example.pl",
             secret_key="bench",
         )
-        store = Store(settings.database, settings.domain, zone=settings.zone)
+        store = Store.for_settings(settings)
         seconds, _, _ = _timed(lambda: _fill(store))
         print(f"store: {RELEASES} releases in {CATEGORIES} categories, filled in {seconds:.1f} s")
 

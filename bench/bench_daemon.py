@@ -70,7 +70,7 @@ def _quantile(values: list[float], q: float) -> float:
 def baseline(settings: Settings) -> list[float]:
     """Insert then a bare in-process build, as `newsroom-feed build` would run it: seconds each."""
     times = []
-    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+    with Store.for_settings(settings) as store:
         planner.build(store, settings, utcnow())
         for n in range(BASELINE_INSERTS):
             started = _insert(settings.database, f"Komunikat bazowy {n}")
@@ -160,7 +160,7 @@ def main() -> None:
             base_url="https://prasa.example.pl",
             secret_key="bench",
         )
-        with Store(settings.database, settings.domain, zone=settings.zone) as store:
+        with Store.for_settings(settings) as store:
             _fill(store)
         print(f"store: {RELEASES} releases in {CATEGORIES} categories", flush=True)
 

@@ -128,7 +128,7 @@ async def _baseline(port: int, data: bytes, count: int) -> float:
 
 def _reset(settings: Settings) -> None:
     """Forget the previous round's digest run, so the next one plans and sends it all again."""
-    with Store(settings.database, settings.domain, zone=settings.zone) as store, store.transaction() as conn:
+    with Store.for_settings(settings) as store, store.transaction() as conn:
         conn.execute("DELETE FROM deliveries")
         conn.execute("DELETE FROM outbox")
         conn.execute("DELETE FROM digest_runs")
@@ -136,7 +136,7 @@ def _reset(settings: Settings) -> None:
 
 def _pipeline(settings: Settings, subscribers: int) -> float:
     """Plan and deliver the daily digest; returns the seconds it took."""
-    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+    with Store.for_settings(settings) as store:
         started = time.perf_counter()
         plan = plan_digest(store, settings, "daily", NOW)
         report = asyncio.run(deliver(store, settings, clock=lambda: NOW))
@@ -160,7 +160,7 @@ def _sample_message(settings: Settings) -> bytes:
     from newsroom_feed.compose import Composer
     from newsroom_feed.models import OutboxItem
 
-    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+    with Store.for_settings(settings) as store:
         ids = tuple(row[0] for row in store.conn.execute("SELECT id FROM releases ORDER BY id LIMIT 10"))
         item = OutboxItem(1, "digest:daily:2026-11-26T07:00:00Z", "digest", 1, ids, "pending", 0)
         return Composer(settings, store, clock=lambda: NOW).render(item).data
@@ -184,10 +184,10 @@ def memory_run(directory: str, subscribers: int) -> None:
     """In a child process: fill, plan, compose and record ``subscribers`` digests; print peak RSS."""
     path = Path(directory)
     settings = _settings(path, 9)
-    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+    with Store.for_settings(settings) as store:
         _fill(store, subscribers)
     before = _peak_rss_kib()
-    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+    with Store.for_settings(settings) as store:
         started = time.perf_counter()
         plan = plan_digest(store, settings, "daily", NOW)
         report = asyncio.run(deliver(store, settings, transport=_NullTransport(), clock=lambda: NOW))
@@ -203,7 +203,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-delivery-") as scratch:
             settings = _settings(Path(scratch), port)
-            with Store(settings.database, settings.domain, zone=settings.zone) as store:
+            with Store.for_settings(settings) as store:
                 _fill(store, subscribers)
             data = _sample_message(settings)
             # Other work on a shared machine moves SMTP throughput by tens of percent from one minute to

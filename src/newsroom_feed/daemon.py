@@ -31,8 +31,8 @@ from newsroom_feed.delivery import deliver
 from newsroom_feed.errors import LockedError, NewsroomError
 from newsroom_feed.metrics import Metrics
 from newsroom_feed.models import utcnow
+from newsroom_feed.planner import DIGEST_PERIODS, last_digest_end, plan_digest
 from newsroom_feed.planner import build as build_outputs
-from newsroom_feed.planner import plan_digest
 from newsroom_feed.scheduler import Clock, missed_digests
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
@@ -285,27 +285,16 @@ class Daemon:
         self._wake_sender.set()
 
     async def _catch_up(self, served_since: dict[str, datetime | None]) -> None:
-        await self.catch_up_digests(served_since)
-
-    async def catch_up_digests(self, served_since: dict[str, datetime | None]) -> list[str]:
         """Run once, now, each digest whose scheduled time passed while no daemon was running."""
-        missed = missed_digests(self.clock.triggers, served_since, utcnow())
-        for frequency in missed:
+        for frequency in missed_digests(self.clock.triggers, served_since, utcnow()):
             log.info("digest missed while down", frequency=frequency)
             await self.digest(frequency)
-        return missed
 
     def _served_since(self) -> dict[str, datetime | None]:
         """Per frequency: the end of its last run, else when the store was first built (served)."""
         store = self.build_store
         built = store.build_state().built_at
-        result: dict[str, datetime | None] = {}
-        for frequency in ("daily", "weekly"):
-            row = store.conn.execute(
-                "SELECT max(period_end) FROM digest_runs WHERE frequency = ?", (frequency,)
-            ).fetchone()
-            result[frequency] = datetime.fromisoformat(row[0]) if row[0] else built
-        return result
+        return {frequency: last_digest_end(store, frequency) or built for frequency in DIGEST_PERIODS}
 
     # -- the sender ----------------------------------------------------------------------------------
 
@@ -424,8 +413,8 @@ class Daemon:
         if signals:
             self._install_signal_handlers()
         settings = self.settings
-        self._build_store = Store(settings.database, settings.domain, zone=settings.zone)
-        self._send_store = Store(settings.database, settings.domain, zone=settings.zone, migrate=False)
+        self._build_store = Store.for_settings(settings)
+        self._send_store = Store.for_settings(settings, migrate=False)
         try:
             returned = outbox.reclaim_all(self._send_store)
             if returned:

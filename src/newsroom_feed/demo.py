@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     try:
         settings = load_settings()
-        with Store(settings.database, settings.domain, zone=settings.zone) as store:
+        with Store.for_settings(settings) as store:
             now = utcnow()
             if not store.list_releases(now=now, limit=1):
                 added = seed(store, now)

@@ -172,7 +172,7 @@ def backup(settings: Settings, target: Path, progress: Callable[[int, int], None
         raise InputError("PATH", "is the live database; give another file or a directory")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    with Store(settings.database, settings.domain, zone=settings.zone) as store:
+    with Store.for_settings(settings) as store:
         destination = sqlite3.connect(str(partial))
         try:
 

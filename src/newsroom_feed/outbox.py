@@ -352,6 +352,16 @@ def waiting(store: Store) -> int:
     return int(row[0])
 
 
+def counts(store: Store) -> dict[str, dict[str, int]]:
+    """Rows by status, then by kind: what `/api/outbox` shows and `/metrics` sums per status."""
+    found: dict[str, dict[str, int]] = {}
+    for kind, status, count in store.conn.execute(
+        "SELECT kind, status, count(*) FROM outbox GROUP BY kind, status ORDER BY kind, status"
+    ):
+        found.setdefault(status, {})[kind] = int(count)
+    return found
+
+
 def next_due(store: Store) -> datetime | None:
     """When the earliest pending row becomes due, to sleep until then."""
     row = store.conn.execute("SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()

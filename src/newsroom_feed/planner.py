@@ -238,11 +238,16 @@ def digest_period(store: Store, frequency: str, now: datetime) -> tuple[datetime
     """
     if frequency not in DIGEST_PERIODS:
         raise InputError("frequency", "must be daily or weekly")
+    start = last_digest_end(store, frequency) or now - DIGEST_PERIODS[frequency]
+    return start, now
+
+
+def last_digest_end(store: Store, frequency: str) -> datetime | None:
+    """Where the last digest run of ``frequency`` ended: the watermark of the next; None before the first."""
     row = store.conn.execute(
         "SELECT max(period_end) FROM digest_runs WHERE frequency = ?", (frequency,)
     ).fetchone()
-    start = datetime.fromisoformat(row[0]) if row[0] else now - DIGEST_PERIODS[frequency]
-    return start, now
+    return datetime.fromisoformat(row[0]) if row[0] else None
 
 
 def news_age(settings: Settings) -> timedelta:

@@ -50,6 +50,7 @@ from newsroom_feed.schema import INCOMPLETE as _INCOMPLETE
 from newsroom_feed.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and tools read it here
 from newsroom_feed.schema import TIME_COLUMNS
 from newsroom_feed.schema import readable_times as _readable_times
+from newsroom_feed.settings import Settings
 
 _log = logging.getLogger(__name__)
 
@@ -151,6 +152,11 @@ class Store:
         self.db = sqlite_utils.Database(conn)
         if migrate:
             self.migrate()
+
+    @classmethod
+    def for_settings(cls, settings: Settings, *, migrate: bool = True) -> Store:
+        """The store the settings name, minting uids under their domain and reading times in their zone."""
+        return cls(settings.database, settings.domain, zone=settings.zone, migrate=migrate)
 
     def close(self) -> None:
         self.conn.close()

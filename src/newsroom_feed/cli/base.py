@@ -67,7 +67,7 @@ class Context:
 
 
 def open_store(settings: Settings) -> Store:
-    return Store(settings.database, settings.domain, zone=settings.zone)
+    return Store.for_settings(settings)
 
 
 pass_context = click.make_pass_decorator(Context)

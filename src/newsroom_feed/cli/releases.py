@@ -33,7 +33,7 @@ from newsroom_feed.store import Store
 def init(context: Context) -> None:
     """Create the SQLite store, or migrate it to the current schema, and say where it is."""
     settings = context.settings
-    with Store(settings.database, settings.domain, zone=settings.zone, migrate=False) as store:
+    with Store.for_settings(settings, migrate=False) as store:
         ran = store.migrate()
         version = store.schema_version
     settings.public_dir.mkdir(parents=True, exist_ok=True)

@@ -160,14 +160,9 @@ def create_api(state: WebState) -> FastAPI:
         limit: int = Query(default=50, ge=0, le=1000),
     ) -> dict[str, Any]:
         store = _store(request)
-        counts: dict[str, dict[str, int]] = {}
-        for kind, row_status, count in store.conn.execute(
-            "SELECT kind, status, count(*) FROM outbox GROUP BY kind, status ORDER BY kind, status"
-        ):
-            counts.setdefault(row_status, {})[kind] = int(count)
         rows = outbox.list_rows(store, statuses=(status,) if status else (), limit=limit)
         return {
-            "counts": counts,
+            "counts": outbox.counts(store),
             "waiting": outbox.waiting(store),
             "next_due": iso(due) if (due := outbox.next_due(store)) else None,
             "items": [row.to_json() for row in rows],

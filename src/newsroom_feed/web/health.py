@@ -50,8 +50,8 @@ def metrics(request: Request) -> Response:
     try:
         store = web.stores.get()
         counts = dict.fromkeys(_STATUSES, 0)
-        for status, count in store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status"):
-            counts[status] = int(count)
+        for status, by_kind in outbox.counts(store).items():
+            counts[status] = sum(by_kind.values())
         for status, count in counts.items():
             web.metrics.outbox_depth.labels(status=status).set(count)
     except (sqlite3.Error, NewsroomError):

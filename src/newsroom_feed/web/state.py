@@ -35,12 +35,7 @@ class Stores:
         store: Store | None = getattr(self._local, "store", None)
         if store is None:
             with self._lock:
-                store = Store(
-                    self.settings.database,
-                    self.settings.domain,
-                    zone=self.settings.zone,
-                    migrate=not self._migrated,
-                )
+                store = Store.for_settings(self.settings, migrate=not self._migrated)
                 self._migrated = True
                 self._opened.append(store)
             self._local.store = store

@@ -239,4 +239,82 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE releases SET body_html = NULL WHERE id = NEW.id;
     END;
     """,
+    # 5: digests go by `noticed_at`, the moment the service first saw a release visible, which a build, a
+    # digest run or an outbox run stamps alike; `announced_at` stays the mark that its alerts are planned.
+    # So a release a cron job adds and a `digest send` follows is in that digest though no build ran
+    # (`digest send` plans no alerts). An outbox row whose subscriber left after it was claimed closes as
+    # `withdrawn`, not `failed`: nothing failed, and `outbox retry --failed` must not queue it again.
+    # SQLite cannot change a CHECK, so the outbox and its deliveries are copied into new tables; the
+    # deliveries go first, as dropping the outbox would cascade into them.
+    """
+    ALTER TABLE releases ADD COLUMN noticed_at TEXT;
+    UPDATE releases SET noticed_at = announced_at WHERE announced_at IS NOT NULL;
+    CREATE INDEX releases_unnoticed ON releases(visible_at, id) WHERE noticed_at IS NULL;
+    CREATE INDEX releases_noticed ON releases(noticed_at) WHERE noticed_at IS NOT NULL;
+    CREATE TABLE outbox_new (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('alert', 'digest', 'confirmation')),
+        subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+        release_ids TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'withdrawn')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        lease_until TEXT,
+        lease_owner TEXT,
+        message_id TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (subscriber_id, key)
+    );
+    INSERT INTO outbox_new SELECT id, key, kind, subscriber_id, release_ids, status, attempts,
+        next_attempt_at, lease_until, lease_owner, message_id, last_error, created_at, sent_at FROM outbox;
+    CREATE TABLE deliveries_new (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL REFERENCES outbox_new(id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        code INTEGER,
+        reply TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('sent', 'transient', 'permanent'))
+    );
+    INSERT INTO deliveries_new SELECT id, outbox_id, attempt, at, code, reply, outcome FROM deliveries;
+    DROP TABLE deliveries;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_new RENAME TO outbox;
+    ALTER TABLE deliveries_new RENAME TO deliveries;
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    CREATE INDEX deliveries_outbox ON deliveries(outbox_id);
+    CREATE INDEX deliveries_at ON deliveries(at);
+    """,
+    # 6: a subscriber's consent history: every opt-in, confirmation, change of preferences, withdrawal and
+    # complaint, with its time, source and the version of the consent text, kept when they unsubscribe
+    # and opt in again (erasing the subscriber erases it too). Rows for what the subscribers table
+    # already recorded are written from it. `changes` is pruned by age (`maintenance.prune`).
+    """
+    CREATE TABLE consent_events (
+        id INTEGER PRIMARY KEY,
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        event TEXT NOT NULL
+            CHECK (event IN ('opt-in', 'confirmation', 'change', 'withdrawal', 'complaint', 'bounce')),
+        source TEXT NOT NULL,
+        consent_text TEXT,
+        consent_version TEXT,
+        detail TEXT
+    );
+    CREATE INDEX consent_events_subscriber ON consent_events(subscriber_id, id);
+    INSERT INTO consent_events (subscriber_id, at, event, source, consent_text)
+        SELECT id, coalesce(consent_at, created_at), 'opt-in', coalesce(consent_source, 'unknown'),
+            consent_text FROM subscribers;
+    INSERT INTO consent_events (subscriber_id, at, event, source)
+        SELECT id, confirmed_at, 'confirmation', coalesce(consent_source, 'unknown') FROM subscribers
+        WHERE confirmed_at IS NOT NULL;
+    INSERT INTO consent_events (subscriber_id, at, event, source)
+        SELECT id, unsubscribed_at, 'withdrawal', 'unknown' FROM subscribers WHERE unsubscribed_at IS NOT NULL;
+    CREATE INDEX changes_at ON changes(at);
+    CREATE INDEX subscribers_pending ON subscribers(created_at) WHERE status = 'pending';
+    """,
 )

@@ -101,6 +101,30 @@ class HttpSettings(_Section):
     #: Form submissions (subscribe, confirm, preferences, unsubscribe button) per client address per
     #: minute; RFC 8058 one-click unsubscribes from mail providers are never limited.
     posts_per_minute: int = Field(default=30, ge=1)
+    #: Confirmation mails to new addresses, all clients together, per hour: a cap that keeps a botnet
+    #: spread over many addresses from using the form to mail strangers.
+    confirmations_per_hour: int = Field(default=200, ge=1)
+    #: Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
+    #: ``forwarded_allow_ips``); a comma-separated list in the environment. Empty: none.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [address.strip() for address in value.split(",") if address.strip()]
+        return value
+
+
+class PrivacySettings(_Section):
+    """How long personal data and logs of it are kept."""
+
+    #: Subscribers who never confirmed are removed this many days after they signed up.
+    unconfirmed_days: int = Field(default=14, ge=1)
+    #: The change log (`changes`) is pruned of rows older than this.
+    changes_days: int = Field(default=90, ge=1)
+    #: SMTP replies (`deliveries`, which quote addresses) are pruned after this many days.
+    replies_days: int = Field(default=180, ge=1)
 
 
 class WebSubSettings(_Section):
@@ -151,6 +175,9 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Warsaw"
     secret_key: SecretStr | None = None
     secret_key_file: Path | None = None
+    #: Keys used before `secret_key`: links they signed (in mail already sent) still verify; nothing new
+    #: is signed with them. In the environment a JSON list.
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     admin_token: SecretStr | None = None
     log_format: Literal["human", "json"] = "human"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -161,6 +188,7 @@ class Settings(BaseSettings):
     digest: DigestSettings = DigestSettings()
     outbox: OutboxSettings = OutboxSettings()
     http: HttpSettings = HttpSettings()
+    privacy: PrivacySettings = PrivacySettings()
     websub: WebSubSettings = WebSubSettings()
     feed: FeedSettings = FeedSettings()
 

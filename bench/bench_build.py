@@ -14,6 +14,7 @@ busy.
 from __future__ import annotations
 
 import json
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -271,7 +272,37 @@ def main() -> None:
         _line("build after one new release (best of 5)", runs, base, f"aim: < 100 ms; {counts} files")
         forced = _timed(lambda: planner.build(store, settings, later, full=True))
         _line("--full over an unchanged directory", [forced], base, f"{len(forced[2].written)} written")
+        _synchronous_cost(store, settings, later)
         store.close()
+
+
+def _synchronous_cost(store: Store, settings: Settings, start: datetime, rounds: int = 10) -> None:
+    """What the store's synchronous=FULL costs against NORMAL (before issue 8): a release added (one
+    commit, what `release add` acknowledges) and the build after it, the two modes taken in turns."""
+    times: dict[str, tuple[list[float], list[float]]] = {"NORMAL": ([], []), "FULL": ([], [])}
+    for n in range(rounds):
+        for mode, (adds, builds) in times.items():
+            store.conn.execute(f"PRAGMA synchronous={mode}")
+            later = start + timedelta(minutes=2 * n + (mode == "FULL") + 1)
+            document = ReleaseInput.parse(
+                {
+                    "title": f"Komunikat {mode} {n}",
+                    "categories": ["kategoria-1"],
+                    "published_at": later.isoformat(),
+                }
+            )
+            wall = time.perf_counter()
+            store.add_release(document, later)
+            adds.append(time.perf_counter() - wall)
+            planner.build(store, settings, later)
+            builds.append(time.perf_counter() - wall - adds[-1])
+    store.conn.execute("PRAGMA synchronous=FULL")
+    for mode, (adds, builds) in times.items():
+        print(
+            f"synchronous={mode:<6} release add (one commit) {statistics.median(adds) * 1000:7.2f} ms, "
+            f"build after it {statistics.median(builds) * 1000:7.1f} ms  (medians of {rounds})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

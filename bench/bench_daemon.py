@@ -85,7 +85,7 @@ def _start_daemon(settings: Settings, root: Path) -> tuple[subprocess.Popen[str]
         NEWSROOM_DATABASE=str(settings.database),
         NEWSROOM_PUBLIC_DIR=str(settings.public_dir),
         NEWSROOM_BASE_URL=settings.base_url,
-        NEWSROOM_SECRET_KEY="bench",
+        NEWSROOM_SECRET_KEY="bench-secret-key-not-for-production",  # `run` wants 32 bytes
         NEWSROOM_HTTP__PORT="0",
         NEWSROOM_SMTP__PORT="9",  # nothing is mailed: there are no subscribers
         NEWSROOM_LOG_FORMAT="json",

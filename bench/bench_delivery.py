@@ -3,7 +3,9 @@
 Pipeline: plan the digest run, claim rows, render and compose each message, send it over the mailer pool,
 record the outcome in the ledger. Baseline, measured in the same run: aiosmtplib sending pre-built
 message bytes over the same number of connections to the same sink. The sink is a minimal aiosmtpd
-server in a separate process, so it does not share our GIL. Then the peak memory (max RSS) of a process
+server in a separate process, so it does not share our GIL. The pipeline runs once more per round with the
+store at ``synchronous=NORMAL`` (what it used before acknowledged writes had to survive a power cut), so
+the cost of FULL is printed from the same run. Then the peak memory (max RSS) of a process
 that plans, composes and records a digest for 100,000 subscribers (without SMTP, to keep the bench short).
 
 Run with ``python -m bench delivery``; ``BENCH_SUBSCRIBERS`` and ``BENCH_MEMORY_SUBSCRIBERS`` change the
@@ -14,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,9 +83,10 @@ def _fill(store: Store, subscribers: int) -> None:
             }
         )
         store.add_release(document, NOW - timedelta(hours=21))
-    # As a running daemon would have: each release announced by the build the moment it became visible.
+    # As a running daemon would have: each release announced (and so noticed) by the build the moment
+    # it became visible.
     with store.transaction() as conn:
-        conn.execute("UPDATE releases SET announced_at = visible_at")
+        conn.execute("UPDATE releases SET announced_at = visible_at, noticed_at = visible_at")
     category_ids = dict(store.conn.execute("SELECT slug, id FROM categories").fetchall())
     with store.transaction() as conn:
         conn.executemany(
@@ -126,6 +130,17 @@ async def _baseline(port: int, data: bytes, count: int) -> float:
     return time.perf_counter() - started
 
 
+def _disk(directory: Path) -> str:
+    """Where the store was, since an fsync costs what the disk makes it cost (nothing on tmpfs)."""
+    try:
+        mounts = [line.split() for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return str(directory)
+    resolved = str(directory.resolve())
+    best = max((m for m in mounts if resolved.startswith(m[1].rstrip("/") + "/")), key=lambda m: len(m[1]))
+    return f"store on {best[2]} at {best[1]}"
+
+
 def _reset(settings: Settings) -> None:
     """Forget the previous round's digest run, so the next one plans and sends it all again."""
     with Store.for_settings(settings) as store, store.transaction() as conn:
@@ -134,9 +149,24 @@ def _reset(settings: Settings) -> None:
         conn.execute("DELETE FROM digest_runs")
 
 
-def _pipeline(settings: Settings, subscribers: int) -> float:
-    """Plan and deliver the daily digest; returns the seconds it took."""
+#: Commits of the last `_pipeline` run: with FULL each one waits for an fsync of the WAL.
+COMMITS = [0]
+
+
+def _pipeline(settings: Settings, subscribers: int, synchronous: str = "FULL") -> float:
+    """Plan and deliver the daily digest; returns the seconds it took.
+
+    ``synchronous``: the store's own FULL, or NORMAL as it was before issue 8, to price FULL in the
+    same run (in WAL, FULL syncs the log at every commit: each claim and each batch of outcomes).
+    """
+    COMMITS[0] = 0
+
+    def count(statement: str) -> None:
+        COMMITS[0] += statement.startswith("COMMIT")
+
     with Store.for_settings(settings) as store:
+        store.conn.execute(f"PRAGMA synchronous={synchronous}")
+        store.conn.set_trace_callback(count)
         started = time.perf_counter()
         plan = plan_digest(store, settings, "daily", NOW)
         report = asyncio.run(deliver(store, settings, clock=lambda: NOW))
@@ -145,14 +175,37 @@ def _pipeline(settings: Settings, subscribers: int) -> float:
     return elapsed
 
 
+def _fsync_cost(directory: Path, commits: int = 300) -> tuple[float, float]:
+    """Milliseconds of one small commit in WAL with synchronous NORMAL and FULL, on the bench's disk."""
+    conn = sqlite3.connect(directory / "fsync.db", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE t (a)")
+        costs = {}
+        for mode in ("NORMAL", "FULL"):
+            conn.execute(f"PRAGMA synchronous={mode}")
+            started = time.perf_counter()
+            for n in range(commits):
+                conn.execute("INSERT INTO t VALUES (?)", (n,))  # autocommit: one transaction each
+            costs[mode] = (time.perf_counter() - started) / commits * 1000
+    finally:
+        conn.close()
+    return costs["NORMAL"], costs["FULL"]
+
+
 class _NullTransport:
     """Accepts everything at once: the memory run measures plan, compose and ledger, not SMTP."""
 
     async def send(
-        self, sender: str, recipient: str, data: bytes, *, ready: Awaitable[object] | None = None
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        *,
+        ready: Callable[[], Awaitable[object]] | None = None,
     ) -> Accepted:
         if ready is not None:
-            await ready
+            await ready()
         return Accepted(250, "OK")
 
 
@@ -203,17 +256,22 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-delivery-") as scratch:
             settings = _settings(Path(scratch), port)
+            disk = _disk(Path(scratch))
             with Store.for_settings(settings) as store:
                 _fill(store, subscribers)
             data = _sample_message(settings)
             # Other work on a shared machine moves SMTP throughput by tens of percent from one minute to
-            # the next, so the two are interleaved: baseline, pipeline, baseline, pipeline, baseline.
+            # the next, so the two are interleaved: baseline, pipeline, baseline, pipeline, baseline;
+            # each pipeline round is followed by one with synchronous=NORMAL, to price FULL.
             baseline_seconds = asyncio.run(_baseline(port, data, subscribers // 2))
-            pipeline_seconds = 0.0
+            pipeline_seconds = normal_seconds = 0.0
             for _ in range(ROUNDS):
                 _reset(settings)
                 pipeline_seconds += _pipeline(settings, subscribers)
                 baseline_seconds += asyncio.run(_baseline(port, data, subscribers // 2))
+                _reset(settings)
+                normal_seconds += _pipeline(settings, subscribers, "NORMAL")
+            commit_normal, commit_full = _fsync_cost(Path(scratch))
         base_rate = (ROUNDS + 1) * (subscribers // 2) / baseline_seconds
         rate = ROUNDS * subscribers / pipeline_seconds
         print(f"message size                       {len(data):>9,} bytes, {CONNECTIONS} connections")
@@ -222,6 +280,12 @@ def main() -> None:
             f"pipeline: plan+compose+ledger+SMTP {rate:>9,.0f} msgs/s  ({ROUNDS} x {subscribers:,} digests)"
         )
         print(f"ratio pipeline / baseline          {rate / base_rate:>9.2f}  (aim >= 0.7)")
+        normal_rate = ROUNDS * subscribers / normal_seconds
+        print(f"pipeline, synchronous=NORMAL       {normal_rate:>9,.0f} msgs/s  (FULL: the pipeline line)")
+        print(
+            f"a commit, NORMAL / FULL            {commit_normal:>9.3f} / {commit_full:.3f} ms  "
+            f"({COMMITS[0] / subscribers:.2f} commits per message; {disk})"
+        )
     finally:
         sink.terminate()
         sink.wait()

@@ -43,7 +43,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "public_dir": tmp_path / "var" / "public",
         "base_url": "https://prasa.example.pl",
         "secret_key": "test-secret-key-not-for-production",
-        "admin_token": "test-admin-token",
+        "admin_token": "test-admin-token-not-for-production",
     }
     return load_settings(**(given | overrides))
 

@@ -50,7 +50,7 @@ def test_check_says_ok_when_store_templates_and_smtp_work(
     assert main(["check"]) == 0
     out, err = capsys.readouterr()
     assert "FAIL" not in out
-    for name in ("settings", "store", "public dir", "templates", "smtp", "daemon: not running"):
+    for name in ("settings", "secrets", "store", "public dir", "templates", "smtp", "daemon: not running"):
         assert f"ok    {name}" in out
     assert f"127.0.0.1:{smtp_server.port}" in out
     assert err.strip() == "OK"
@@ -69,7 +69,8 @@ def test_check_on_an_empty_directory_reports_the_missing_store_and_creates_nothi
     assert "FAIL  store: var/newsroom.db is missing (create it with `newsroom-feed init`)" in out
     assert "ok    public dir: var/public is missing" in out
     assert "ok    daemon: not running" in out
-    assert list(folder.iterdir()) == [], "no database, lock file or public directory made"
+    assert "ok    secrets: a key is made in var/secret_key on first use" in out
+    assert list(folder.iterdir()) == [], "no database, key, lock file or public directory made"
 
 
 def test_check_reads_the_store_without_changing_it(

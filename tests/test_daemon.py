@@ -125,7 +125,7 @@ def daemon_env(settings: Settings, smtp_server: SmtpServer, tmp_path: Path) -> d
         NEWSROOM_PUBLIC_DIR=str(settings.public_dir),
         NEWSROOM_BASE_URL=settings.base_url,
         NEWSROOM_SECRET_KEY="test-secret-key-not-for-production",
-        NEWSROOM_ADMIN_TOKEN="test-admin-token",
+        NEWSROOM_ADMIN_TOKEN="test-admin-token-not-for-production",
         NEWSROOM_SMTP__PORT=str(smtp_server.port),
         NEWSROOM_HTTP__PORT="0",
         NEWSROOM_LOG_FORMAT="json",

@@ -89,12 +89,12 @@ async def test_550_fails_at_once_and_three_bounce_the_subscriber(
         update={"smtp": smtp_settings(settings, smtp_server.port).smtp.model_copy(update={"connections": 1})}
     )
     report = await deliver(store, configured, renderer=PlainRenderer(store))
-    assert (report.sent, report.failed, report.skipped) == (0, 3, 1)
+    assert (report.sent, report.failed, report.withdrawn) == (0, 3, 1)
     assert "550 no such user" in report.errors[0]
     assert smtp_server.received == []
     status = store.conn.execute("SELECT status FROM subscribers WHERE id = ?", (anna,)).fetchone()[0]
     assert status == "bounced"
-    assert [row[1] for row in _rows(store)] == ["failed"] * 4
+    assert [row[1] for row in _rows(store)] == ["failed"] * 3 + ["withdrawn"]
 
 
 async def test_a_connection_dropped_during_data_is_retried(

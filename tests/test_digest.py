@@ -263,3 +263,17 @@ def test_digest_send_plans_the_period_then_sends_and_a_second_run_sends_nothing(
     assert main(["digest", "send", "--frequency", "daily"]) == 0
     assert "Planned 0 daily digests" in capsys.readouterr().out
     assert len(smtp_server.received) == 2
+
+
+def test_a_release_first_seen_in_the_second_a_digest_ran_goes_into_the_next_digest(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    """Times are kept to the second: a build in the same second as the run, after it, must not drop a
+    release between two periods."""
+    add_subscriber(store, "daily@example.pl", frequency="daily")
+    _publish(store, settings, now - timedelta(hours=1), "Wcześniejszy komunikat")
+    assert plan_digest(store, settings, "daily", now).planned == 1
+    late = _publish(store, settings, now, "Komunikat z tej samej sekundy")
+    next_run = plan_digest(store, settings, "daily", now + timedelta(days=1))
+    assert next_run.planned == 1
+    assert _outbox(store, "digest")[-1][2] == f"[{late.id}]"

@@ -54,7 +54,9 @@ def test_released_rows_keep_their_attempt_count(store: Store, now: datetime) -> 
     assert _status(store, item.id) == ("pending", 0, None)
 
 
-def test_rows_of_unsubscribed_bounced_and_erased_subscribers_are_skipped(store: Store, now: datetime) -> None:
+def test_rows_of_unsubscribed_bounced_and_erased_subscribers_are_closed_withdrawn(
+    store: Store, now: datetime
+) -> None:
     active = add_subscriber(store, "anna@example.pl")
     gone = add_subscriber(store, "gone@example.pl", status="unsubscribed")
     bounced = add_subscriber(store, "bounced@example.pl", status="bounced")
@@ -65,13 +67,16 @@ def test_rows_of_unsubscribed_bounced_and_erased_subscribers_are_skipped(store: 
     store.conn.execute("DELETE FROM subscribers WHERE id = ?", (erased,))
     claimed = outbox.claim(store, "me", now, lease_seconds=60, limit=10)
     assert [item.subscriber_id for item in claimed.items] == [active]
-    assert claimed.skipped == 3
-    errors = {row.email: row.last_error for row in outbox.list_rows(store, statuses=["failed"])}
+    assert claimed.withdrawn == 3
+    errors = {row.email: row.last_error for row in outbox.list_rows(store, statuses=["withdrawn"])}
     assert errors == {
-        "gone@example.pl": "skipped: subscriber unsubscribed",
-        "bounced@example.pl": "skipped: subscriber bounced",
-        None: "skipped: subscriber erased",
+        "gone@example.pl": "withdrawn: subscriber unsubscribed",
+        "bounced@example.pl": "withdrawn: subscriber bounced",
+        None: "withdrawn: subscriber erased",
     }
+    # Nothing failed: an operator's `retry --failed` (after fixing a relay) must not queue them again.
+    assert outbox.retry(store, now, include_failed=True) == 0
+    assert outbox.list_rows(store, statuses=["failed", "pending"]) == []
 
 
 def test_a_pending_subscriber_gets_a_confirmation_but_no_alert(store: Store, now: datetime) -> None:
@@ -124,7 +129,7 @@ def test_three_permanent_failures_bounce_the_subscriber(
     status = store.conn.execute("SELECT status, permanent_failures FROM subscribers").fetchone()
     assert tuple(status) == ("bounced", 3)
     last = outbox.claim(store, "me", now, lease_seconds=60)
-    assert last.items == [] and last.skipped == 1
+    assert last.items == [] and last.withdrawn == 1
 
 
 def test_retry_makes_waiting_rows_due_and_failed_rows_pending_again(

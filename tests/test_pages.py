@@ -3,8 +3,11 @@ the media contact, escaped input and no script."""
 
 from __future__ import annotations
 
+import email
 import re
 from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import default
 from html.parser import HTMLParser
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,9 +18,13 @@ from hypothesis import strategies as st
 from lxml import html
 
 from newsroom_feed import planner
-from newsroom_feed.pages import babel_date, babel_number, filesize, local_date
+from newsroom_feed.compose import Composer
+from newsroom_feed.labels import babel_number, filesize, one_decimal
+from newsroom_feed.models import OutboxItem
+from newsroom_feed.pages import babel_date, local_date
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
+from newsroom_feed.subscriptions import add_subscriber
 
 from .conftest import NOW
 from .test_feeds import VISIBLE_TITLE, add_release, sample_newsroom
@@ -149,21 +156,31 @@ def test_category_names_and_descriptions_come_from_the_store(store: Store, setti
 
 
 @pytest.mark.parametrize(
-    ("length", "shown"),
-    [(512, "512 B"), (183422, "179,1 KB"), (5 * 1024**2, "5 MB"), (3 * 1024**4, "3 072 GB")],
+    ("length", "polish", "english"),
+    [
+        (512, "512 B", "512 B"),
+        (183422, "179,1 KB", "179.1 KB"),
+        (5 * 1024**2, "5 MB", "5 MB"),
+        (3 * 1024**4, "3 072 GB", "3,072 GB"),
+    ],
 )
-def test_file_sizes_are_written_the_polish_way(length: int, shown: str) -> None:
-    assert filesize(length).replace("\xa0", " ") == shown
+def test_file_sizes_are_written_the_readers_way(length: int, polish: str, english: str) -> None:
+    assert filesize(length, "pl").replace("\xa0", " ") == polish
+    assert filesize(length, "en") == english
 
 
-@given(st.integers(min_value=0, max_value=2**50) | st.integers(min_value=1000, max_value=2**21))
-@example(1280)
-@example(1024 * 1023 + 972)
-@example(3 * 1024**4 + 256 * 1024**2)
-@example(1024**2 - 1)
-def test_file_sizes_read_exactly_as_babel_writes_them(length: int) -> None:
-    """Pages format sizes without Babel's pattern engine (for speed); the text must not differ."""
-    assert filesize(length) == filesize(length, babel_number)
+@given(
+    st.integers(min_value=0, max_value=2**50) | st.integers(min_value=1000, max_value=2**21),
+    st.sampled_from(["pl", "en"]),
+)
+@example(1280, "pl")
+@example(1024 * 1023 + 972, "pl")
+@example(3 * 1024**4 + 256 * 1024**2, "en")
+@example(1024**2 - 1, "en")
+def test_file_sizes_read_exactly_as_babel_writes_them(length: int, language: str) -> None:
+    """Sizes are formatted without Babel's pattern engine (for speed); the text must not differ."""
+    for unit in (1024.0, 1024.0**2, 1024.0**3):
+        assert one_decimal(length / unit, language) == babel_number(length / unit, language)
 
 
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
@@ -171,3 +188,36 @@ def test_page_dates_read_exactly_as_babel_writes_them(moment: datetime) -> None:
     """Pages format dates without Babel's pattern engine (for speed); the text must not differ."""
     zone = ZoneInfo("Europe/Warsaw")
     assert local_date(moment, zone) == babel_date(moment, zone)
+
+
+def test_a_page_and_a_mail_name_an_attachment_alike(store: Store, settings: Settings) -> None:
+    """One formatter: "DOCX, 179,1 KB" on the page, not "VND.OPENXMLFORMATS-…DOCUMENT, 179 KB" in the mail."""
+    release = add_release(
+        store,
+        NOW,
+        title="Komunikat z załącznikami",
+        published_at=NOW.isoformat(),
+        attachments=[
+            {"url": "https://example.pl/k.docx", "title": "Komunikat", "length": 183422,
+             "mime_type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+            {"url": "https://example.pl/k.pdf", "title": "Wersja PDF", "length": 52011,
+             "mime_type": "application/pdf"},
+            {"url": "https://example.pl/k.bin", "title": "Dane", "length": 1234567,
+             "mime_type": "application/x-newsroom-test"},
+        ],
+    )  # fmt: skip
+    planner.build(store, settings, NOW)
+    page = html.parse(str(settings.public_dir / "releases" / release.slug / "index.html")).getroot()
+    on_page = [span.text_content().strip("()") for span in page.findall(".//span[@class='file']")]
+    reader = add_subscriber(store, {"email": "ania@gazeta.example.pl"}, NOW)
+    alert = OutboxItem(1, f"alert:{release.uid}", "alert", reader.id, (release.id,), "pending", 0)
+    mail = email.message_from_bytes(
+        Composer(settings, store, clock=lambda: NOW).render(alert).data, policy=default
+    )
+    assert isinstance(mail, EmailMessage)
+    text, rich = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert text is not None and rich is not None
+    in_text = re.findall(r"^- .+ \((.+)\): https://example\.pl/", text.get_content(), re.MULTILINE)
+    in_html = re.findall(r"</a> \(([^)]+)\)</li>", rich.get_content())
+    expected = ["DOCX, 179,1 KB", "PDF, 50,8 KB", "application/x-newsroom-test, 1,2 MB"]
+    assert on_page == in_text == in_html == expected

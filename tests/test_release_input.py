@@ -55,6 +55,10 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"author": "Jan Kowalski"}, "author", "is not a field of this document"),
     ({"categories": ["Informacje Prasowe"]}, "categories", "not a category slug"),
     ({"categories": ["informacje_prasowe"]}, "categories", "not a category slug"),
+    # A slug is a path segment (/categories/<slug>/, /feeds/<slug>/): bounded below any file name limit.
+    ({"categories": ["kategoria-" + "a" * 71]}, "categories", "at most 80 characters, got 81"),
+    ({"attachments": [{**ATTACHMENT, "url": 'https://e.pl/"onclick="x'}]}, "attachments.0.url", "percent"),
+    ({"attachments": [{**ATTACHMENT, "mime_type": "a/" + "x" * 254}]}, "attachments.0.mime_type", "MIME"),
     ({"contact": {"email": "prasa@"}}, "contact.email", "email address"),
     ({"contact": {"fax": "22 000 00 00"}}, "contact.fax", "is not a field"),
     ({"source_url": "javascript:alert(1)"}, "source_url", "http"),

@@ -97,6 +97,25 @@ def test_characters_xml_cannot_hold_leave_a_row_an_outside_writer_inserted(
     assert store.complete_pending(NOW) == []
 
 
+def test_bytes_that_are_not_utf8_are_repaired_when_a_row_is_completed(
+    store: Store, settings: Settings
+) -> None:
+    """sqlite3 refuses to read a whole row for one such byte; completing it writes U+FFFD instead, as it
+    drops what XML cannot hold, so the release reads and publishes like any other."""
+    _outside_write(
+        settings,
+        "INSERT INTO releases (title, summary) VALUES ('Gm' || CAST(X'ff' AS TEXT) || 'ina', "
+        "CAST(X'4b72c3b3746b6fff' AS TEXT))",
+    )
+    _outside_write(settings, "INSERT INTO categories (slug, name) VALUES ('cms', CAST(X'43ff4d53' AS TEXT))")
+    [release_id] = store.complete_pending(NOW)
+    release = store.get_release(release_id)
+    assert (release.title, release.summary) == ("Gm\ufffdina", "Krótko\ufffd")
+    assert [category.name for category in store.categories()] == ["C\ufffdMS"]
+    assert release.id in store.visible_ids(NOW)
+    assert store.flaws() == []
+
+
 def test_html_an_outside_writer_supplies_is_kept_but_cleaned(store: Store, settings: Settings) -> None:
     _outside_write(
         settings,

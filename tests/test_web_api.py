@@ -18,7 +18,7 @@ from newsroom_feed.web import create_app
 
 from .web_helpers import ServerThread, serve
 
-TOKEN = "test-admin-token"
+TOKEN = "test-admin-token-not-for-production"
 RELEASE = {
     "title": "Złote Lajki 2026 wręczone",
     "summary": "Rada Programowa przyznała nagrody.",
@@ -83,7 +83,7 @@ def test_without_a_configured_token_the_api_is_off(tmp_path: Path) -> None:
         database=tmp_path / "db.sqlite", public_dir=tmp_path / "public", secret_key="k", admin_token=None
     )
     with serve(create_app(settings)) as running, httpx.Client(base_url=running.url) as client:
-        for headers in ({}, {"authorization": "Bearer None"}, {"authorization": "Bearer test-admin-token"}):
+        for headers in ({}, {"authorization": "Bearer None"}, {"authorization": f"Bearer {TOKEN}"}):
             assert client.get("/api/releases", headers=headers).status_code == 503
 
 

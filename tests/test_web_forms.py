@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from newsroom_feed import subscriptions
+from newsroom_feed.daemon import Daemon
 from newsroom_feed.models import utcnow
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
@@ -17,6 +19,7 @@ from newsroom_feed.web import create_app
 from newsroom_feed.web.texts import consent_text
 
 from .conftest import make_settings
+from .smtp_server import SmtpServer
 from .web_helpers import ServerThread, csrf_token, serve, submit
 
 ANIA = {
@@ -396,3 +399,95 @@ def test_pages_have_no_inline_script_or_style_for_the_csp_to_block() -> None:
         assert "<script" not in text, template.name
         assert "<style" not in text and " style=" not in text, template.name
         assert not re.search(r"\son[a-z]+\s*=", text), template.name  # no event-handler attributes
+
+
+# -- limits per client and for everyone ----------------------------------------------------------------
+
+
+def _subscribe_from(client: httpx.Client, address: str, email: str) -> httpx.Response:
+    """Subscribe ``email`` as the client at ``address``, forwarded by a proxy on 127.0.0.1 (which the
+    test server, as uvicorn by default, trusts)."""
+    client.headers["x-forwarded-for"] = address
+    return submit(client, "/subscribe", {**ANIA, "email": email})
+
+
+def test_ipv6_clients_are_limited_by_their_slash_64_and_ipv4_clients_by_their_address(
+    tmp_path: Path, categorised: Store
+) -> None:
+    app = create_app(make_settings(tmp_path, http={"subscribe_per_hour": 1}))
+    clients = [
+        ("2001:db8:1:2::a", 303),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", 429),  # the same customer line, another address
+        ("2001:db8:1:3::a", 303),  # the next /64
+        ("198.51.100.7", 303),
+        ("198.51.100.8", 303),  # IPv4: each address on its own
+        ("::ffff:198.51.100.7", 429),  # the first IPv4 client, written as IPv6
+    ]
+    with serve(app) as running, httpx.Client(base_url=running.url) as client:
+        codes = [
+            _subscribe_from(client, address, f"osoba{n}@example.pl").status_code
+            for n, (address, _) in enumerate(clients)
+        ]
+    assert codes == [code for _, code in clients]
+
+
+def test_new_addresses_per_hour_are_capped_for_everyone_across_processes(
+    tmp_path: Path, categorised: Store
+) -> None:
+    """Two web processes on one store share the count; past it nothing is stored or mailed, and a known
+    address gets the same 429 as a new one (the cap does not tell which addresses are stored)."""
+    settings = make_settings(tmp_path, http={"confirmations_per_hour": 2})
+    with (
+        serve(create_app(settings)) as first,
+        serve(create_app(settings)) as second,
+        httpx.Client(base_url=first.url) as one,
+        httpx.Client(base_url=second.url) as other,
+    ):
+        assert _subscribe_from(one, "198.51.100.1", "nowy1@example.pl").status_code == 303
+        assert _subscribe_from(other, "198.51.100.2", "nowy2@example.pl").status_code == 303
+        capped = _subscribe_from(one, "198.51.100.3", "nowy3@example.pl")
+        known = _subscribe_from(other, "198.51.100.4", "nowy1@example.pl")
+    assert capped.status_code == known.status_code == 429
+    assert capped.text == known.text
+    assert "Chwilowo nie przyjmujemy zapisów" in capped.text and "Nic nie zostało zapisane" in capped.text
+    assert 0 < int(capped.headers["retry-after"]) <= 3601
+    assert [s.email for s in subscriptions.list_subscribers(categorised)] == [
+        "nowy1@example.pl",
+        "nowy2@example.pl",
+    ]
+    assert [kind for kind, _, _ in outbox_rows(categorised)] == ["confirmation", "confirmation"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("trusted", "codes"), [([], [303, 429]), (["127.0.0.1"], [303, 303])])
+async def test_the_daemon_believes_forwarded_addresses_only_from_trusted_proxies(
+    tmp_path: Path, smtp_server: SmtpServer, trusted: list[str], codes: list[int]
+) -> None:
+    """`NEWSROOM_HTTP__TRUSTED_PROXIES` reaches uvicorn: with no trusted proxy every request counts as
+    127.0.0.1, whatever X-Forwarded-For claims; with the proxy trusted, each forwarded client its own."""
+    settings = make_settings(
+        tmp_path,
+        http={"port": 0, "subscribe_per_hour": 1, "trusted_proxies": trusted},
+        smtp={"port": smtp_server.port},
+    )
+    daemon = Daemon(settings)
+    serving = asyncio.ensure_future(daemon.serve(signals=False))
+    try:
+        await asyncio.wait_for(daemon.started.wait(), 20)
+        url = daemon.web_url()
+        assert url is not None
+        got = []
+        async with httpx.AsyncClient(base_url=url) as client:
+            for n, address in enumerate(("198.51.100.1", "203.0.113.9")):
+                headers = {"x-forwarded-for": address}
+                page = await client.get("/subscribe", headers=headers)
+                response = await client.post(
+                    "/subscribe",
+                    data={**ANIA, "email": f"osoba{n}@example.pl", "csrf_token": csrf_token(page.text)},
+                    headers=headers,
+                )
+                got.append(response.status_code)
+    finally:
+        daemon.request_stop()
+        assert await asyncio.wait_for(serving, 20) == 0
+    assert got == codes

@@ -22,7 +22,7 @@ from newsroom_feed.web import create_app
 
 from .web_helpers import serve
 
-AUTH = {"Authorization": "Bearer test-admin-token"}
+AUTH = {"Authorization": "Bearer test-admin-token-not-for-production"}
 #: Bounded: 50 valid-looking and 50 invalid requests per operation keep the run to seconds.
 EXAMPLES = 50
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+import threading
+import time
 from pathlib import Path
 
 import httpx
+import pytest
+import uvicorn
 
 from newsroom_feed import outbox, subscriptions
 from newsroom_feed.metrics import Metrics
@@ -53,6 +59,86 @@ def test_healthz_is_503_when_the_store_cannot_be_opened(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert response.json()["status"] == "down"
     assert response.json()["store"]["reachable"] is False
+
+
+# -- who sees the details ---------------------------------------------------------------------------
+
+#: What nginx adds to every request it proxies (deploy/nginx-newsroom-feed.conf).
+PROXIED = {"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https"}
+
+
+def test_healthz_tells_a_client_behind_the_proxy_only_the_status(
+    settings: Settings, store: Store, now
+) -> None:
+    """nginx connects from 127.0.0.1, but the client it forwards is anyone on the internet."""
+    store.save_build_state(0, now, error="feeds: cannot write /var/www/newsroom-feed/feeds/rss.xml")
+    with serve(create_app(settings)) as running:
+        response = httpx.get(f"{running.url}/healthz", headers=PROXIED)
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded"}
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_healthz_details_need_the_admin_token_behind_the_proxy(settings: Settings, store: Store, now) -> None:
+    store.save_build_state(0, now, error="feeds: disk full")
+    assert settings.admin_token is not None
+    token = settings.admin_token.get_secret_value()
+    with serve(create_app(settings)) as running:
+        wrong = httpx.get(f"{running.url}/healthz", headers={**PROXIED, "authorization": f"Bearer {token}x"})
+        right = httpx.get(f"{running.url}/healthz", headers={**PROXIED, "authorization": f"Bearer {token}"})
+    assert wrong.json() == {"status": "degraded"}
+    assert right.json()["last_error"] == "feeds: disk full"
+    assert right.json()["outbox"] == {"backlog": 0, "failed": 0}
+
+
+def test_healthz_hides_why_the_store_is_down_from_the_public(tmp_path: Path) -> None:
+    (tmp_path / "not-a-database").mkdir()
+    settings = load_settings(
+        database=tmp_path / "not-a-database", public_dir=tmp_path / "public", secret_key="k"
+    )
+    with serve(create_app(settings)) as running:
+        response = httpx.get(f"{running.url}/healthz", headers={"x-forwarded-for": "198.51.100.20"})
+    assert response.status_code == 503
+    assert response.json() == {"status": "down"}
+    assert "not-a-database" not in response.text
+
+
+def _outward_address() -> str | None:
+    """An address of this machine that is not loopback (connecting a UDP socket sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+def test_healthz_tells_a_client_on_another_address_only_the_status(
+    settings: Settings, store: Store, now
+) -> None:
+    """No proxy in between, but the client is not on loopback: a monitor elsewhere on the network."""
+    address = _outward_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to connect from")
+    store.save_build_state(store.last_change_id(), now)
+    config = uvicorn.Config(
+        create_app(settings), host=address, port=0, log_config=None, log_level=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        response = httpx.get(f"http://{address}:{port}/healthz")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert response.json() == {"status": "ok"}
 
 
 def test_metrics_expose_builds_deliveries_queue_depth_and_latency(

@@ -6,6 +6,9 @@ thousands of releases never stalls the web app or the SMTP sender that share the
 (the public directory cannot be written, say) is written to ``build_state.last_error``, which `/healthz`
 reports, and handed to the watcher, which retries it with backoff until one succeeds and clears the error;
 an embargo lift whose build failed is so published as soon as the cause is gone, not at the next change.
+
+Under systemd (``Type=notify``) the daemon says READY=1 only once the first build is done and the web app
+listens, keeps STATUS= current, pings the watchdog from the loop and says STOPPING=1 (see `systemd`).
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ from newsroom_feed.metrics import Metrics
 from newsroom_feed.models import utcnow
 from newsroom_feed.planner import DIGEST_PERIODS, last_digest_end, plan_digest
 from newsroom_feed.planner import build as build_outputs
+from newsroom_feed.private_files import make_private_dirs
 from newsroom_feed.scheduler import Clock, missed_digests
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import Store
+from newsroom_feed.systemd import Notifier
 from newsroom_feed.watcher import Watcher
 from newsroom_feed.web.app import create_app
 from newsroom_feed.websub import ping_hubs
@@ -72,7 +77,7 @@ class InstanceLock:
 
         :raises LockedError: another process holds it; the message names its PID.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.path.parent)  # the store's directory, when `run` is the first to need it
         try:
             self._lock.acquire()
         except Timeout:
@@ -139,8 +144,10 @@ class _WebServer(uvicorn.Server):
 class Daemon:
     """One `newsroom-feed run`: owns the loop's tasks and the order they start and stop in."""
 
-    def __init__(self, settings: Settings, *, web: bool = True) -> None:
+    def __init__(self, settings: Settings, *, web: bool = True, notifier: Notifier | None = None) -> None:
         self.settings = settings
+        #: systemd's ``Type=notify`` line (READY, STATUS, WATCHDOG, STOPPING); a no-op outside systemd.
+        self.notifier = notifier or Notifier(None)
         self.metrics = Metrics()
         self.web_enabled = web
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsroom-build")
@@ -154,7 +161,9 @@ class Daemon:
         self.started = asyncio.Event()
         self._signals = 0
         self.exit_code = 0
-        self.clock = Clock(settings, on_lift=self.lift, on_digest=self.digest, on_sweep=self.sweep)
+        self.clock = Clock(
+            settings, on_lift=self.lift, on_digest=self.digest, on_sweep=self.sweep, on_prune=self.prune
+        )
         self.watcher = Watcher(
             settings.database, settings.watch_interval, self._on_watch, on_commit=self._wake_sender.set
         )
@@ -194,7 +203,9 @@ class Daemon:
                 self.metrics.builds.labels(outcome="error").inc()
                 await self._build_failed(reason, error)
                 raise
-            self._retrying = False
+            if self._retrying:
+                self._retrying = False
+                self.notifier.status(self._status_line())
             self.metrics.builds.labels(outcome="ok").inc()
             self.metrics.build_seconds.observe(report.duration)
             feeds, released = list(report.changed_feeds), list(report.newly_visible)
@@ -224,6 +235,7 @@ class Daemon:
         next successful build clears the error."""
         problem = f"build ({reason}) failed: {error.__class__.__name__}: {error}"[:1000]
         self._retrying = True
+        self.notifier.status(f"Degraded, retrying: {problem[:200]}")
         self.watcher.request_build()
         try:
             await self._in_worker(_note_build_error, self.build_store, problem)
@@ -283,6 +295,22 @@ class Daemon:
     async def sweep(self) -> None:
         """Retries come due and leases of a stuck send expire: have the sender look again."""
         self._wake_sender.set()
+
+    async def prune(self) -> None:
+        """Remove what the `privacy` settings keep no longer (`maintenance.prune`), at start and daily;
+        one that fails is logged and the next day's run catches up (it prunes by age, not by day)."""
+        # Imported here: maintenance imports this module (for the instance lock).
+        from newsroom_feed.maintenance import prune
+
+        async with self._build_lock:  # the shutdown waits for it as for a build
+            if self._stop_watching.is_set():
+                return
+            try:
+                report = await self._in_worker(prune, self.build_store, self.settings, utcnow())
+            except Exception as error:
+                log.warning("prune failed; it runs again tomorrow", error=str(error))
+                return
+        log.info("prune", **report.to_json())
 
     async def _catch_up(self, served_since: dict[str, datetime | None]) -> None:
         """Run once, now, each digest whose scheduled time passed while no daemon was running."""
@@ -357,6 +385,9 @@ class Daemon:
             access_log=self.settings.log_level == "debug",
             lifespan="on",
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_grace)),
+            # Client addresses (rate limits) come from X-Forwarded-For only when these proxies send it.
+            proxy_headers=True,
+            forwarded_allow_ips=list(self.settings.http.trusted_proxies),
         )
         server = _WebServer(config)
         self._server = server
@@ -412,6 +443,9 @@ class Daemon:
         """Start everything, wait for a stop request, stop everything; returns the exit code."""
         if signals:
             self._install_signal_handlers()
+        # From the first moment: systemd's watchdog runs from the start, and the first build may be long.
+        self._spawn("watchdog", self.notifier.keep_alive())
+        self.notifier.status("Starting: first build")
         settings = self.settings
         self._build_store = Store.for_settings(settings)
         self._send_store = Store.for_settings(settings, migrate=False)
@@ -435,6 +469,8 @@ class Daemon:
                 },
                 lifts_scheduled=len(self.clock.lift_times()),
             )
+            # Only now: the first build is done (or failed and is being retried) and the web app listens.
+            self.notifier.ready(self._status_line())
             await self._stop.wait()
         finally:
             await self._shutdown()
@@ -460,7 +496,15 @@ class Daemon:
         self._spawn("sender", self._send_loop(), critical=True)
         await self._start_web()
 
+    def _status_line(self) -> str:
+        """What `systemctl status` shows while the daemon runs."""
+        where = f"Serving {self.web_url() or 'without the web app'}"
+        if self._retrying:
+            return f"{where}; the last build failed and is retried (see /healthz)"
+        return where
+
     async def _shutdown(self) -> None:
+        self.notifier.stopping("Stopping: finishing mail in flight")
         self._stop.set()
         if self._server is not None:
             self._server.should_exit = True
@@ -483,6 +527,12 @@ class Daemon:
         for store in (self._send_store, self._build_store):
             if store is not None:
                 store.close()
+        # The watchdog is pinged to the end: a drain within TimeoutStopSec must not look like a hang.
+        watchdog = self._tasks.get("watchdog")
+        if watchdog is not None:
+            watchdog.cancel()
+            await _quietly(watchdog)
+        self.notifier.close()
 
 
 def _note_build_error(store: Store, problem: str) -> None:
@@ -547,8 +597,10 @@ def run_demo(settings: Settings, maildir: Path, announce: Callable[[Daemon], Non
     """`make run`: the daemon with the demo's SMTP sink (`mailsink`) on the same loop, at the SMTP
     address of the settings; ``announce`` is called once everything listens. Ctrl-C stops both.
 
+    :raises SettingsError: a secret too short to serve with, as for `run`.
     :raises LockedError: a daemon already runs on this store.
     """
+    settings.require_strong_secrets()
 
     async def both() -> int:
         stop_sink = asyncio.Event()
@@ -585,7 +637,9 @@ def run_demo(settings: Settings, maildir: Path, announce: Callable[[Daemon], Non
 def run(settings: Settings) -> int:
     """`newsroom-feed run`: hold the lock, serve until SIGTERM/SIGINT, drain; returns the exit code.
 
+    :raises SettingsError: a secret too short to serve with (before anything starts).
     :raises LockedError: another process runs the daemon on this store.
     """
+    settings.require_strong_secrets()
     with InstanceLock(settings.database):
-        return asyncio.run(Daemon(settings).serve())
+        return asyncio.run(Daemon(settings, notifier=Notifier.from_environment()).serve())

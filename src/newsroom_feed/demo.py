@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     try:
         settings = load_settings()
+        if not options.no_serve:
+            settings.require_strong_secrets()  # as `run` would, before seeding anything
         with Store.for_settings(settings) as store:
             now = utcnow()
             if not store.list_releases(now=now, limit=1):

@@ -8,6 +8,7 @@
     │   ├── ReleaseNotFound
     │   └── SubscriberNotFound
     ├── NotYetVisible          a queued message's releases went back under embargo: send it later
+    ├── RateLimited            a limit for everyone is reached (new-address confirmations per hour)
     ├── StoreError             the database is unusable (locked, newer schema, corrupt)
     ├── LockedError            another process holds the single-instance lock
     └── DeliveryError          one SMTP transaction failed
@@ -76,6 +77,14 @@ class NotYetVisible(NewsroomError):
     def __init__(self, until: datetime) -> None:
         super().__init__(f"its releases are under embargo until {until.isoformat()}")
         self.until = until
+
+
+class RateLimited(NewsroomError):
+    """A limit shared by every client is reached; the web answers 429 with ``retry_after`` seconds."""
+
+    def __init__(self, problem: str, retry_after: int) -> None:
+        super().__init__(problem)
+        self.retry_after = retry_after
 
 
 class StoreError(NewsroomError):

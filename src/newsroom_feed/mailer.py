@@ -9,9 +9,8 @@ recipient or this message: stop), each carrying the SMTP code and reply.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -132,13 +131,22 @@ class Mailer:
         await self.close()
 
     async def send(
-        self, sender: str, recipient: str, data: bytes, *, ready: Awaitable[object] | None = None
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        *,
+        ready: Callable[[], Awaitable[object]] | None = None,
     ) -> Accepted:
         """Send one message to one recipient over a pooled connection.
 
-        ``ready``, when given, is awaited after RCPT and before DATA: the sender passes the commit of its
-        previous outcome, so that commit overlaps the first round trips of this message while no
-        message is accepted by the relay before the previous one is recorded.
+        ``ready``, when given, is called and awaited after RCPT and before DATA, and only if MAIL and
+        RCPT were accepted (a callable, not a coroutine, so nothing is left un-awaited when they are
+        refused). The sender's gate waits there for the commit of its previous outcome, so that commit
+        overlaps the first round trips of this message while no message is accepted by the relay before
+        the previous one is recorded, and checks that the recipient may still be written to. If
+        ``ready`` raises, the transaction is reset (RSET, the connection is kept) and its exception
+        comes out unchanged.
 
         :raises TransientDeliveryError: a 4xx reply, a dropped connection, a timeout, a refused login.
         :raises PermanentDeliveryError: a 5xx reply to RCPT or DATA (the recipient or the message); the
@@ -156,8 +164,14 @@ class Mailer:
                 if not isinstance(error, aiosmtplib.SMTPResponseException) or not client.is_connected:
                     await connection.close()
                 raise _classify(error, recipient) from None
+            except _Withheld as withheld:
+                # ``ready`` refused the message after RCPT: the transaction was reset, the connection
+                # goes on unless the reset failed.
+                if not client.is_connected:
+                    await connection.close()
+                raise withheld.reason from None
             except BaseException:
-                # ``ready`` failed or we were cancelled in the middle of a transaction.
+                # Cancelled in the middle of a transaction: the connection is in an unknown state.
                 await connection.close()
                 raise
             finally:
@@ -190,10 +204,26 @@ async def probe(settings: SmtpSettings) -> str:
         await connection.close()
 
 
+class _Withheld(Exception):
+    """``ready`` raised after RCPT (``reason``); kept apart from SMTP errors so it is never classified."""
+
+    def __init__(self, reason: Exception) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
+
+
 async def _transaction(
-    client: aiosmtplib.SMTP, sender: str, recipient: str, data: bytes, ready: Awaitable[object] | None
+    client: aiosmtplib.SMTP,
+    sender: str,
+    recipient: str,
+    data: bytes,
+    ready: Callable[[], Awaitable[object]] | None,
 ) -> aiosmtplib.SMTPResponse:
-    """MAIL, RCPT, (wait for ``ready``), DATA; RSET after a refusal so the connection can go on."""
+    """MAIL, RCPT, (wait for ``ready``), DATA; RSET after a refusal, or when ``ready`` raises, so the
+    connection can go on.
+
+    :raises _Withheld: ``ready`` raised; the relay got no DATA.
+    """
     options: list[str] = []
     if client.supports_extension("size"):
         options.append(f"SIZE={len(data)}")
@@ -202,14 +232,30 @@ async def _transaction(
     try:
         await client.mail(sender, options=options)
         await client.rcpt(recipient)
-        if ready is not None:
-            await ready
+    except aiosmtplib.SMTPResponseException:
+        await _reset(client)
+        raise
+    if ready is not None:
+        try:
+            await ready()
+        except Exception as error:
+            await _reset(client)
+            raise _Withheld(error) from error
+    try:
         return await client.data(data)
     except aiosmtplib.SMTPResponseException:
-        if client.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await client.rset()
+        await _reset(client)
         raise
+
+
+async def _reset(client: aiosmtplib.SMTP) -> None:
+    """RSET, so the next transaction starts clean; a connection that cannot even do that is dropped."""
+    if not client.is_connected:
+        return
+    try:
+        await client.rset()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()
 
 
 def _classify(error: BaseException, recipient: str) -> DeliveryError:

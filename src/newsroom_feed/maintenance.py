@@ -1,4 +1,5 @@
-"""Operator maintenance: `newsroom-feed check` (can `run` work here?) and `backup` (SQLite online backup)."""
+"""Operator maintenance: `newsroom-feed check` (can `run` work here?), `backup` (SQLite online backup) and
+`prune` (retention of personal data and logs)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,21 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from jinja2 import TemplateError
 
+from newsroom_feed import subscriptions
 from newsroom_feed.daemon import InstanceLock
-from newsroom_feed.errors import InputError, LockedError, NewsroomError
+from newsroom_feed.errors import InputError, LockedError, NewsroomError, StoreError
 from newsroom_feed.mailer import probe
-from newsroom_feed.models import utcnow
+from newsroom_feed.models import iso, utcnow
+from newsroom_feed.private_files import make_private_dirs, private_temporary, sync_directory
 from newsroom_feed.schema import MIGRATIONS
-from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.settings import MIN_SECRET_BYTES, Settings
+from newsroom_feed.store import Store, outside_flaws
 from newsroom_feed.templating import make_environment
 
 # -- check --------------------------------------------------------------------------------------------
@@ -41,7 +45,9 @@ def check(settings: Settings) -> list[Finding]:
     Never raises for a problem found: each becomes a failed `Finding`, so one run lists them all.
     """
     findings = [Finding("settings", True, _settings_summary(settings))]
+    findings.append(_check_secrets(settings))
     findings.append(_check_store(settings.database))
+    findings.extend(_check_outside_rows(settings.database))
     findings.append(_check_public_dir(settings.public_dir))
     findings.append(_check_templates(settings))
     findings.append(_check_smtp(settings))
@@ -52,6 +58,28 @@ def check(settings: Settings) -> list[Finding]:
 def _settings_summary(settings: Settings) -> str:
     source = f"from {settings.config}" if settings.config else "environment and defaults"
     return f"{source}; base URL {settings.base_url}, time zone {settings.timezone}"
+
+
+def _check_secrets(settings: Settings) -> Finding:
+    """The rule `run` enforces at start (`Settings.weak_secrets`), told before it refuses; where the key
+    comes from, since a restore without it breaks every link in mail already sent."""
+    problems = settings.weak_secrets()
+    if problems:
+        return Finding("secrets", False, "; ".join(map(str, problems)))
+    if settings.secret_key is not None:
+        parts = ["links signed with NEWSROOM_SECRET_KEY"]
+    elif settings.key_file.exists():
+        parts = [f"links signed with the key in {settings.key_file} (back it up with the store)"]
+    else:
+        parts = [f"a key is made in {settings.key_file} on first use (back it up with the store)"]
+    previous = [key.get_secret_value() for key in settings.previous_secret_keys]
+    if previous:
+        short = sum(len(key.encode()) < MIN_SECRET_BYTES for key in previous)
+        note = f", {short} shorter than {MIN_SECRET_BYTES} bytes: drop it once its mail is old" * bool(short)
+        parts.append(f"previous keys still verifying: {len(previous)}{note}")
+    closed = "admin API off (no NEWSROOM_ADMIN_TOKEN)"
+    token = "admin token set" if settings.admin_token is not None else closed
+    return Finding("secrets", True, "; ".join([*parts, token]))
 
 
 def _check_store(database: Path) -> Finding:
@@ -95,6 +123,41 @@ def _inspect_store(conn: sqlite3.Connection, database: Path) -> Finding:
     waiting = conn.execute("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()
     counts = f"{releases} releases, {waiting[0]} messages waiting"
     return Finding("store", True, f"{database} (schema version {version}, {counts})")
+
+
+#: Rows `check` names one by one; the rest are counted.
+_FLAWS_LISTED = 100
+
+
+def _check_outside_rows(database: Path) -> list[Finding]:
+    """One failed line per value another program stored that no writer may (`flaws.py`): the build
+    leaves it out or holds its release back, and someone has to fix the row. Read only, like
+    `_check_store`; nothing when the store cannot be read or is of another schema (its line says so).
+    """
+    if not database.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=5.0)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+            if version != len(MIGRATIONS):
+                return []
+            flaws = outside_flaws(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+    if not flaws:
+        return [Finding("releases", True, "every stored value meets the rules of release input")]
+    effects = {True: "held back from every output", False: "left out of every output"}
+    findings = [
+        Finding(flaw.row, False, f"{flaw.field}: {flaw.problem} ({effects[flaw.held]})")
+        for flaw in flaws[:_FLAWS_LISTED]
+    ]
+    if len(flaws) > _FLAWS_LISTED:
+        findings.append(Finding("releases", False, f"{len(flaws) - _FLAWS_LISTED} more values like these"))
+    return findings
 
 
 def _check_public_dir(public_dir: Path) -> Finding:
@@ -161,29 +224,110 @@ def _check_daemon(database: Path) -> Finding:
 def backup(settings: Settings, target: Path, progress: Callable[[int, int], None] | None = None) -> Path:
     """Copy the store with SQLite's online backup API, consistent even while the daemon writes.
 
-    The copy is written next to ``target`` and renamed into place, so a half-made backup never has the
-    final name. A directory as ``target`` gets a time-stamped file inside it.
+    The live store is read, never migrated: a store of an older or newer schema version (the nightly
+    timer between a package upgrade and the daemon's restart) is copied as it is, since the copy must be
+    what the store is, and changing it is `init`'s or `run`'s decision. The copy is written
+    to a hidden temporary file beside ``target`` (mode 0600), checked with ``PRAGMA integrity_check``,
+    synced, and only then renamed into place: a half-made or damaged copy never takes the final name
+    (nor replaces an earlier good backup there) and is removed. A directory as ``target`` gets a
+    time-stamped file inside it.
 
     :raises InputError: the target is the live database.
+    :raises StoreError: the store is missing, not a newsroom-feed store, or its copy fails the
+        integrity check.
     """
     if target.is_dir():
         target = target / f"{settings.database.stem}-{utcnow():%Y%m%dT%H%M%SZ}.db"
     if target.resolve() == settings.database.resolve():
         raise InputError("PATH", "is the live database; give another file or a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    with Store.for_settings(settings) as store:
-        destination = sqlite3.connect(str(partial))
+    if not settings.database.is_file():
+        raise StoreError(f"the store {settings.database} is missing; nothing to back up")
+    with Store.for_settings(settings, migrate=False) as store:
+        _require_newsroom_store(store)
+        make_private_dirs(target.parent)
+        partial = private_temporary(target.parent, target.name)
         try:
-
-            def report(status: int, remaining: int, total: int) -> None:
-                if progress is not None:
-                    progress(total - remaining, total)
-
-            # Small steps let writers in between; each step copies 1,024 pages (4 MiB by default).
-            store.conn.backup(destination, pages=1024, progress=report)
-            destination.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            destination.close()
-    partial.replace(target)
+            _copy(store, partial, progress)
+            partial.replace(target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            Path(f"{partial}-journal").unlink(missing_ok=True)
+            raise
+    sync_directory(target.parent)
     return target
+
+
+def _require_newsroom_store(store: Store) -> None:
+    """:raises StoreError: the file has no schema of this program's (not a newsroom-feed store)."""
+    if store.schema_version == 0:
+        raise StoreError(f"{store.path} is not a newsroom-feed store; nothing backed up")
+
+
+def _copy(store: Store, partial: Path, progress: Callable[[int, int], None] | None) -> None:
+    """Copy the store into the empty file ``partial``, check the copy and sync it.
+
+    :raises StoreError: the copy fails ``PRAGMA integrity_check`` (the live store is damaged).
+    """
+
+    def report(status: int, remaining: int, total: int) -> None:
+        if progress is not None:
+            progress(total - remaining, total)
+
+    destination = sqlite3.connect(str(partial))
+    try:
+        # Small steps let writers in between; each step copies 1,024 pages (4 MiB by default).
+        store.conn.backup(destination, pages=1024, progress=report)
+        # One self-contained file: a copy in WAL mode would need its -wal beside it once opened.
+        destination.execute("PRAGMA journal_mode=DELETE")
+        verdict = [row[0] for row in destination.execute("PRAGMA integrity_check")]
+    finally:
+        destination.close()
+    if verdict != ["ok"]:
+        found = "; ".join(verdict[:3]) + ("; ..." if len(verdict) > 3 else "")
+        raise StoreError(
+            f"the copy of {store.path} fails its integrity check ({found}); no backup written. "
+            "`newsroom-feed check` looks at the live store"
+        )
+    with partial.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+# -- prune --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """What `prune` removed, by kind."""
+
+    #: Subscribers who never confirmed, erased (`privacy.unconfirmed_days`).
+    unconfirmed: int = 0
+    #: Unsubscribed addresses that asked again and did not confirm, unsubscribed again (history kept).
+    lapsed: int = 0
+    #: Rows of the change log (`privacy.changes_days`).
+    changes: int = 0
+    #: SMTP attempts with their replies (`privacy.replies_days`).
+    replies: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def prune(store: Store, settings: Settings, now: datetime) -> PruneReport:
+    """Remove what is kept no longer than the `privacy` settings say; the daemon runs it at start and
+    daily, `newsroom-feed prune` on demand (from cron when there is no daemon). Running it twice in a row
+    removes nothing more.
+
+    Each kind is pruned in its own transactions, so a web request or the sender waits at most for one
+    of them, never for the whole run.
+    """
+    privacy = settings.privacy
+    pruned = subscriptions.prune_unconfirmed(store, now - timedelta(days=privacy.unconfirmed_days))
+    changes = store.prune_changes(now - timedelta(days=privacy.changes_days))
+    with store.transaction():
+        # The delivery ledger's replies quote addresses ("550 <ania@...>: no such user"). The outbox
+        # rows keep their status, attempts and time sent: the counts stay, the replies go.
+        replies = store.conn.execute(
+            "DELETE FROM deliveries WHERE at < ?",
+            (iso(now - timedelta(days=privacy.replies_days)),),
+        ).rowcount
+    return PruneReport(pruned.removed, pruned.lapsed, changes, replies)

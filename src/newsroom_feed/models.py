@@ -1,12 +1,16 @@
 """The shapes of the domain: the validated release document every entry point shares, and read models.
 
 `ReleaseInput` is the one gate for release input (CLI, stdin JSON, imports, admin API): whatever passes it
-can be stored; whatever fails it raises `InputError` naming the field. `Release`, `Category`, `Attachment`,
-`Subscriber` are what the store hands out: frozen, so outputs cannot change what they were given.
+can be stored; whatever fails it raises `InputError` naming the field. Its checks (`url_problem`,
+`slug_problem`, `email_address`, the bounds) are also those the store holds rows that other programs
+wrote with plain SQL to (`flaws.py`), so every writer meets the same ones. `Release`, `Category`,
+`Attachment`, `Subscriber` are what the store hands out: frozen, so outputs cannot change what they were
+given.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -29,7 +34,26 @@ from pydantic import (
 from newsroom_feed.errors import InputError
 
 DEFAULT_ZONE = ZoneInfo("Europe/Warsaw")
+
+# Bounds of every text a release or category may hold. The input models below refuse more, and the
+# store holds back (or leaves out) what another program stored beyond them with plain SQL, so every
+# writer meets the same ones. A slug is a path segment: 80 characters keep ``releases/<slug>/`` far
+# below the 255 bytes a file name may have, even in a file system that counts bytes of UTF-8.
+SLUG_MAX = 80
 TITLE_MAX = 300
+SUMMARY_MAX = 2000
+BODY_MAX = 200_000
+CONTACT_NAME_MAX = 200
+PHONE_MAX = 40
+ATTACHMENT_TITLE_MAX = 300
+#: RFC 6838 section 4.2: a type and a subtype name of at most 127 characters each.
+MIME_TYPE_MAX = 255
+CATEGORY_NAME_MAX = 200
+CATEGORY_DESCRIPTION_MAX = 2000
+#: Only the service mints these (``42/2026``, ``tag:zmp.example.pl,2026:release/42``); an outside writer
+#: may fill them in, within these bounds.
+NUMBER_MAX = 40
+UID_MAX = 300
 #: The years a release time may be in (`parse_moment`).
 YEARS = range(1900, 3000)
 
@@ -45,6 +69,10 @@ ReleaseStatus = Literal["published", "scheduled", "embargoed", "retracted"]
 
 def has_control_characters(text: str) -> bool:
     """Control and format characters (C0, C1, bidi overrides) break headers, XML and terminals."""
+    if text.isprintable():
+        # No "Other" or "Separator" character but the space: the usual answer, found in C. (Every URL of
+        # every release is checked on every read, `url_problem`.)
+        return False
     return any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} for char in text)
 
 
@@ -82,15 +110,77 @@ def parse_moment(value: Any, zone: ZoneInfo = DEFAULT_ZONE) -> datetime | None:
     return moment
 
 
-def _http_url(value: str | None) -> str | None:
-    if value is None:
-        return None
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+#: Characters RFC 3986 never allows in a URL, and that end an attribute or a tag wherever a link is
+#: pasted into markup without escaping; a real link has them percent-encoded.
+_URL_FORBIDDEN = re.compile(r'["<>`\\]')
+
+
+def url_problem(value: str) -> str | None:
+    """What keeps ``value`` (white space around it aside) from being a link to publish, or None.
+
+    The one check of every URL, whoever wrote it: the input models below and the store's reads of what
+    another program stored with plain SQL. Only absolute http(s) URLs pass, so ``javascript:``,
+    ``vbscript:`` and ``data:`` in any case, behind spaces, control characters or character references
+    (``&#106;avascript:``) never become an ``href`` or an enclosure.
+    """
     value = value.strip()
-    if not re.match(r"^https?://[^\s/?#]+[^\s]*$", value, re.IGNORECASE):
-        raise ValueError("must be an absolute http:// or https:// URL")
+    if not _HTTP_URL.match(value):
+        return "must be an absolute http:// or https:// URL"
     if has_control_characters(value):
-        raise ValueError("must not contain control characters")
-    return value
+        return "must not contain control characters"
+    if _URL_FORBIDDEN.search(value):
+        return 'must not contain the characters " < > ` \\ (percent-encode them)'
+    return None
+
+
+def http_url(value: str) -> str:
+    """``value`` without the white space around it, if `url_problem` finds nothing.
+
+    :raises ValueError: with the problem.
+    """
+    problem = url_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value.strip()
+
+
+def _optional_url(value: str | None) -> str | None:
+    return None if value is None else http_url(value)
+
+
+def slug_problem(value: str) -> str | None:
+    """What keeps ``value`` from being a slug (of a release or a category: a segment of its public
+    path), or None."""
+    if len(value) > SLUG_MAX:
+        return f"must be at most {SLUG_MAX} characters, got {len(value)}"
+    if not _SLUG.match(value):
+        return "must be lowercase letters and digits, joined by single hyphens"
+    return None
+
+
+def length_problem(value: str, maximum: int) -> str | None:
+    return f"must be at most {maximum} characters, got {len(value)}" if len(value) > maximum else None
+
+
+def mime_type_problem(value: str) -> str | None:
+    if len(value) > MIME_TYPE_MAX or not _MIME.match(value):
+        return "must be a MIME type such as application/pdf"
+    return None
+
+
+_EMAIL = TypeAdapter(EmailStr)
+
+
+@functools.lru_cache(maxsize=1024)
+def email_address(value: str) -> tuple[str | None, str | None]:
+    """(the address, None) or (None, the problem): the check of `ContactInput.email`, for addresses
+    another program stored. Cached: a newsroom has a handful of contact addresses, and email-validator
+    takes about 20 µs for one."""
+    try:
+        return _EMAIL.validate_python(value), None
+    except ValidationError as error:
+        return None, error.errors()[0]["msg"].removeprefix("Value error, ")
 
 
 def _split_categories(value: Any) -> Any:
@@ -103,8 +193,10 @@ def _split_categories(value: Any) -> Any:
 def _category_slugs(value: tuple[str, ...]) -> tuple[str, ...]:
     """Each a slug, repeats dropped in order."""
     for slug in value:
-        if not _SLUG.match(slug):
-            raise ValueError(f"{slug!r} is not a category slug (lowercase letters, digits and hyphens)")
+        problem = slug_problem(slug)
+        if problem is not None:
+            shown = slug if len(slug) <= 40 else f"{slug[:40]}…"
+            raise ValueError(f"{shown!r} is not a category slug: it {problem}")
     return tuple(dict.fromkeys(value))
 
 
@@ -121,17 +213,18 @@ class _Input(BaseModel):
 
 class AttachmentInput(_Input):
     url: str
-    title: str | None = Field(default=None, max_length=300)
+    title: str | None = Field(default=None, max_length=ATTACHMENT_TITLE_MAX)
     mime_type: str = "application/octet-stream"
     length: int = Field(default=0, ge=0)
 
-    _url = field_validator("url")(classmethod(lambda cls, value: _http_url(value)))
+    _url = field_validator("url")(classmethod(lambda cls, value: http_url(value)))
 
     @field_validator("mime_type")
     @classmethod
     def _mime(cls, value: str) -> str:
-        if not _MIME.match(value):
-            raise ValueError("must be a MIME type such as application/pdf")
+        problem = mime_type_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value.lower()
 
     @field_validator("title")
@@ -143,9 +236,9 @@ class AttachmentInput(_Input):
 
 
 class ContactInput(_Input):
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=CONTACT_NAME_MAX)
     email: EmailStr | None = None
-    phone: str | None = Field(default=None, max_length=40)
+    phone: str | None = Field(default=None, max_length=PHONE_MAX)
 
     @field_validator("name", "phone")
     @classmethod
@@ -168,8 +261,8 @@ class ReleaseInput(_Input):
     """
 
     title: str
-    summary: str | None = Field(default=None, max_length=2000)
-    body: str = Field(default="", max_length=200_000)
+    summary: str | None = Field(default=None, max_length=SUMMARY_MAX)
+    body: str = Field(default="", max_length=BODY_MAX)
     categories: CategorySlugs = ()
     urgent: bool = False
     language: str = "pl"
@@ -179,7 +272,7 @@ class ReleaseInput(_Input):
     contact: ContactInput | None = None
     source_url: str | None = None
 
-    _source_url = field_validator("source_url")(classmethod(lambda cls, value: _http_url(value)))
+    _source_url = field_validator("source_url")(classmethod(lambda cls, value: _optional_url(value)))
 
     @field_validator("title")
     @classmethod
@@ -401,7 +494,7 @@ def utcnow() -> datetime:
 
 
 OutboxKind = Literal["alert", "digest", "confirmation"]
-OutboxStatus = Literal["pending", "sending", "sent", "failed"]
+OutboxStatus = Literal["pending", "sending", "sent", "failed", "withdrawn"]
 
 
 @dataclass(frozen=True, slots=True)

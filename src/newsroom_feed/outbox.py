@@ -1,21 +1,27 @@
 """The delivery ledger: idempotent enqueueing, claiming due rows under a lease, recording every attempt.
 
 Row life: ``pending`` → (claimed) ``sending`` → ``sent`` | ``pending`` again with a backoff (4xx,
-disconnects) | ``failed`` (5xx, too many attempts, or skipped). A row is ``sending`` only while a sender
+disconnects) | ``failed`` (5xx, too many attempts) | ``withdrawn`` (its subscriber may no longer be
+written to). A row is ``sending`` only while a sender
 holds its lease; a lease that runs out (the sender died) makes the row due again, and whoever takes the
 single-instance lock calls `reclaim_all` at once. A live sender `renew`s the leases of its rows well
 before they run out, a claim never takes back rows of the claiming owner itself, and `record` changes a
 row only while the recording owner still holds it: a slow SMTP transaction never lets a row be sent twice,
 and a late outcome never overwrites what another sender recorded.
 
-Rows of subscribers who are unsubscribed, bounced or erased are never sent: a claim marks them
-``failed`` with ``last_error`` starting ``skipped:``, so the ledger still shows what was planned and why
-it did not go.
+Rows of subscribers who are unsubscribed, bounced or erased are never sent: a claim closes them
+``withdrawn`` with ``last_error`` starting ``withdrawn:``, and so does the sender's last look before DATA
+(`withdrawal_reasons`, then `withdraw`) when the subscriber left after the claim, so the ledger still
+shows what was planned and why it did not go. Nothing failed there: `retry` never queues them again. An
+SMTP reply recorded after the subscriber was erased has the address taken out (`record`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,7 +33,9 @@ from newsroom_feed.store import Store
 
 Outcome = Literal["sent", "transient", "permanent"]
 
-SKIPPED = "skipped: "
+WITHDRAWN = "withdrawn: "
+#: What stands for an erased address in a reply recorded after the erase (as `subscriptions` scrubs).
+ERASED = "[erased]"
 
 
 def alert_key(release_uid: str) -> str:
@@ -54,6 +62,8 @@ class Attempt:
 
     ``bounce`` is set for a permanent failure about the recipient (a 5xx to RCPT or DATA), which counts
     towards the subscriber's ``bounced`` status; a message we could not even compose does not.
+    ``recipient`` is the address the message went to, taken out of the reply if the subscriber is
+    erased by the time it is recorded.
     """
 
     item: OutboxItem
@@ -62,12 +72,15 @@ class Attempt:
     reply: str
     message_id: str | None = None
     bounce: bool = False
+    recipient: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
+    """Rows taken, and how many were closed ``withdrawn`` on the way (their subscriber left)."""
+
     items: list[OutboxItem]
-    skipped: int
+    withdrawn: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +140,12 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
 
     Rows whose lease ran out are due again, except ``owner``'s own: those are in its hands (in flight or
     prefetched) and its lease may only look expired because a transaction outlived it. Rows whose
-    subscriber may not be written to are marked failed (``skipped: ...``) on the way and counted, never
-    returned.
+    subscriber may not be written to are closed ``withdrawn`` (``withdrawn: ...``) on the way and
+    counted, never returned.
     """
     lease_until = iso(now + timedelta(seconds=lease_seconds))
     items: list[OutboxItem] = []
-    skipped = 0
+    withdrawn = 0
     with store.transaction() as conn:
         conn.execute(
             "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL "
@@ -153,7 +166,7 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
             for row_id, key, kind, subscriber_id, release_ids, attempts, message_id, status in rows:
                 reason = _skip_reason(kind, subscriber_id, status)
                 if reason is not None:
-                    skips.append((SKIPPED + reason, row_id))
+                    skips.append((WITHDRAWN + reason, row_id))
                     continue
                 taken.append((lease_until, owner, row_id))
                 items.append(
@@ -169,15 +182,15 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
                     )
                 )
             conn.executemany(
-                "UPDATE outbox SET status = 'failed', last_error = ?, lease_until = NULL, "
+                "UPDATE outbox SET status = 'withdrawn', last_error = ?, lease_until = NULL, "
                 "lease_owner = NULL WHERE id = ?",
                 skips,
             )
             conn.executemany(
                 "UPDATE outbox SET status = 'sending', lease_until = ?, lease_owner = ? WHERE id = ?", taken
             )
-            skipped += len(skips)
-    return Claimed(items, skipped)
+            withdrawn += len(skips)
+    return Claimed(items, withdrawn)
 
 
 def _skip_reason(kind: str, subscriber_id: int | None, status: str | None) -> str | None:
@@ -186,6 +199,39 @@ def _skip_reason(kind: str, subscriber_id: int | None, status: str | None) -> st
     if status == "active" or (status == "pending" and kind == "confirmation"):
         return None
     return f"subscriber {status}"
+
+
+def withdrawal_reasons(store: Store, items: Sequence[OutboxItem]) -> list[str | None]:
+    """Why each claimed row may no longer be sent (its subscriber unsubscribed, bounced or was erased
+    since the claim), or None: the sender's last look before DATA, one primary-key query for the rows
+    of every worker that asks at once."""
+    ids = sorted({item.id for item in items})
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    found = {
+        int(row_id): (subscriber_id, status)
+        for row_id, subscriber_id, status in store.conn.execute(
+            "SELECT o.id, o.subscriber_id, s.status FROM outbox o "
+            f"LEFT JOIN subscribers s ON s.id = o.subscriber_id WHERE o.id IN ({marks})",
+            ids,
+        )
+    }
+    return [_skip_reason(item.kind, *found[item.id]) if item.id in found else "row deleted" for item in items]
+
+
+def withdraw(store: Store, withdrawals: Iterable[tuple[int, str]], owner: str) -> int:
+    """Close claimed rows ``withdrawn`` with their reason; no attempt is counted (the relay got no
+    DATA), and `retry` never queues them again. Only rows ``owner`` still holds change."""
+    wanted = [(reason, row_id, owner) for row_id, reason in withdrawals]
+    with store.transaction() as conn:
+        before = conn.total_changes
+        conn.executemany(
+            f"UPDATE outbox SET status = 'withdrawn', last_error = ?, lease_until = NULL, lease_owner = NULL "
+            f"WHERE {_HELD}",
+            wanted,
+        )
+        return conn.total_changes - before
 
 
 def record(
@@ -202,20 +248,52 @@ def record(
     the queue meanwhile (``pending``, no owner), so that nobody sends it again. Otherwise the row belongs
     to another sender or is settled already, is left as it is, and its status here is ``"lost"``.
     """
-    statuses: list[str] = []
+    return [status for _, status in record_outcomes(store, attempts, now, settings, owner=owner)]
+
+
+def record_outcomes(
+    store: Store, attempts: Sequence[Attempt], now: datetime, settings: OutboxSettings, *, owner: str
+) -> list[tuple[Attempt, str]]:
+    """`record`, returning each attempt as it was written with the row's new status: a reply about a
+    subscriber erased while the message was in flight has the address taken out, in the ledger and in
+    what the sender reports and logs."""
     when = iso(now)
     with store.transaction() as conn:
+        # Inside the transaction: an erase either committed before (its address is taken out here) or
+        # comes after and scrubs what is written now itself.
+        written = _without_erased_addresses(conn, attempts)
         conn.executemany(
             "INSERT INTO deliveries (outbox_id, attempt, at, code, reply, outcome) VALUES (?, ?, ?, ?, ?, ?)",
-            [(a.item.id, a.item.attempts + 1, when, a.code, a.reply[:1000], a.outcome) for a in attempts],
+            [(a.item.id, a.item.attempts + 1, when, a.code, a.reply[:1000], a.outcome) for a in written],
         )
-        for attempt in attempts:
-            statuses.append(_record_one(store, attempt, now, settings, owner))
-    return statuses
+        return [(attempt, _record_one(store, attempt, now, settings, owner)) for attempt in written]
 
 
 #: The rows an outcome may change: held by the recording owner.
 _HELD = "id = ? AND status = 'sending' AND lease_owner = ?"
+
+
+def _without_erased_addresses(conn: sqlite3.Connection, attempts: Sequence[Attempt]) -> list[Attempt]:
+    """The attempts with the recipient taken out of the reply where the row lost its subscriber (erased
+    while the message was in flight): relays quote the address ("550 <ania@...>: no such user"), and
+    an erase must not come back through the ledger."""
+    ids = sorted({a.item.id for a in attempts if a.recipient})
+    if not ids:
+        return list(attempts)
+    marks = ",".join("?" * len(ids))
+    erased = {
+        int(row[0])
+        for row in conn.execute(f"SELECT id FROM outbox WHERE subscriber_id IS NULL AND id IN ({marks})", ids)
+    }
+    if not erased:
+        return list(attempts)
+    scrubbed = []
+    for attempt in attempts:
+        if attempt.item.id in erased and attempt.recipient:
+            pattern = re.compile(re.escape(attempt.recipient), re.IGNORECASE)
+            attempt = dataclasses.replace(attempt, reply=pattern.sub(ERASED, attempt.reply), recipient="")
+        scrubbed.append(attempt)
+    return scrubbed
 
 
 def _record_one(store: Store, attempt: Attempt, now: datetime, settings: OutboxSettings, owner: str) -> str:

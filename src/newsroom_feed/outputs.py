@@ -98,7 +98,8 @@ class Renderer:
             scope = FeedScope(self.settings, category, block, before, after)
             ids = blocks[block]
             found = releases if releases is not None else _by_id(self.store.releases_by_ids(ids))
-            listed = [found[release_id] for release_id in ids]
+            # One the store held back between its two reads (a writer broke it meanwhile) is left out.
+            listed = [found[release_id] for release_id in ids if release_id in found]
             outputs.update(feeds.render_archive(scope, listed, self.entries))
         return outputs, stale
 
@@ -178,11 +179,15 @@ class Renderer:
             archives, gone = self._archives(shown[slug], blocks, wanted)
             outputs.update(archives)
             stale |= gone
+        read = set()
         for release in self.store.releases_by_ids(sorted(affected.release_ids)):
+            read.add(release.id)
             if release.is_visible(self.now):
                 outputs[feeds.release_path(release.slug)] = self.pages.release(release)
             elif release.slug:
                 stale.add(feeds.release_path(release.slug))
+        # Releases the store holds back now (`Store.flaws`): their pages go, where a page can have been.
+        stale.update(map(feeds.release_path, self.store.page_slugs(affected.release_ids - read)))
         return outputs, stale
 
 

@@ -64,9 +64,14 @@ def build(
     *,
     full: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    plan_alerts: bool = True,
 ) -> BuildReport:
     """Bring the feeds and pages up to date with the store at ``now``, then plan the alerts of releases
     that became visible; what the daemon runs on every change and every embargo lift.
+
+    Either way the releases that became visible are stamped noticed (`Store.notice_visible`), the
+    moment digests go by. Without ``plan_alerts`` (`digest send`, which plans no alerts) nothing is
+    enqueued and they stay unannounced, so the next build plans their alerts.
 
     Only the outputs the new changes touch are rebuilt (the global feeds and index, the categories and
     release pages concerned), unless ``full``, no build was ever made, the settings or templates the
@@ -104,7 +109,11 @@ def build(
     else:
         result = PublishResult()
     store.save_build_state(max(head, state.change_cursor), now, _held_problem(store), fingerprint=made_with)
-    newly_visible = announce(store, settings, now)
+    if plan_alerts:
+        newly_visible = announce(store, settings, now)  # notices them too
+    else:
+        store.notice_visible(now)
+        newly_visible = []
     feed_files = (feeds.RSS_FILE, feeds.ATOM_FILE, feeds.JSON_FILE)
     changed_feeds = [
         feeds.public_url(settings, path)
@@ -142,16 +151,32 @@ def fingerprint(settings: Settings, templates: Path) -> str:
     return digest.hexdigest()
 
 
+#: Flaws `build_state.last_error` names; `newsroom-feed check` lists every one.
+_FLAWS_REPORTED = 10
+
+
 def _held_problem(store: Store) -> str | None:
-    """What `build_state.last_error` says while releases are held back for an unreadable time."""
+    """What `build_state.last_error` (so ``/healthz``) says while an outside writer's rows break the
+    rules every writer is held to: releases held back for a time that cannot be read, and what
+    `Store.flaws` finds (values left out of the outputs, releases and categories held back). Every
+    other release was published, so this is news for the operator rather than a failed build."""
+    parts = []
     held = store.held_releases()
-    if not held:
-        return None
-    names = ", ".join(number or f"id {release_id}" for release_id, number in held)
-    return (
-        f"held back, an outside writer stored a time that cannot be read (see the log): {names}; "
-        "set it with newsroom-feed release update"
-    )
+    if held:
+        names = ", ".join(number or f"id {release_id}" for release_id, number in held)
+        parts.append(
+            f"held back, an outside writer stored a time that cannot be read (see the log): {names}; "
+            "set it with newsroom-feed release update"
+        )
+    flaws = store.flaws()
+    if flaws:
+        named = "; ".join(map(str, flaws[:_FLAWS_REPORTED]))
+        more = f"; {len(flaws) - _FLAWS_REPORTED} more" if len(flaws) > _FLAWS_REPORTED else ""
+        parts.append(
+            f"an outside writer stored values no writer may store: {named}{more} "
+            "(newsroom-feed check lists them)"
+        )
+    return " | ".join(parts) or None
 
 
 def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: datetime) -> Affected | None:
@@ -193,7 +218,8 @@ def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
     page that is not there yet. One alert per matching active `immediate` subscriber; an urgent release
     goes to every matching active subscriber whatever their frequency. A release that became visible
     more than ``outbox.alert_max_age_hours`` ago (an import of old releases) is marked without alerts.
-    The alerts and the mark are one transaction: a crash plans all of them or none.
+    The alerts and the mark are one transaction: a crash plans all of them or none. What is announced
+    is noticed too (`Store.notice_visible`), so digests see every release whose alerts went.
     """
     releases = store.unannounced_visible(now)
     if not releases:
@@ -201,6 +227,7 @@ def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
     oldest = now - news_age(settings)
     fresh = [release for release in releases if release.visible_at >= oldest]
     with store.transaction():
+        store.notice_visible(now)
         if fresh:
             frequencies = ("immediate", "daily", "weekly") if any(r.urgent for r in fresh) else ("immediate",)
             subscribers = list_subscribers(store, status="active", frequencies=frequencies)
@@ -256,25 +283,23 @@ def news_age(settings: Settings) -> timedelta:
 
 
 def digest_releases(
-    store: Store, start: datetime, end: datetime, *, max_age: timedelta = _ALERT_MAX_AGE
+    store: Store,
+    start: datetime,
+    end: datetime,
+    *,
+    max_age: timedelta = _ALERT_MAX_AGE,
+    unnoticed_at_end: bool = False,
 ) -> list[Release]:
-    """Releases the service published in (start, end], newest first: those its builds announced then.
+    """Releases the service first saw visible in (start, end], newest first (`Store.noticed_between`).
 
-    Going by the announcement rather than `visible_at` keeps a release that was added after a run with a
-    publication time before it (backdated by a few minutes) from falling into a period already sent; a
-    release that was stale when first seen (an import of old releases, older than ``max_age``) is no
-    news and is left out, as it is from alerts.
+    Going by the moment a release was noticed rather than `visible_at` keeps a release that was added
+    after a run with a publication time before it (backdated by a few minutes) from falling into a
+    period already sent; a release that was stale when first seen (an import of old releases, older
+    than ``max_age``) is no news and is left out, as it is from alerts. A run stamps what it sees
+    first (`plan_digest`); a preview, which writes nothing, passes ``unnoticed_at_end`` instead.
     """
-    rows = store.conn.execute(
-        "SELECT id, visible_at, announced_at FROM releases WHERE retracted_at IS NULL AND uid IS NOT NULL "
-        "AND announced_at > ? AND announced_at <= ? AND visible_at <= ? ORDER BY visible_at DESC, id DESC",
-        (iso(start), iso(end), iso(end)),
-    ).fetchall()
-    fresh = [
-        release_id
-        for release_id, visible_at, announced_at in rows
-        if datetime.fromisoformat(visible_at) >= datetime.fromisoformat(announced_at) - max_age
-    ]
+    rows = store.noticed_between(start, end, unnoticed_at_end=unnoticed_at_end)
+    fresh = [release_id for release_id, visible_at, noticed_at in rows if visible_at >= noticed_at - max_age]
     return store.releases_by_ids(fresh)
 
 
@@ -286,16 +311,20 @@ def digest_messages(
     *,
     subscriber_id: int | None = None,
     max_age: timedelta = _ALERT_MAX_AGE,
+    preview: bool = False,
 ) -> Iterator[outbox.NewMessage]:
     """One digest per active subscriber of ``frequency`` with at least one release of theirs published
     in (start, end] (see `digest_releases`), whenever they joined; with ``subscriber_id``, only that
-    subscriber's, whatever their frequency (a preview).
+    subscriber's, whatever their frequency (a preview). A ``preview`` (or a dry run) counts the
+    visible releases no one noticed yet as the run would: noticed at ``end``.
 
     Streams subscribers with their category slugs in one query and matches each distinct category mix
     once (the rule of `Subscriber.wants`: none chosen means everything), so planning 100,000 digests
     holds no list of subscribers.
     """
-    releases = digest_releases(store, start, end, max_age=max_age) if end > start else []
+    releases = (
+        digest_releases(store, start, end, max_age=max_age, unnoticed_at_end=preview) if end > start else []
+    )
     if not releases:
         return
     key = outbox.digest_key(frequency, end)
@@ -337,6 +366,10 @@ def plan_digest(store: Store, settings: Settings, frequency: str, now: datetime)
         start, end = digest_period(store, frequency, now)
         if end <= start:
             return DigestPlan(frequency, start, end, 0)
+        # What became visible since the last look and no build saw (a cron job's `release add`) is
+        # noticed now, inside the period that ends now, and so in this run. (Not above: with the clock
+        # behind the watermark, `now` would fall in a period already sent.)
+        store.notice_visible(now)
         messages = digest_messages(store, frequency, start, end, max_age=news_age(settings))
         planned = outbox.enqueue(store, messages, now)
         conn.execute(

@@ -9,7 +9,7 @@ nothing new reports nothing changed.
 
 # String paths and os calls, not pathlib, in the per-file path of a build: pathlib cost about as much as
 # writing the files themselves (30 µs a path; a full build writes 14,000 files).
-# ruff: noqa: PTH103, PTH105, PTH108, PTH113, PTH116, PTH120, PTH123
+# ruff: noqa: PTH105, PTH108, PTH113, PTH116, PTH120, PTH123
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ class Publisher:
                 target = files[path]
                 directory = os.path.dirname(target)
                 if directory not in made:
-                    os.makedirs(directory, exist_ok=True)
+                    _make_public_directory(self.root, directory)
                     made.add(directory)
                 temporary = self._stage(directory, outputs[path], fsync=self.durable and not batch)
                 staged.append((temporary, target))
@@ -203,3 +203,18 @@ def _fsync_directory(directory: Path) -> None:
         pass  # some file systems cannot flush a directory; the rename still happened
     finally:
         os.close(descriptor)
+
+
+def _make_public_directory(root: Path, directory: str) -> None:
+    """Make ``directory`` (and its parents up to ``root``) readable by everyone, whatever the umask.
+
+    The daemon runs with ``UMask=0077`` so that the store and its secrets are private; the public
+    directory is the one thing a separate web server (nginx as www-data) must read, and a directory made
+    under that umask would be 0700 and answer 403 for every page.
+    """
+    target = Path(directory)
+    top = root.parent.resolve()
+    missing = [path for path in (target, *target.parents) if not path.is_dir() and path.resolve() != top]
+    target.mkdir(parents=True, exist_ok=True)
+    for made in missing:
+        made.chmod(0o755)  # the public directory is meant to be read by the web server

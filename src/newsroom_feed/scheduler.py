@@ -1,4 +1,5 @@
-"""The clock: APScheduler jobs for embargo lifts, digest runs and the outbox retry sweep, and catch-up.
+"""The clock: APScheduler jobs for embargo lifts, digest runs, the outbox retry sweep and the daily
+prune of old personal data (at start, then every 24 hours), and catch-up.
 
 What a job does is given by the daemon as callbacks (build, plan a digest, sweep the outbox); this module
 owns only *when*. Embargo jobs are one date job per release that is not yet visible, kept in step with the
@@ -31,16 +32,22 @@ _LIFT_PREFIX = "lift:"
 LiftCallback = Callable[[datetime], Awaitable[None]]
 DigestCallback = Callable[[str], Awaitable[None]]
 SweepCallback = Callable[[], Awaitable[None]]
+PruneCallback = Callable[[], Awaitable[None]]
+#: How often the retention prune (`maintenance.prune`) runs; it also runs once as the clock starts.
+PRUNE_INTERVAL = timedelta(days=1)
 
 
 class LocalTimeTrigger(BaseTrigger):  # type: ignore[misc]
     """Fires at a wall-clock time in a zone, daily or on one weekday, correctly across DST changes.
 
-    APScheduler 3's `CronTrigger` with a `zoneinfo` zone fires twice in the repeated hour of an autumn
-    change and then keeps returning the same instant (so a job set for 02:30 would spin); this trigger
-    resolves the wall time itself instead. In the repeated hour it fires once, at the first occurrence;
+    APScheduler 3's `CronTrigger` with a `zoneinfo` zone fires at both occurrences of a wall time in the
+    repeated hour of an autumn change: set for 02:30 in Europe/Warsaw it fires on 25 October 2026 at
+    00:30 UTC (02:30 CEST) and again at 01:30 UTC (02:30 CET), then goes on to 26 October (tried on the
+    pinned 3.11.3, asking it as the scheduler does, with ``now`` from ``datetime.now(zone)``). So a
+    digest set in that hour would run twice that night, the second run an hour long. This trigger
+    resolves the wall time itself instead: in the repeated hour it fires once, at the first occurrence;
     a wall time skipped in spring fires at the same distance after the change (02:30 becomes 03:30), as
-    cron does.
+    `CronTrigger` and cron do.
     """
 
     def __init__(self, at: time, zone: ZoneInfo, weekday: int | None = None) -> None:
@@ -139,6 +146,7 @@ class Clock:
         on_digest: DigestCallback,
         on_sweep: SweepCallback | None = None,
         sweep_seconds: float = 30.0,
+        on_prune: PruneCallback | None = None,
     ) -> None:
         self.settings = settings
         self.scheduler = AsyncIOScheduler(
@@ -151,6 +159,7 @@ class Clock:
         self._on_digest = on_digest
         self._on_sweep = on_sweep
         self._sweep_seconds = sweep_seconds
+        self._on_prune = on_prune
 
     def start(self, *, paused: bool = False) -> None:
         """Start the scheduler with the digest jobs and the sweep; needs a running event loop."""
@@ -164,6 +173,16 @@ class Clock:
                 IntervalTrigger(seconds=self._sweep_seconds),
                 id="sweep",
                 replace_existing=True,
+            )
+        if self._on_prune is not None:
+            # Retention does not wait for a wall-clock time: a daemon restarted every night would
+            # otherwise never prune. Once now, then a day after each run.
+            self.scheduler.add_job(
+                self._on_prune,
+                IntervalTrigger(seconds=PRUNE_INTERVAL.total_seconds()),
+                id="prune",
+                replace_existing=True,
+                next_run_time=datetime.now(self.settings.zone),
             )
         self.scheduler.start(paused=paused)
 

@@ -313,7 +313,8 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT id, confirmed_at, 'confirmation', coalesce(consent_source, 'unknown') FROM subscribers
         WHERE confirmed_at IS NOT NULL;
     INSERT INTO consent_events (subscriber_id, at, event, source)
-        SELECT id, unsubscribed_at, 'withdrawal', 'unknown' FROM subscribers WHERE unsubscribed_at IS NOT NULL;
+        SELECT id, unsubscribed_at, 'withdrawal', 'unknown' FROM subscribers
+        WHERE unsubscribed_at IS NOT NULL;
     CREATE INDEX changes_at ON changes(at);
     CREATE INDEX subscribers_pending ON subscribers(created_at) WHERE status = 'pending';
     """,

@@ -31,6 +31,13 @@ from pydantic_settings import (
 )
 
 from newsroom_feed.errors import SettingsError
+from newsroom_feed.private_files import write_new_private_file
+
+#: The shortest `secret_key` (bytes) and `admin_token` (characters) accepted: 32 random bytes are the
+#: strength of the HMAC-SHA256 that signs links, and put guessing the admin token out of reach.
+MIN_SECRET_BYTES = 32
+_MAKE_ONE = " (make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+_LONG_ENOUGH = f"{MIN_SECRET_BYTES} bytes{_MAKE_ONE}"
 
 _DAILY_AT = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _WEEKLY_AT = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun) ([01]\d|2[0-3]):[0-5]\d$")
@@ -119,7 +126,8 @@ class HttpSettings(_Section):
 class PrivacySettings(_Section):
     """How long personal data and logs of it are kept."""
 
-    #: Subscribers who never confirmed are removed this many days after they signed up.
+    #: Subscribers who never confirmed are removed this many days after their last
+    #: confirmation mail (so a fresh link is never pruned early).
     unconfirmed_days: int = Field(default=14, ge=1)
     #: The change log (`changes`) is pruned of rows older than this.
     changes_days: int = Field(default=90, ge=1)
@@ -257,20 +265,66 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         """The key that signs subscriber links: the setting, a secrets file, or one made once and kept.
 
-        A key made here is written next to the database (mode 0600), so links in mail already sent keep
-        working across restarts.
+        A key made here is written next to the database (mode 0600, synced), so links in mail already
+        sent keep working across restarts; a backup without it cannot be restored with working links.
         """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        path = self.secret_key_file or self.database.parent / "secret_key"
-        if path.exists():
-            return path.read_text(encoding="utf-8").strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(key + "\n")
-        return key
+        path = self.key_file
+        if not path.exists():
+            # Two processes starting at once (the daemon, a CLI command) agree: the first one's key wins.
+            write_new_private_file(path, secrets.token_urlsafe(32) + "\n")
+        return path.read_text(encoding="utf-8").strip()
+
+    @property
+    def key_file(self) -> Path:
+        """Where the signing key is read from when `secret_key` is not set (made there on first use)."""
+        return self.secret_key_file or self.database.parent / "secret_key"
+
+    def verifying_keys(self) -> list[str]:
+        """Every key a signed link may carry, oldest first: the `previous_secret_keys`, then the signing
+        key, last (itsdangerous verifies with each and signs with the last)."""
+        return [key.get_secret_value() for key in self.previous_secret_keys] + [self.signing_key()]
+
+    def weak_secrets(self) -> list[SettingsError]:
+        """The secrets too short to keep a forger out, each naming its setting; creates nothing.
+
+        Not a validator: `check` lists them among its findings and `run` refuses to start, while every
+        other command still works, so the operator can look around before fixing them. A short previous
+        key is allowed, or a service whose key was short could not rotate without breaking the links in
+        mail already sent; an empty one is not (it would let anyone sign links).
+        """
+        problems = []
+        if self.secret_key is not None:
+            if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_BYTES:
+                problems.append(SettingsError("NEWSROOM_SECRET_KEY", f"must be at least {_LONG_ENOUGH}"))
+        else:
+            path = self.key_file
+            try:
+                key = path.read_text(encoding="utf-8").strip() if path.exists() else None
+            except (OSError, UnicodeError) as error:
+                problems.append(SettingsError("NEWSROOM_SECRET_KEY_FILE", f"cannot read {path}: {error}"))
+            else:
+                if key is not None and len(key.encode()) < MIN_SECRET_BYTES:
+                    problem = f"{path} holds a key shorter than {_LONG_ENOUGH}"
+                    problems.append(SettingsError("NEWSROOM_SECRET_KEY_FILE", problem))
+        if any(not key.get_secret_value() for key in self.previous_secret_keys):
+            empty = "an empty key lets anyone sign links; remove it"
+            problems.append(SettingsError("NEWSROOM_PREVIOUS_SECRET_KEYS", empty))
+        if self.admin_token is not None and len(self.admin_token.get_secret_value()) < MIN_SECRET_BYTES:
+            problem = f"must be at least {MIN_SECRET_BYTES} characters{_MAKE_ONE}"
+            problems.append(SettingsError("NEWSROOM_ADMIN_TOKEN", problem))
+        return problems
+
+    def require_strong_secrets(self) -> None:
+        """Refuse to serve with a weak secret (`run` calls it before it starts anything).
+
+        :raises SettingsError: naming the first weak secret, and the others after it.
+        """
+        problems = self.weak_secrets()
+        if problems:
+            first, *others = problems
+            raise SettingsError(first.name, "; ".join([first.problem, *map(str, others)]))
 
 
 def _config_path(init_settings: PydanticBaseSettingsSource) -> Path | None:

@@ -17,25 +17,34 @@ read that builds a `Release` or `Category` cleans them again: the HTML through t
 (`markup.clean_html`, about 20 µs a body, under 5 % of a full build of 10,000 releases), the texts of XML-
 invalid characters. That is the one place all outputs (feeds, pages, mail, API) read from, so no HTML
 reaches them uncleaned whatever wrote it, without a second trigger and flag column for HTML edits.
+
+The same reads hold every row to the rules of release input (`flaws.py`, made of the checks in
+`models.py`): a link that is not http(s), a contact address that is not one and a bad attachment are left
+out; a release or category beyond a bound, with a slug that cannot be a path or with text that is not
+UTF-8 is held back from every public list (`_publishable`). `flaws` finds them, incrementally, and the
+build reports them; no such row stops a build.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 from slugify import slugify
 
+from newsroom_feed import flaws as rules
 from newsroom_feed.errors import ReleaseNotFound, StoreError
+from newsroom_feed.flaws import Flaw
 from newsroom_feed.markup import clean_html, render_markdown, xml_safe, xml_safe_or_none
 from newsroom_feed.models import (
     DEFAULT_ZONE,
@@ -45,7 +54,9 @@ from newsroom_feed.models import (
     Release,
     ReleaseInput,
     iso,
+    slug_problem,
 )
+from newsroom_feed.private_files import create_private_file, make_private_dirs
 from newsroom_feed.schema import INCOMPLETE as _INCOMPLETE
 from newsroom_feed.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and tools read it here
 from newsroom_feed.schema import TIME_COLUMNS
@@ -138,18 +149,25 @@ class Store:
         self.path = Path(path)
         self.authority = authority
         self.zone = zone
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if str(path) != ":memory:":
+                # Subscribers' addresses live here: 0600 (and so its -wal and -shm), whatever the umask.
+                make_private_dirs(self.path.parent)
+                create_private_file(self.path)
             conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.DatabaseError, OSError) as error:
             raise StoreError(f"cannot open the store {path}: {error}") from None
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        # What a command or an HTTP answer acknowledged must survive a power cut: in WAL, NORMAL syncs
+        # only at checkpoints and can lose the last commits (a release the CLI confirmed, a one-click
+        # unsubscribe answered 200, a row marked sent, so mailed again). FULL syncs the WAL at every
+        # commit; `python -m bench build delivery` prints what that costs.
+        conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
+        self._flaws = _Flaws()
         if migrate:
             self.migrate()
 
@@ -236,16 +254,35 @@ class Store:
             )
 
     def categories(self) -> list[Category]:
-        rows = self.conn.execute("SELECT slug, name, description FROM categories ORDER BY slug").fetchall()
+        """Every category but those `flaws` holds back (a slug that cannot be a path, a name too long)."""
+        rows = self.conn.execute(
+            f"SELECT slug, name, description FROM categories c WHERE 1{self._publishable(None, 'c.')} "
+            "ORDER BY slug"
+        ).fetchall()
         return [_category(*row) for row in rows]
 
     def category_slugs_by_id(self, ids: Iterable[int]) -> list[str]:
+        """Slugs of these categories, leaving out those held back: no output path is made of theirs."""
         wanted = sorted(set(ids))
         if not wanted:
             return []
         marks = ",".join("?" * len(wanted))
-        rows = self.conn.execute(f"SELECT slug FROM categories WHERE id IN ({marks})", wanted).fetchall()
+        rows = self.conn.execute(
+            f"SELECT slug FROM categories c WHERE id IN ({marks}){self._publishable(None, 'c.')}", wanted
+        ).fetchall()
         return [row[0] for row in rows]
+
+    def page_slugs(self, release_ids: Iterable[int]) -> list[str]:
+        """Slugs of these releases that can be a path: where their pages would be, to remove the pages
+        of releases that are held back now (an over-long or undecodable slug never had one)."""
+        slugs = []
+        for chunk, marks in id_chunks(sorted(set(release_ids))):
+            rows = self.conn.execute(f"SELECT CAST(slug AS BLOB) FROM releases WHERE id IN ({marks})", chunk)
+            for (raw,) in rows:
+                slug = _strict(raw)
+                if isinstance(slug, str) and slug_problem(slug) is None:
+                    slugs.append(slug)
+        return slugs
 
     def visible_category_counts(self, now: datetime) -> list[tuple[Category, int]]:
         """Categories with at least one visible release, and how many: embargoed ones are not counted."""
@@ -256,6 +293,7 @@ class Store:
             JOIN release_categories rc ON rc.category_id = c.id
             JOIN releases r ON r.id = rc.release_id
             WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ? AND {_readable_times()}
+                {self._publishable("r.", "c.")}
             GROUP BY c.id ORDER BY c.name COLLATE NOCASE, c.slug
             """,
             (iso(now),),
@@ -352,66 +390,98 @@ class Store:
         Each problem is logged with the text that was found.
 
         Texts lose the characters XML cannot hold (one NUL in a title would otherwise stop every feed),
-        a missing ``body_html`` is rendered from the Markdown, and ``body_html`` the writer supplied is
-        kept but cleaned by the allow-list of `render_markdown`. Categories an outside writer named with
-        such characters are cleaned here too.
+        bytes that are not UTF-8 become U+FFFD (sqlite3 refuses to read such a row at all), a missing
+        ``body_html`` is rendered from the Markdown, and ``body_html`` the writer supplied is kept but
+        cleaned by the allow-list of `render_markdown`. Categories an outside writer named with such
+        characters are cleaned here too. What completing cannot repair (a BLOB for a title, a title of a
+        thousand characters) is left for `flaws` to hold back; a row that cannot be completed at all (its
+        minted uid taken by another row) stays incomplete, so unpublished, and is reported by `flaws`:
+        no row stops the others.
         """
         self._clean_categories()
-        rows = self.conn.execute(
-            f"SELECT id, {', '.join(_TEXT_COLUMNS)}, body_html, {', '.join(TIME_COLUMNS)} "
-            f"FROM releases WHERE {_INCOMPLETE}"
-        ).fetchall()
+        columns = [*_TEXT_COLUMNS, "body_html", *TIME_COLUMNS]
+        rows, unreadable = _tolerant(self.conn, ", ".join(columns), "releases", _INCOMPLETE, "id")
+        for release_id, _ in unreadable:
+            raw = self.conn.execute(
+                f"SELECT id, {', '.join(f'CAST({column} AS BLOB)' for column in columns)} FROM releases "
+                "WHERE id = ?",
+                (release_id,),
+            ).fetchone()
+            rows.append(tuple(_decoded(value) for value in raw))
         done = []
-        for release_id, *values in rows:
-            texts = {
-                column: xml_safe_or_none(value)
-                for column, value in zip(_TEXT_COLUMNS, values[: len(_TEXT_COLUMNS)], strict=True)
-            }
-            html, *time_texts = values[len(_TEXT_COLUMNS) :]
-            title = texts["title"] = texts["title"] or ""
-            body = texts["body_markdown"] = texts["body_markdown"] or ""
-            texts["language"] = texts["language"] or "pl"
-            html = render_markdown(body) if html is None else clean_html(html)
-            times = dict(zip(TIME_COLUMNS, time_texts, strict=True))
-            moments = {column: self._read_outside(release_id, column, text) for column, text in times.items()}
-            published = moments["published_at"] or now
-            embargo = moments["embargo_until"]
-            if moments["published_at"] is _UNREADABLE:
-                published, embargo = now, HELD_UNTIL
-            elif embargo is _UNREADABLE:
-                embargo = HELD_UNTIL
-            retracted = now if moments["retracted_at"] is _UNREADABLE else moments["retracted_at"]
-            created = moments["created_at"] if moments["created_at"] not in (None, _UNREADABLE) else now
-            updated = moments["updated_at"] if moments["updated_at"] not in (None, _UNREADABLE) else now
-            with self.transaction():
-                self.conn.execute(
-                    f"UPDATE releases SET {', '.join(f'{column} = ?' for column in _TEXT_COLUMNS)}, "
-                    "body_html = ?, published_at = ?, embargo_until = ?, retracted_at = ?, created_at = ?, "
-                    "updated_at = ?, urgent = coalesce(urgent, 0) WHERE id = ?",
-                    (
-                        *texts.values(),
-                        html,
-                        iso(published),
-                        iso(embargo) if embargo else None,
-                        iso(retracted) if retracted else None,
-                        iso(created),
-                        iso(updated),
-                        release_id,
-                    ),
+        self._flaws.incomplete = {}
+        for release_id, *values in sorted(rows, key=lambda row: int(row[0])):
+            try:
+                self._complete(release_id, values, now)
+            except sqlite3.IntegrityError as error:
+                _log.warning("release id %s cannot be completed: %s; it stays unpublished", release_id, error)
+                taken = re.search(r"releases\.(\w+)", str(error))
+                self._flaws.incomplete[int(release_id)] = (
+                    taken.group(1) if taken else "row",
+                    f"cannot be completed: {error}",
                 )
-                self._keep_html(release_id, html)
-                self._mint_identity(release_id, title, published, created)
+                continue
             done.append(int(release_id))
         return done
 
+    def _complete(self, release_id: int, values: list[Any], now: datetime) -> None:
+        """Complete one row `complete_pending` read (its columns after the id, in its order).
+
+        :raises sqlite3.IntegrityError: the uid or number it mints is already another row's.
+        """
+        texts = {
+            column: xml_safe(value) if isinstance(value, str) else value
+            for column, value in zip(_TEXT_COLUMNS, values[: len(_TEXT_COLUMNS)], strict=True)
+        }
+        html, *time_texts = values[len(_TEXT_COLUMNS) :]
+        # A BLOB where text belongs stays as it was, for `flaws` to hold the release back; the slug and
+        # the HTML are then made as for an empty text.
+        title = texts["title"] = texts["title"] if texts["title"] is not None else ""
+        title = title if isinstance(title, str) else ""
+        body = texts["body_markdown"] = texts["body_markdown"] if texts["body_markdown"] is not None else ""
+        body = body if isinstance(body, str) else ""
+        texts["language"] = texts["language"] or "pl"
+        html = clean_html(html) if isinstance(html, str) else render_markdown(body)
+        times = dict(zip(TIME_COLUMNS, time_texts, strict=True))
+        moments = {column: self._read_outside(release_id, column, text) for column, text in times.items()}
+        published = moments["published_at"] or now
+        embargo = moments["embargo_until"]
+        if moments["published_at"] is _UNREADABLE:
+            published, embargo = now, HELD_UNTIL
+        elif embargo is _UNREADABLE:
+            embargo = HELD_UNTIL
+        retracted = now if moments["retracted_at"] is _UNREADABLE else moments["retracted_at"]
+        created = moments["created_at"] if moments["created_at"] not in (None, _UNREADABLE) else now
+        updated = moments["updated_at"] if moments["updated_at"] not in (None, _UNREADABLE) else now
+        with self.transaction():
+            self.conn.execute(
+                f"UPDATE releases SET {', '.join(f'{column} = ?' for column in _TEXT_COLUMNS)}, "
+                "body_html = ?, published_at = ?, embargo_until = ?, retracted_at = ?, created_at = ?, "
+                "updated_at = ?, urgent = coalesce(urgent, 0) WHERE id = ?",
+                (
+                    *texts.values(),
+                    html,
+                    iso(published),
+                    iso(embargo) if embargo else None,
+                    iso(retracted) if retracted else None,
+                    iso(created),
+                    iso(updated),
+                    release_id,
+                ),
+            )
+            self._keep_html(release_id, html)
+            self._mint_identity(release_id, title, published, created)
+
     def _clean_categories(self) -> None:
         """Take the characters XML cannot hold out of category names and descriptions: the categories
-        are few, so all are read (an outside writer may have inserted or renamed one with plain SQL)."""
-        for category_id, name, description in self.conn.execute(
-            "SELECT id, name, description FROM categories"
+        are few, so all are read (an outside writer may have inserted or renamed one with plain SQL).
+        They are read as bytes, so that text that is not UTF-8 (or a BLOB) is repaired too, not fatal."""
+        for category_id, name, description, types in self.conn.execute(
+            "SELECT id, CAST(name AS BLOB), CAST(description AS BLOB), typeof(name) || typeof(description) "
+            "FROM categories"
         ).fetchall():
-            clean = (xml_safe(name or ""), xml_safe(description or ""))
-            if clean != (name, description):
+            clean = (xml_safe(_decoded(name) or ""), xml_safe(_decoded(description) or ""))
+            if types != "texttext" or clean != (_strict(name), _strict(description)):
                 with self.transaction():
                     self.conn.execute(
                         "UPDATE categories SET name = ?, description = ? WHERE id = ?", (*clean, category_id)
@@ -435,11 +505,82 @@ class Store:
         Reads the range of `releases_visible` at `HELD_UNTIL`, so a build can ask every time.
         """
         rows = self.conn.execute(
-            "SELECT id, number FROM releases WHERE retracted_at IS NULL AND visible_at >= ? "
+            "SELECT id, CAST(number AS BLOB) FROM releases WHERE retracted_at IS NULL AND visible_at >= ? "
             "ORDER BY visible_at DESC, id DESC",
             (iso(HELD_UNTIL),),
         ).fetchall()
-        return [(int(release_id), number) for release_id, number in rows]
+        return [(int(release_id), _decoded(number)) for release_id, number in rows]
+
+    # -- what outside writers stored ----------------------------------------------------------------
+
+    def flaws(self) -> list[Flaw]:
+        """Every value in the store that no writer may store (see `flaws.py`): what the outputs leave
+        out or hold back, for the build's report and `newsroom-feed check`; rows first completed with
+        an error (`complete_pending`) too.
+
+        Rescans only when the database changed since the last call (``PRAGMA data_version`` for other
+        connections' commits, ``total_changes`` for this one's), and then only the releases the
+        `changes` log names since the last scan (the categories, which are few and have no insert
+        trigger, whole): a build with nothing new costs a pragma, one new release a few reads, and only
+        the first call of a `Store` scans every release (about 60 ms for 10,000).
+        """
+        state = self._flaws_now()
+        found = [flaw for release_id in sorted(state.releases) for flaw in state.releases[release_id]]
+        found += [flaw for category_id in sorted(state.categories) for flaw in state.categories[category_id]]
+        found += [
+            Flaw(rules.release_row(release_id, None), field, problem, True)
+            for release_id, (field, problem) in sorted(state.incomplete.items())
+        ]
+        return found
+
+    def _flaws_now(self, *, releases: bool = True) -> _Flaws:
+        """`flaws` as of now: the categories' always, the releases' with ``releases`` (the operator's own
+        views of releases need only the categories', and so never pay for the first scan)."""
+        state = self._flaws
+        key = (int(self.conn.execute("PRAGMA data_version").fetchone()[0]), self.conn.total_changes)
+        if key != state.key:
+            state.categories = _scan_categories(self.conn)
+            state.held_categories = frozenset(state.categories)
+            state.key = key
+        if releases and key != state.releases_key:
+            self._rescan_releases(state)
+            state.releases_key = key
+        return state
+
+    def _rescan_releases(self, state: _Flaws) -> None:
+        # Two queries: one holding both max() and min() would read the whole log.
+        head = int(self.conn.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()[0])
+        oldest = int(self.conn.execute("SELECT coalesce(min(id), 0) FROM changes").fetchone()[0])
+        if state.scanned_to is None or oldest > state.scanned_to + 1:
+            # The first scan, or `prune_changes` took rows this one has not read: read everything.
+            state.releases = _scan_releases(self.conn)
+        elif head > state.scanned_to:
+            changed = sorted(
+                int(row[0])
+                for row in self.conn.execute(
+                    "SELECT DISTINCT release_id FROM changes WHERE id > ? AND id <= ? "
+                    "AND release_id IS NOT NULL",
+                    (state.scanned_to, head),
+                )
+            )
+            for release_id in changed:
+                state.releases.pop(release_id, None)
+            state.releases.update(_scan_releases(self.conn, changed))
+        state.scanned_to = head
+        state.held_releases = frozenset(
+            release_id for release_id, found in state.releases.items() if any(flaw.held for flaw in found)
+        )
+
+    def _publishable(self, releases: str | None = "r.", categories: str | None = None) -> str:
+        """SQL that leaves out the releases (of the table ``releases`` names, as ``r.``) and categories
+        `flaws` holds back: empty while there are none, so every build's queries stay as they were."""
+        state = self._flaws_now(releases=releases is not None)
+        sql = ""
+        if releases is not None and state.held_releases:
+            sql += f" AND {releases}id NOT IN ({','.join(map(str, sorted(state.held_releases)))})"
+        if categories is not None and state.held_categories:
+            sql += f" AND {categories}id NOT IN ({','.join(map(str, sorted(state.held_categories)))})"
+        return sql
 
     def mark_announced(self, release_ids: Iterable[int], now: datetime) -> None:
         ids = list(release_ids)
@@ -455,11 +596,56 @@ class Store:
             row[0]
             for row in self.conn.execute(
                 "SELECT id FROM releases WHERE announced_at IS NULL AND retracted_at IS NULL "
-                f"AND uid IS NOT NULL AND visible_at <= ? AND {_readable_times('')} ORDER BY visible_at, id",
+                f"AND uid IS NOT NULL AND visible_at <= ? AND {_readable_times('')}{self._publishable('')} "
+                "ORDER BY visible_at, id",
                 (iso(now),),
             )
         ]
         return self.releases_by_ids(ids)
+
+    def notice_visible(self, now: datetime) -> int:
+        """Stamp ``noticed_at = now`` on the visible, complete releases not seen before; returns how many.
+
+        A digest covers the releases noticed in its period, so whoever looks first (a build, a digest
+        run) stamps them, whether or not their alerts are planned yet. Reads `releases_unnoticed`.
+
+        Times are kept to the second and a period is (start, end]: a release first seen in the very second
+        a digest run ended, after that run, is stamped one second past its end, or it would fall between
+        that period and the next. Releases `flaws` holds back are not noticed until they are fixed.
+        """
+        with self.transaction() as conn:
+            last_end = conn.execute("SELECT max(period_end) FROM digest_runs").fetchone()[0]
+            stamp = iso(now)
+            if last_end is not None and stamp <= last_end:
+                stamp = iso(datetime.fromisoformat(last_end) + timedelta(seconds=1))
+            return conn.execute(
+                "UPDATE releases SET noticed_at = ? WHERE noticed_at IS NULL AND retracted_at IS NULL "
+                f"AND uid IS NOT NULL AND visible_at <= ? AND {_readable_times('')}{self._publishable('')}",
+                (stamp, iso(now)),
+            ).rowcount
+
+    def noticed_between(
+        self, start: datetime, end: datetime, *, unnoticed_at_end: bool = False
+    ) -> list[tuple[int, datetime, datetime]]:
+        """(id, visible_at, noticed_at) of the releases noticed in (start, end] and visible by ``end``,
+        newest first; with ``unnoticed_at_end`` (a preview, which stamps nothing) a visible release not
+        noticed yet counts as noticed at ``end``, as the run it previews would stamp it."""
+        sql = (
+            "SELECT id, visible_at, noticed_at FROM releases WHERE retracted_at IS NULL AND uid IS NOT NULL "
+            "AND noticed_at > ? AND noticed_at <= ? AND visible_at <= ?"
+        )
+        params: list[Any] = [iso(start), iso(end), iso(end)]
+        if unnoticed_at_end:
+            sql += (
+                " UNION ALL SELECT id, visible_at, ? FROM releases WHERE noticed_at IS NULL "
+                f"AND retracted_at IS NULL AND uid IS NOT NULL AND visible_at <= ? AND {_readable_times('')}"
+            )
+            params += [iso(end), iso(end)]
+        rows = self.conn.execute(sql + " ORDER BY visible_at DESC, id DESC", params).fetchall()
+        return [
+            (int(release_id), datetime.fromisoformat(visible), datetime.fromisoformat(noticed))
+            for release_id, visible, noticed in rows
+        ]
 
     # -- releases: reads ----------------------------------------------------------------------------
 
@@ -479,7 +665,10 @@ class Store:
             ).fetchone()
         if row is None:
             raise ReleaseNotFound(text)
-        return self.releases_by_ids([int(row[0])])[0]
+        found = self.releases_by_ids([int(row[0])], held=True)
+        if not found:
+            raise StoreError(f"release id {row[0]} cannot be read: {self._unreadable(int(row[0]))}")
+        return found[0]
 
     def list_releases(
         self,
@@ -493,7 +682,7 @@ class Store:
         params: list[Any] = []
         sql = _select_releases("r.id", category or None, params)
         sql += " WHERE r.uid IS NOT NULL ORDER BY r.visible_at DESC, r.id DESC"
-        releases = self.releases_by_ids([row[0] for row in self.conn.execute(sql, params)])
+        releases = self.releases_by_ids([row[0] for row in self.conn.execute(sql, params)], held=True)
         if status:
             releases = [release for release in releases if release.status(now) == status]
         return releases[:limit] if limit else releases
@@ -534,7 +723,8 @@ class Store:
         sql = _select_releases(columns, category, params)
         sql += (
             " WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?"
-            f" AND {_readable_times()} ORDER BY r.visible_at DESC, r.id DESC"
+            f" AND {_readable_times()}{self._publishable('r.', None if category is None else 'c.')}"
+            " ORDER BY r.visible_at DESC, r.id DESC"
         )
         params.append(iso(now))
         if limit is not None:
@@ -551,7 +741,7 @@ class Store:
         """Releases that became visible in (start, end] and are still visible: a digest period."""
         rows = self.conn.execute(
             "SELECT id FROM releases WHERE retracted_at IS NULL AND uid IS NOT NULL "
-            f"AND visible_at > ? AND visible_at <= ? AND {_readable_times('')} "
+            f"AND visible_at > ? AND visible_at <= ? AND {_readable_times('')}{self._publishable('')} "
             "ORDER BY visible_at DESC, id DESC",
             (iso(start), iso(end)),
         )
@@ -566,32 +756,63 @@ class Store:
         ).fetchall()
         return [(int(release_id), stored_moment(text) or now) for release_id, text in rows]
 
-    def releases_by_ids(self, ids: list[int]) -> list[Release]:
-        """Releases in the order of ``ids``, with their categories and attachments, in three queries."""
-        if not ids:
-            return []
+    def releases_by_ids(self, ids: list[int], *, held: bool = False) -> list[Release]:
+        """Releases in the order of ``ids``, with their categories and attachments, in three queries.
+
+        What every output reads (pages, feeds, mail, API), so what `flaws` finds is acted on here: a
+        release held back is left out (unless ``held``: the operator's own views, `get_release` and
+        `list_releases`, show it), as are the categories held back, the attachments with a bad field,
+        a link that is not http(s) and a contact address that is not one. A row sqlite3 cannot read
+        (text that is not UTF-8) is left out whatever ``held`` says.
+        """
+        if not held:
+            kept = self._flaws_now().held_releases
+            ids = [release_id for release_id in ids if release_id not in kept]
         found: dict[int, Release] = {}
+        for chunk, _ in id_chunks(ids):
+            try:
+                found.update(self._read_releases(chunk))
+            except sqlite3.OperationalError as error:
+                if rules.undecodable_column(error) is None:
+                    raise
+                for release_id in chunk:  # the one row that cannot be read, among the others that can
+                    try:
+                        found.update(self._read_releases([release_id]))
+                    except sqlite3.OperationalError as error:
+                        if rules.undecodable_column(error) is None:
+                            raise
+        return [found[release_id] for release_id in ids if release_id in found]
+
+    def _read_releases(self, chunk: list[int]) -> dict[int, Release]:
+        """:raises sqlite3.OperationalError: a value in these rows is not UTF-8 text."""
+        marks = ",".join("?" * len(chunk))
         categories: dict[int, list[Category]] = {}
         attachments: dict[int, list[Attachment]] = {}
-        for chunk, marks in id_chunks(ids):
-            for row in self.conn.execute(
-                f"SELECT rc.release_id, c.slug, c.name, c.description FROM release_categories rc "
-                f"JOIN categories c ON c.id = rc.category_id WHERE rc.release_id IN ({marks}) "
-                f"ORDER BY rc.release_id, rc.position",
-                chunk,
-            ):
-                categories.setdefault(row[0], []).append(_category(row[1], row[2], row[3]))
-            for row in self.conn.execute(
-                f"SELECT release_id, url, title, mime_type, length FROM attachments "
-                f"WHERE release_id IN ({marks}) ORDER BY release_id, position",
-                chunk,
-            ):
-                attachments.setdefault(row[0], []).append(Attachment(row[1], row[2], row[3], row[4]))
-            sql = f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE id IN ({marks})"
-            for row in self.conn.execute(sql, chunk):
-                release = _release(row, categories, attachments)
-                found[release.id] = release
-        return [found[release_id] for release_id in ids if release_id in found]
+        for row in self.conn.execute(
+            f"SELECT rc.release_id, c.slug, c.name, c.description FROM release_categories rc "
+            f"JOIN categories c ON c.id = rc.category_id WHERE rc.release_id IN ({marks})"
+            f"{self._publishable(None, 'c.')} ORDER BY rc.release_id, rc.position",
+            chunk,
+        ):
+            categories.setdefault(row[0], []).append(_category(row[1], row[2], row[3]))
+        for release_id, url, title, mime_type, length in self.conn.execute(
+            f"SELECT release_id, url, title, mime_type, length FROM attachments "
+            f"WHERE release_id IN ({marks}) ORDER BY release_id, position",
+            chunk,
+        ):
+            if rules.attachment_problem(url, title, mime_type, length) is None:
+                attachment = Attachment(url.strip(), xml_safe_or_none(title), mime_type.lower(), length)
+                attachments.setdefault(release_id, []).append(attachment)
+        found = {}
+        for row in self.conn.execute(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE id IN ({marks})", chunk):
+            release = _release(row, categories, attachments)
+            found[release.id] = release
+        return found
+
+    def _unreadable(self, release_id: int) -> str:
+        """What `flaws` says of a release that cannot be read."""
+        found = self._flaws_now().releases.get(release_id, [])
+        return "; ".join(f"{flaw.field}: {flaw.problem}" for flaw in found) or "a value is not UTF-8 text"
 
     # -- changes and build state --------------------------------------------------------------------
 
@@ -605,6 +826,22 @@ class Store:
     def last_change_id(self) -> int:
         row = self.conn.execute("SELECT coalesce(max(id), 0) FROM changes").fetchone()
         return int(row[0])
+
+    def prune_changes(self, before: datetime) -> int:
+        """Delete the change log rows written before ``before`` that the last build already read; returns
+        how many.
+
+        Rows after ``build_state.change_cursor`` are what the next build must still see, whatever their
+        age (a build that keeps failing). The newest row stays too, so `last_change_id` never goes back
+        to 0, below the cursor, once everything older is gone.
+        """
+        with self.transaction():
+            return self.conn.execute(
+                "DELETE FROM changes WHERE at < ? "
+                "AND id <= (SELECT change_cursor FROM build_state WHERE id = 1) "
+                "AND id < (SELECT max(id) FROM changes)",
+                (iso(before),),
+            ).rowcount
 
     def build_state(self) -> BuildState:
         row = self.conn.execute(
@@ -770,21 +1007,25 @@ def _release(
      contact_name, contact_email, contact_phone, source_url, published_at, embargo_until, created_at,
      updated_at, retracted_at) = row  # fmt: skip
     published = stored_moment(published_at) or datetime.fromtimestamp(0, UTC)
+    text = rules.shown_text  # a held release is still shown to the operator, whatever it holds
+    body = text(body_markdown) or ""
+    if isinstance(body_html, str):
+        html = clean_html(body_html) if body_html else ""
+    else:  # NULL until the next build completes the row; a BLOB is rendered from the Markdown
+        html = render_markdown(body) if body_html is not None else ""
     return Release(
         id=release_id,
-        uid=uid,
-        number=number,
-        slug=slug,
-        title=xml_safe(title),
-        summary=xml_safe_or_none(summary),
-        body_markdown=body_markdown or "",
-        body_html=clean_html(body_html) if body_html else "",
-        language=xml_safe(language or "pl"),
+        uid=cast(str, text(uid)),
+        number=cast(str, text(number)),
+        slug=cast(str, text(slug)),
+        title=text(title) or "",
+        summary=text(summary),
+        body_markdown=body,
+        body_html=html,
+        language=text(language) or "pl",
         urgent=bool(urgent),
-        contact=Contact(
-            xml_safe_or_none(contact_name), xml_safe_or_none(contact_email), xml_safe_or_none(contact_phone)
-        ),
-        source_url=xml_safe_or_none(source_url),
+        contact=Contact(text(contact_name), rules.shown_email(contact_email), text(contact_phone)),
+        source_url=rules.shown_link(source_url),
         published_at=published,
         embargo_until=stored_moment(embargo_until),
         created_at=stored_moment(created_at) or published,
@@ -799,6 +1040,157 @@ def _category(slug: str, name: str, description: str) -> Category:
     """A category as read, without characters XML cannot hold (an outside writer may have put some in
     after `Store.complete_pending` cleaned the table)."""
     return Category(slug, xml_safe(name), xml_safe(description))
+
+
+# -- what outside writers stored: scans for `Store.flaws` and `newsroom-feed check` -------------------
+
+
+@dataclass(slots=True)
+class _Flaws:
+    """What `Store.flaws` found, and as of when: `key` is ``(PRAGMA data_version, total_changes)`` at
+    the scan, `scanned_to` the last `changes` row it took into account."""
+
+    key: tuple[int, int] | None = None
+    #: The `key` the releases were last brought up to date at.
+    releases_key: tuple[int, int] | None = None
+    scanned_to: int | None = None
+    releases: dict[int, list[Flaw]] = field(default_factory=dict)
+    categories: dict[int, list[Flaw]] = field(default_factory=dict)
+    held_releases: frozenset[int] = frozenset()
+    held_categories: frozenset[int] = frozenset()
+    #: Rows `Store.complete_pending` could not complete in its last run: (field, problem).
+    incomplete: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+
+#: The release columns `flaws.release_flaws` judges; the body by its type and length only, so that a scan
+#: of every release does not carry every body into Python.
+_SCANNED = (
+    "number, uid, slug, title, summary, typeof(body_markdown), length(body_markdown), language, "
+    "contact_name, contact_email, contact_phone, source_url"
+)
+
+
+def _scan_releases(conn: sqlite3.Connection, ids: list[int] | None = None) -> dict[int, list[Flaw]]:
+    """The flaws of these releases (all when ``ids`` is None) and their attachments, by release id;
+    releases without any are not keys."""
+    found: dict[int, list[Flaw]] = {}
+    chunks = [("1", [])] if ids is None else [(f"id IN ({marks})", chunk) for chunk, marks in id_chunks(ids)]
+    for where, params in chunks:
+        rows, unreadable = _tolerant(conn, _SCANNED, "releases", where, "id", params)
+        numbers: dict[int, Any] = {}
+        for release_id, number, uid, slug, title, summary, body_type, body_length, language, contact_name, \
+                contact_email, contact_phone, source_url in rows:  # fmt: skip
+            numbers[release_id] = number
+            flaws = rules.release_flaws(
+                release_id, title=title, summary=summary, body_type=body_type, body_length=body_length,
+                language=language, contact_name=contact_name, contact_email=contact_email,
+                contact_phone=contact_phone, source_url=source_url, slug=slug, number=number, uid=uid,
+            )  # fmt: skip
+            if flaws:
+                found[release_id] = flaws
+        for release_id, column in unreadable:
+            (number,) = conn.execute(
+                "SELECT CAST(number AS BLOB) FROM releases WHERE id = ?", (release_id,)
+            ).fetchone()
+            numbers[release_id] = _strict(number)
+            row = rules.release_row(release_id, numbers[release_id])
+            flaw = Flaw(row, rules.field_of_column(column), rules.NOT_UTF8, True)
+            found.setdefault(release_id, []).append(flaw)
+        where = where.replace("id IN", "release_id IN")
+        columns, order = "release_id, url, title, mime_type, length", "release_id, position"
+        rows, unreadable = _tolerant(conn, columns, "attachments", where, order, params)
+        position, last = 0, None
+        for _, release_id, url, title, mime_type, length in rows:
+            position = position + 1 if release_id == last else 0
+            last = release_id
+            bad = rules.attachment_problem(url, title, mime_type, length)
+            if bad is not None:
+                row = rules.release_row(release_id, numbers.get(release_id))
+                found.setdefault(release_id, []).append(
+                    Flaw(row, f"attachments.{position}.{bad[0]}", bad[1], False)
+                )
+        for attachment_id, column in unreadable:
+            (release_id,) = conn.execute(
+                "SELECT release_id FROM attachments WHERE id = ?", (attachment_id,)
+            ).fetchone()
+            row = rules.release_row(release_id, numbers.get(release_id))
+            problem = f"the {column} of an attachment {rules.NOT_UTF8}"
+            found.setdefault(release_id, []).append(Flaw(row, "attachments", problem, True))
+    return found
+
+
+def _scan_categories(conn: sqlite3.Connection) -> dict[int, list[Flaw]]:
+    """The flaws of every category, by id; categories without any are not keys."""
+    rows, unreadable = _tolerant(conn, "slug, name, description", "categories", "1", "id")
+    found: dict[int, list[Flaw]] = {}
+    for category_id, slug, name, description in rows:
+        flaws = rules.category_flaws(category_id, slug, name, description)
+        if flaws:
+            found[category_id] = flaws
+    for category_id, column in unreadable:
+        found[category_id] = [Flaw(rules.category_row(category_id), column, rules.NOT_UTF8, True)]
+    return found
+
+
+def outside_flaws(conn: sqlite3.Connection) -> list[Flaw]:
+    """Every flaw of the store an open connection reads (`newsroom-feed check`, which opens no `Store`
+    so as to change nothing), with the releases held back for a time that cannot be read."""
+    found = [flaw for flaws in _scan_releases(conn).values() for flaw in flaws]
+    found += [flaw for flaws in _scan_categories(conn).values() for flaw in flaws]
+    for release_id, number in conn.execute(
+        "SELECT id, CAST(number AS BLOB) FROM releases WHERE retracted_at IS NULL AND visible_at >= ? "
+        "ORDER BY id",
+        (iso(HELD_UNTIL),),
+    ):
+        problem = "cannot be read as a time; set it with newsroom-feed release update"
+        row = rules.release_row(release_id, _decoded(number))
+        found.append(Flaw(row, "published_at or embargo_until", problem, True))
+    return found
+
+
+def _tolerant(
+    conn: sqlite3.Connection, columns: str, table: str, where: str, order: str, params: Iterable[Any] = ()
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, str]]]:
+    """``SELECT id, columns FROM table WHERE where ORDER BY order``, and (id, column) of the rows sqlite3
+    cannot read: it refuses a whole query for one value that is not UTF-8, so then each row is read
+    alone and only the bad ones are set aside.
+
+    :raises sqlite3.OperationalError: for anything but text that is not UTF-8.
+    """
+    params = list(params)
+    try:
+        sql = f"SELECT id, {columns} FROM {table} WHERE {where} ORDER BY {order}"
+        return conn.execute(sql, params).fetchall(), []
+    except sqlite3.OperationalError as error:
+        if rules.undecodable_column(error) is None:
+            raise
+    rows: list[tuple[Any, ...]] = []
+    unreadable: list[tuple[int, str]] = []
+    ids = conn.execute(f"SELECT id FROM {table} WHERE {where} ORDER BY {order}", params).fetchall()
+    for (row_id,) in ids:
+        try:
+            rows += conn.execute(f"SELECT id, {columns} FROM {table} WHERE id = ?", (row_id,)).fetchall()
+        except sqlite3.OperationalError as error:
+            column = rules.undecodable_column(error)
+            if column is None:
+                raise
+            unreadable.append((int(row_id), column))
+    return rows, unreadable
+
+
+def _decoded(value: Any) -> Any:
+    """A value read with ``CAST(... AS BLOB)`` as text again, bytes that are not UTF-8 as U+FFFD."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _strict(value: Any) -> Any:
+    """Like `_decoded`, but None for bytes that are not UTF-8."""
+    if not isinstance(value, bytes):
+        return value
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _statements(script: str) -> list[str]:

@@ -1,4 +1,11 @@
-"""Subscriber lists in and out as CSV: the exact header, per-row results by line, the export writer."""
+"""Subscriber lists in and out as CSV: the exact header, per-row results by line, the export writer.
+
+An export is opened in spreadsheets, which run a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a
+formula (and treat a leading tab or CR alike): a name typed on the web form as ``=HYPERLINK(...)`` would
+become a link in the operator's spreadsheet (OWASP "CSV injection"). Such a cell is written behind a single
+quote, which spreadsheets show as text and hide; `import_subscribers` takes that quote off again, so an
+export imports as it was.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,29 @@ from newsroom_feed.subscriptions import SubscriberInput, add_if_new, get_subscri
 
 #: The exact header of a subscriber CSV file, for import and export (DESIGN.md section 4).
 CSV_HEADER = ("email", "name", "kind", "organization", "categories", "frequency", "language")
+#: First characters that make a spreadsheet read a cell as a formula (OWASP's list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: What spreadsheets take as "this cell is text"; they show the rest of the cell without it.
+_TEXT_MARK = "'"
+
+
+def neutralised(value: str) -> str:
+    """``value`` as a cell a spreadsheet shows as text: behind a quote when it would start a formula.
+
+    A value that already starts with a quote gets one more, so that `restored` can tell our mark from a
+    quote the person typed (spreadsheets show ``''Asia`` as ``'Asia``).
+    """
+    if value.startswith((*FORMULA_STARTS, _TEXT_MARK)):
+        return _TEXT_MARK + value
+    return value
+
+
+def restored(cell: str) -> str:
+    """The value `neutralised` wrote: its quote taken off. A quote before anything else was typed by a
+    person (or another program) and stays."""
+    if cell.startswith(_TEXT_MARK) and cell[1:].startswith((*FORMULA_STARTS, _TEXT_MARK)):
+        return cell[1:]
+    return cell
 
 
 @dataclass(slots=True)
@@ -71,7 +101,11 @@ def import_subscribers(
                     ImportRowError(line, "", f"has {len(fields)} fields, the header has {len(CSV_HEADER)}")
                 )
                 continue
-            data = {name: value for name, value in zip(CSV_HEADER, fields, strict=True) if value.strip()}
+            data = {
+                name: restored(value.strip())
+                for name, value in zip(CSV_HEADER, fields, strict=True)
+                if value.strip()
+            }
             data.setdefault("email", "")
             try:
                 document = SubscriberInput.parse(data)
@@ -85,7 +119,9 @@ def import_subscribers(
                 )
                 continue
             seen[key] = line
-            subscriber_id = add_if_new(store, document, now, source="operator", double_opt_in=double_opt_in)
+            subscriber_id = add_if_new(
+                store, document, now, source="operator", double_opt_in=double_opt_in, via="subscriber import"
+            )
             if subscriber_id is None:
                 result.skipped += 1
                 continue
@@ -96,20 +132,23 @@ def import_subscribers(
 
 
 def export_subscribers(store: Store, out: TextIO, *, status: str | None = None) -> int:
-    """Write subscribers as CSV with `CSV_HEADER` (what `import` reads back); returns how many."""
+    """Write subscribers as CSV with `CSV_HEADER` (what `import` reads back); returns how many.
+
+    Every cell goes through `neutralised`: the name and organization come from the web form, and even an
+    address may start with ``-`` or ``+``.
+    """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     subscribers = list_subscribers(store, status=status)
     for subscriber in subscribers:
-        writer.writerow(
-            (
-                subscriber.email,
-                subscriber.name or "",
-                subscriber.kind,
-                subscriber.organization or "",
-                ";".join(subscriber.categories),
-                subscriber.frequency,
-                subscriber.language,
-            )
+        cells = (
+            subscriber.email,
+            subscriber.name or "",
+            subscriber.kind,
+            subscriber.organization or "",
+            ";".join(subscriber.categories),
+            subscriber.frequency,
+            subscriber.language,
         )
+        writer.writerow([neutralised(cell) for cell in cells])
     return len(subscribers)

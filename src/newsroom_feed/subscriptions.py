@@ -7,6 +7,12 @@ the web app call them and turn a `NewsroomError` into an exit code or a status.
 The signed links in mail are made and checked in `tokens.py`; `resolve` finds the subscriber behind one.
 Its names (`link_token`, `link_url`, `LinkSigner`, `Purpose`, ...) are re-exported here for callers.
 Subscriber lists in and out as CSV are in `subscriber_csv.py`, which adds its rows through `add_if_new`.
+
+Every opt-in, confirmation, change of preferences and withdrawal done here goes into the subscriber's
+consent history (`consent.py`) in the same transaction. A subscription asked for an address already
+stored (from the web form, or by the operator for someone who withdrew) changes nothing in their row: the
+request waits in its opt-in event until the confirmation link is used (`confirm` applies it), so nobody
+without the subscriber's link can rewrite their name, choices or consent.
 """
 
 from __future__ import annotations
@@ -15,14 +21,18 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from newsroom_feed import outbox
-from newsroom_feed.errors import InputError, NotFound, SubscriberNotFound
+from newsroom_feed import consent, outbox
+from newsroom_feed.consent import CONFIRMATION_LINK, PREFERENCES_PAGE, consent_version
+from newsroom_feed.consent import ONE_CLICK as ONE_CLICK
+from newsroom_feed.consent import UNSUBSCRIBE_PAGE as UNSUBSCRIBE_PAGE
+from newsroom_feed.consent import ConsentEvent as ConsentEvent
+from newsroom_feed.errors import InputError, NotFound, RateLimited, SubscriberNotFound
 from newsroom_feed.models import (
     CategorySlugs,
     Frequency,
@@ -213,6 +223,84 @@ def _by_token(store: Store, token: str) -> Subscriber:
     return _build([row], _categories(store, [row[0]]))[0]
 
 
+# -- consent history --------------------------------------------------------------------------------
+
+
+def consent_history(store: Store, email: str) -> list[ConsentEvent]:
+    """The consent history of the subscriber ``email``, oldest first (`subscriber history`).
+
+    :raises SubscriberNotFound: no subscriber has this address.
+    """
+    return consent.history(store, get_subscriber(store, email).id)
+
+
+def _request_of(document: SubscriberInput) -> dict[str, Any]:
+    """The choices of a subscription request that waits for its confirmation link."""
+    return {
+        "name": document.name,
+        "kind": document.kind,
+        "organization": document.organization,
+        "categories": list(document.categories),
+        "frequency": document.frequency,
+        "language": document.language,
+    }
+
+
+def _hold_request(
+    store: Store, subscriber_id: int, document: SubscriberInput, source: str, now: datetime
+) -> None:
+    """A subscription asked for an address already stored: record it as an opt-in whose choices wait
+    for the confirmation link, and leave the row as it is, but for an unsubscribed address, which is
+    `pending` again so that its confirmation mail goes out (`unsubscribed_at` keeps the withdrawal)."""
+    store.conn.execute(
+        "UPDATE subscribers SET status = 'pending' WHERE id = ? AND status = 'unsubscribed'", (subscriber_id,)
+    )
+    consent.record(
+        store,
+        subscriber_id,
+        "opt-in",
+        source,
+        now,
+        consent_text=document.consent_text,
+        detail={"request": _request_of(document)},
+    )
+
+
+def _apply_waiting_request(store: Store, subscriber_id: int, issued_at: datetime | None) -> str | None:
+    """Write the newest request waiting for confirmation (`_hold_request`) into the row, as the link was
+    just used; returns the version of the consent confirmed (None: none given).
+
+    Only requests made by the time the link was (``issued_at``, see `link_issued_at`): the link confirms
+    what had been asked when its mail went out, not what a stranger typed for the address since.
+    """
+    for request in consent.waiting_requests(store, subscriber_id, issued_at):
+        try:
+            document = SubscriberInput.parse(
+                {"email": "x@example.pl", **request.choices, "consent_text": request.consent_text}
+            )
+        except InputError:
+            continue  # an event changed by hand since: the row keeps what it has
+        store.conn.execute(
+            "UPDATE subscribers SET name = ?, kind = ?, organization = ?, language = ?, frequency = ?, "
+            "consent_text = coalesce(?, consent_text), consent_at = ?, consent_source = ? WHERE id = ?",
+            (
+                document.name,
+                document.kind,
+                document.organization,
+                document.language,
+                document.frequency,
+                document.consent_text,
+                iso(request.at),
+                request.source,
+                subscriber_id,
+            ),
+        )
+        _set_categories(store, subscriber_id, document.categories)
+        return consent_version(request.consent_text)
+    row = store.conn.execute("SELECT consent_text FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
+    return consent_version(row[0]) if row else None
+
+
 # -- writes -----------------------------------------------------------------------------------------
 
 
@@ -224,7 +312,16 @@ def _set_categories(store: Store, subscriber_id: int, slugs: Iterable[str]) -> N
     )
 
 
-def _insert(store: Store, document: SubscriberInput, now: datetime, *, status: str, source: str) -> int:
+def _insert(
+    store: Store,
+    document: SubscriberInput,
+    now: datetime,
+    *,
+    status: str,
+    source: str,
+    detail: dict[str, Any] | None = None,
+) -> int:
+    """Store a new subscriber with its opt-in as the first event of its consent history."""
     stamp = iso(now)
     cursor = store.conn.execute(
         "INSERT INTO subscribers (email, name, kind, organization, language, frequency, status, token, "
@@ -249,6 +346,9 @@ def _insert(store: Store, document: SubscriberInput, now: datetime, *, status: s
     )
     subscriber_id = int(cursor.lastrowid or 0)
     _set_categories(store, subscriber_id, document.categories)
+    consent.record(
+        store, subscriber_id, "opt-in", source, now, consent_text=document.consent_text, detail=detail
+    )
     return subscriber_id
 
 
@@ -265,32 +365,80 @@ def add_subscriber(
     now: datetime,
     source: str = "operator",
     double_opt_in: bool = False,
+    via: str | None = None,
 ) -> Subscriber:
     """Add one subscriber: `active` at once (the operator vouches for consent), or `pending` with
     ``double_opt_in`` and its confirmation mail queued in the same transaction, so a crash never leaves
-    a pending address that nobody asks to confirm.
+    a pending address that nobody asks to confirm. ``via`` (the command) goes into the consent history.
 
-    :raises InputError: a field is invalid, or the address is already subscribed (``email``).
+    Someone who unsubscribed withdrew their consent, which the operator cannot give back: adding them
+    again needs ``double_opt_in``, and then, as for a web request, their row keeps what it has (the
+    withdrawal stays in the history) until they use the confirmation link.
+
+    :raises InputError: a field is invalid, the address is already subscribed, or it unsubscribed and
+        ``double_opt_in`` is not given (``email``).
     """
     document = SubscriberInput.parse(data)
-    subscriber_id = add_if_new(store, document, now, source=source, double_opt_in=double_opt_in)
+    subscriber_id = add_if_new(store, document, now, source=source, double_opt_in=double_opt_in, via=via)
     if subscriber_id is None:
-        raise InputError("email", f"{document.email} is already a subscriber")
+        subscriber_id = _add_again(store, document, now, source=source, double_opt_in=double_opt_in)
     return get_subscriber(store, subscriber_id)
 
 
-def add_if_new(
+def _add_again(
     store: Store, document: SubscriberInput, now: datetime, *, source: str, double_opt_in: bool
+) -> int:
+    """`add_subscriber` for an address already stored: only one that unsubscribed, with double opt-in.
+
+    :raises InputError: the address is subscribed (pending, active, bounced), or unsubscribed and
+        ``double_opt_in`` is not given.
+    """
+    with store.transaction():
+        existing = get_subscriber(store, document.email)
+        if existing.status != "unsubscribed":
+            raise InputError("email", f"{existing.email} is already a subscriber ({existing.status})")
+        if not double_opt_in:
+            when = f" on {existing.unsubscribed_at:%Y-%m-%d}" if existing.unsubscribed_at else ""
+            raise InputError(
+                "email",
+                f"{existing.email} unsubscribed{when}; only they can give their consent again: "
+                "add them with --double-opt-in to send a confirmation mail",
+            )
+        _hold_request(store, existing.id, document, source, now)
+        store.conn.execute(
+            "UPDATE subscribers SET last_confirmation_at = ? WHERE id = ?", (iso(now), existing.id)
+        )
+        _queue_confirmation(store, existing.id, now)
+    return existing.id
+
+
+def add_if_new(
+    store: Store,
+    document: SubscriberInput,
+    now: datetime,
+    *,
+    source: str,
+    double_opt_in: bool,
+    via: str | None = None,
 ) -> int | None:
     """Store a subscriber unless the address is already there (then None), with its confirmation mail
     queued under ``double_opt_in``, in one transaction: a crash never leaves a pending address that
-    nobody asks to confirm. What `add_subscriber` and a CSV import (`subscriber_csv`) both do per row.
+    nobody asks to confirm. What `add_subscriber` and a CSV import (`subscriber_csv`) both do per row;
+    ``via`` (the command) goes into the opt-in event of the consent history.
     """
+    detail: dict[str, Any] = {"via": via} if via else {}
+    if double_opt_in:
+        detail["double_opt_in"] = True
     with store.transaction():
         if _exists(store, document.email):
             return None
         subscriber_id = _insert(
-            store, document, now, status="pending" if double_opt_in else "active", source=source
+            store,
+            document,
+            now,
+            status="pending" if double_opt_in else "active",
+            source=source,
+            detail=detail or None,
         )
         if double_opt_in:
             _queue_confirmation(store, subscriber_id, now)
@@ -317,21 +465,33 @@ class SubscriptionRequest:
     confirmation_key: str | None = None
 
 
-def request_subscription(store: Store, data: dict[str, Any], now: datetime) -> SubscriptionRequest:
+def request_subscription(
+    store: Store, data: dict[str, Any], now: datetime, *, confirmations_per_hour: int | None = None
+) -> SubscriptionRequest:
     """A subscription asked for on the web form: a new address becomes `pending`.
 
-    For an address already stored nothing is revealed: a pending or unsubscribed one takes the new
-    choices and is pending again until confirmed; an active one keeps its data; either way a
-    confirmation mail is due at most once per `CONFIRMATION_INTERVAL` (never to a bounced address).
-    That mail is queued in the outbox in the same transaction as the subscriber's row.
+    For an address already stored nothing is revealed and nothing in its row changes: for a pending or
+    unsubscribed one the request waits in its consent history until the confirmation link is used
+    (`confirm`), and an unsubscribed one is pending again meanwhile; an active one keeps its data.
+    Either way a confirmation mail is due at most once per `CONFIRMATION_INTERVAL` (never to a bounced
+    address), and a request that sends none changes nothing at all. That mail is queued in the outbox
+    in the same transaction as the subscriber's row.
+
+    ``confirmations_per_hour`` caps the new addresses asked for in the last hour, all clients together,
+    counted in the store inside the same transaction, so every web worker and process shares the count.
+    Once it is reached every request is refused, for known addresses too: answering those alone would
+    tell which addresses are stored.
 
     :raises InputError: a field is invalid, or ``consent_text`` is missing.
+    :raises RateLimited: the cap is reached; nothing is stored or queued.
     """
     document = SubscriberInput.parse(data)
     if not document.consent_text:
         raise InputError("consent_text", "is required: the text of the consent the person agreed to")
     stamp = iso(now)
     with store.transaction():
+        if confirmations_per_hour is not None:
+            _check_new_address_cap(store, now, confirmations_per_hour)
         row = store.conn.execute(
             "SELECT id, status, last_confirmation_at FROM subscribers WHERE email = ? COLLATE NOCASE",
             (document.email,),
@@ -342,23 +502,10 @@ def request_subscription(store: Store, data: dict[str, Any], now: datetime) -> S
         else:
             subscriber_id, status, last = int(row[0]), row[1], stored_moment(row[2])
             send = status != "bounced" and (last is None or now - last >= CONFIRMATION_INTERVAL)
-            if status in ("pending", "unsubscribed"):
-                store.conn.execute(
-                    "UPDATE subscribers SET name = ?, kind = ?, organization = ?, language = ?, "
-                    "frequency = ?, status = 'pending', consent_text = ?, consent_at = ?, "
-                    "consent_source = 'web', unsubscribed_at = NULL WHERE id = ?",
-                    (
-                        document.name,
-                        document.kind,
-                        document.organization,
-                        document.language,
-                        document.frequency,
-                        document.consent_text,
-                        stamp,
-                        subscriber_id,
-                    ),
-                )
-                _set_categories(store, subscriber_id, document.categories)
+            if send and status in ("pending", "unsubscribed"):
+                # Held only with a mail: a link confirms the requests made by the time it was made
+                # (`confirm`), so one that sends nothing could never be confirmed; it changes nothing.
+                _hold_request(store, subscriber_id, document, "web", now)
             if send:
                 store.conn.execute(
                     "UPDATE subscribers SET last_confirmation_at = ? WHERE id = ?", (stamp, subscriber_id)
@@ -370,39 +517,94 @@ def request_subscription(store: Store, data: dict[str, Any], now: datetime) -> S
     )
 
 
-def confirm(store: Store, token: str, now: datetime) -> Subscriber:
+def _check_new_address_cap(store: Store, now: datetime, cap: int) -> None:
+    """:raises RateLimited: ``cap`` addresses new to the store asked on the web form in the last hour.
+
+    Counted on the rows that are still pending (the partial index `subscribers_pending` keeps this one
+    cheap query however many subscribers there are): those are the addresses a flood of requests mails
+    without their owners' wish; one whose owner confirmed was not mailed against their will.
+    """
+    since = now - timedelta(hours=1)
+    count, oldest = store.conn.execute(
+        "SELECT count(*), min(created_at) FROM subscribers "
+        "WHERE status = 'pending' AND created_at > ? AND consent_source = 'web'",
+        (iso(since),),
+    ).fetchone()
+    if count >= cap:
+        free_at = (stored_moment(oldest) or now) + timedelta(hours=1)
+        retry_after = max(1, int((free_at - now).total_seconds()) + 1)
+        raise RateLimited(
+            f"{count} new addresses asked for a subscription in the last hour, the limit "
+            f"(NEWSROOM_HTTP__CONFIRMATIONS_PER_HOUR) is {cap}",
+            retry_after,
+        )
+
+
+def link_issued_at(signed: str) -> datetime | None:
+    """When a confirmation link was made: the middle part of its ``<token>.<issued, hex seconds>.
+    <signature>`` (`LinkSigner`). Only for a link `resolve` accepted; None for one of another shape."""
+    parts = signed.strip().split(".")
+    try:
+        return datetime.fromtimestamp(int(parts[-2], 16), UTC) if len(parts) >= 3 else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def confirm(
+    store: Store,
+    token: str,
+    now: datetime,
+    *,
+    issued_at: datetime | None = None,
+    source: str = CONFIRMATION_LINK,
+) -> Subscriber:
     """Activate a pending subscriber (the confirmation link was followed); idempotent.
 
-    ``token`` is the subscriber's raw token, as `resolve` found it.
+    ``token`` is the subscriber's raw token, as `resolve` found it; ``issued_at`` is when the link was
+    made (`link_issued_at`): the newest request made before it is what the person confirms, and only
+    now is it written into their row (`_apply_waiting_request`). A link made before the person last
+    unsubscribed confirms nothing (the subscriber is returned as it is): it answered an earlier
+    request, which the withdrawal ended. The confirmation goes into the consent history; a withdrawal
+    before it stays there.
 
     :raises NotFound: no subscriber has this token (never says more).
     """
     subscriber = _by_token(store, token)
+    withdrawn = subscriber.unsubscribed_at
+    if issued_at is not None and withdrawn is not None and issued_at < withdrawn:
+        return subscriber
     if subscriber.status == "pending":
         with store.transaction():
-            store.conn.execute(
-                "UPDATE subscribers SET status = 'active', confirmed_at = ? "
+            activated = store.conn.execute(
+                "UPDATE subscribers SET status = 'active', confirmed_at = ?, unsubscribed_at = NULL "
                 "WHERE id = ? AND status = 'pending'",
                 (iso(now), subscriber.id),
-            )
+            ).rowcount
+            if activated:
+                version = _apply_waiting_request(store, subscriber.id, issued_at)
+                consent.record(store, subscriber.id, "confirmation", source, now, version=version)
         subscriber = _by_token(store, token)
     return subscriber
 
 
-def unsubscribe(store: Store, token: str, now: datetime) -> Subscriber:
+def unsubscribe(store: Store, token: str, now: datetime, *, source: str = UNSUBSCRIBE_PAGE) -> Subscriber:
     """Stop all mail at once (RFC 8058 one-click); idempotent, the first time is kept.
 
-    Messages queued but not yet sent are dropped; a bounced subscriber stays bounced.
+    Messages queued but not yet sent are dropped; a bounced subscriber stays bounced. The withdrawal
+    goes into the consent history with ``source`` (the page's button, one-click from a mail provider).
 
     :raises NotFound: no subscriber has this token.
     """
     subscriber = _by_token(store, token)
     if subscriber.status in ("pending", "active"):
         with store.transaction():
-            store.conn.execute(
-                "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ? WHERE id = ?",
+            withdrawn = store.conn.execute(
+                "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ? "
+                "WHERE id = ? AND status IN ('pending', 'active')",
                 (iso(now), subscriber.id),
-            )
+            ).rowcount
+            if withdrawn:
+                consent.record(store, subscriber.id, "withdrawal", source, now)
             store.conn.execute(
                 "DELETE FROM outbox WHERE subscriber_id = ? AND status = 'pending'", (subscriber.id,)
             )
@@ -443,10 +645,13 @@ PREFERENCE_FIELDS = frozenset(PreferencesInput.model_fields)
 _PREFERENCE_COLUMNS = ("name", "kind", "organization", "language", "frequency")
 
 
-def update_preferences(store: Store, token: str, changes: dict[str, Any], now: datetime) -> Subscriber:
+def update_preferences(
+    store: Store, token: str, changes: dict[str, Any], now: datetime, *, source: str = PREFERENCES_PAGE
+) -> Subscriber:
     """Change categories, frequency, language (and name, kind, organization) from the preferences page.
 
-    Only the fields in ``changes`` are validated and written; the others stay as stored.
+    Only the fields in ``changes`` are validated and written; the others stay as stored. What really
+    changed goes into the consent history as one ``change`` event (a save that changes nothing adds none).
 
     :raises NotFound: no subscriber has this token.
     :raises InputError: an unknown or invalid field; nothing is changed.
@@ -461,6 +666,13 @@ def update_preferences(store: Store, token: str, changes: dict[str, Any], now: d
         raise input_error(error) from None
     given = document.model_fields_set
     columns = [name for name in _PREFERENCE_COLUMNS if name in given]
+    changed: dict[str, Any] = {
+        name: getattr(document, name)
+        for name in columns
+        if getattr(document, name) != getattr(subscriber, name)
+    }
+    if "categories" in given and tuple(sorted(set(document.categories))) != subscriber.categories:
+        changed["categories"] = sorted(set(document.categories))
     with store.transaction():
         if columns:
             assignments = ", ".join(f"{name} = ?" for name in columns)
@@ -470,6 +682,8 @@ def update_preferences(store: Store, token: str, changes: dict[str, Any], now: d
             )
         if "categories" in given:
             _set_categories(store, subscriber.id, document.categories)
+        if changed:
+            consent.record(store, subscriber.id, "change", source, now, detail=changed)
     return _by_token(store, token)
 
 
@@ -483,6 +697,7 @@ def _erase_row(store: Store, subscriber_id: int, email: str) -> None:
         store.conn.execute(
             "DELETE FROM outbox WHERE subscriber_id = ? AND status = 'pending'", (subscriber_id,)
         )
+        consent.erase(store, subscriber_id)
         for outbox_id in _scrub(store, pattern, "outbox", "last_error", "subscriber_id", subscriber_id):
             _scrub(store, pattern, "deliveries", "reply", "outbox_id", outbox_id)
         store.conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
@@ -519,6 +734,59 @@ def erase(store: Store, token: str) -> None:
     _erase_row(store, subscriber.id, subscriber.email)
 
 
+@dataclass(frozen=True, slots=True)
+class UnconfirmedPruned:
+    """What `prune_unconfirmed` did."""
+
+    #: Addresses that never confirmed, erased.
+    removed: int = 0
+    #: Addresses that had unsubscribed and asked again without confirming: unsubscribed once more.
+    lapsed: int = 0
+
+
+def prune_unconfirmed(store: Store, before: datetime) -> UnconfirmedPruned:
+    """Erase the pending subscribers whose last confirmation mail went out before ``before`` (or, with
+    none, who signed up before it) and who never confirmed: they never agreed, so nothing of theirs is
+    kept.
+
+    A pending address that had unsubscribed earlier asked again and did not confirm: its withdrawal is
+    the last thing it agreed to, so it goes back to `unsubscribed` and its history stays (the choices
+    of the unconfirmed requests are dropped from it: a stranger may have typed them).
+    """
+    # `created_at <= ?` is implied by the second condition; spelled out, it lets SQLite use the
+    # partial index `subscribers_pending` (created_at WHERE status = 'pending').
+    stale = (
+        "status = 'pending' AND created_at <= :cutoff "
+        "AND coalesce(last_confirmation_at, created_at) <= :cutoff"
+    )
+    cutoff = {"cutoff": iso(before)}
+    ids = [row[0] for row in store.conn.execute(f"SELECT id FROM subscribers WHERE {stale}", cutoff)]
+    removed = lapsed = 0
+    for subscriber_id in ids:
+        with store.transaction():
+            # Read again inside the transaction: the person may have confirmed a moment ago.
+            row = store.conn.execute(
+                f"SELECT email, unsubscribed_at FROM subscribers WHERE id = :id AND {stale}",
+                {"id": subscriber_id, **cutoff},
+            ).fetchone()
+            if row is None:
+                continue
+            if row[1] is None:
+                _erase_row(store, subscriber_id, row[0])
+                removed += 1
+                continue
+            store.conn.execute(
+                "UPDATE subscribers SET status = 'unsubscribed' WHERE id = ? AND status = 'pending'",
+                (subscriber_id,),
+            )
+            store.conn.execute(
+                "DELETE FROM outbox WHERE subscriber_id = ? AND status = 'pending'", (subscriber_id,)
+            )
+            consent.forget_requests(store, subscriber_id)
+        lapsed += 1
+    return UnconfirmedPruned(removed, lapsed)
+
+
 # -- links -----------------------------------------------------------------------------------------
 
 
@@ -530,5 +798,5 @@ def resolve(
     :raises NotFound: forged, wrong purpose, expired confirmation, or the subscriber was erased; the
         message never tells whether some other token exists.
     """
-    token = LinkSigner(settings.signing_key()).unsign(signed, purpose, now)
+    token = LinkSigner.for_settings(settings).unsign(signed, purpose, now)
     return _by_token(store, token)

@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date
 from babel.dates import format_datetime as babel_datetime
-from babel.numbers import format_decimal
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -37,6 +36,7 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
+from newsroom_feed.labels import attachment_label
 from newsroom_feed.markup import html_to_text
 from newsroom_feed.models import Release
 
@@ -113,25 +113,16 @@ def body_text(fragment: str) -> str:
     return "\n\n".join(part for part in (html_to_text(block) for block in blocks) if part)
 
 
-def _size(length: int, language: str) -> str:
-    if length <= 0:
-        return ""
-    if length < 1024 * 1024:
-        return f"{format_decimal(max(1, round(length / 1024)), locale=language)} KB"
-    return f"{format_decimal(round(length / 1024 / 1024, 1), locale=language)} MB"
-
-
 def release_view(release: Release, base_url: str, language: str) -> ReleaseView:
-    """What a mail in ``language`` shows of a release; sizes are written the reader's way (``1,5 MB``)."""
+    """What a mail in ``language`` shows of a release; an attachment's label is the release page's
+    (`labels.attachment_label`), its size written the reader's way (``1,5 MB``, ``1.5 MB``)."""
     attachments = []
     for attachment in release.attachments:
-        kind = attachment.mime_type.rsplit("/", 1)[-1].upper()
-        size = _size(attachment.length, language)
         attachments.append(
             AttachmentView(
                 title=attachment.title or attachment.url.rsplit("/", 1)[-1],
                 url=attachment.url,
-                label=f"{kind}, {size}" if size else kind,
+                label=attachment_label(attachment.mime_type, attachment.length, language),
             )
         )
     contact = ", ".join(

@@ -2,7 +2,8 @@
 
 Links in mail carry the subscriber's random ``token`` signed with the service's key and a salt per purpose
 (confirm, unsubscribe, preferences), so a link made for one purpose does not work for another and a forged
-link is refused before the database is asked. Confirmation links expire; the others work for years.
+link is refused before the database is asked. Confirmation links expire; the others work for years, a
+rotation of the key included (the `previous_secret_keys` setting keeps the old keys verifying).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from base64 import urlsafe_b64encode
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -32,18 +34,28 @@ class LinkSigner:
     """Signs and checks the tokens in subscriber links; one per key, cheap to reuse for many messages.
 
     A link is ``<token>.<signature>`` (``<token>.<issued, hex seconds>.<signature>`` for confirmation),
-    HMAC-SHA256 with a salt per purpose.
+    HMAC-SHA256 with a salt per purpose. Links are signed with ``key``; a link signed with one of the
+    ``previous`` keys (mail sent before the key was rotated) still verifies, and nothing new is signed
+    with them.
     """
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, previous: Sequence[str] = ()) -> None:
+        # itsdangerous takes a list of keys, oldest first: each verifies, the last signs.
+        keys = [*previous, key]
         self._signers = {
-            purpose: Signer(key, salt=f"newsroom-feed/{purpose}", digest_method=hashlib.sha256)
+            purpose: Signer(keys, salt=f"newsroom-feed/{purpose}", digest_method=hashlib.sha256)
             for purpose in PURPOSES
         }
         # Signing runs twice per recipient of a 100,000-address digest: itsdangerous derives the key
         # and builds an hmac object per call, so sign here with its derived keys and one-shot HMAC,
         # giving the very bytes `Signer.sign` gives (verification stays with itsdangerous).
         self._derived = {purpose: signer.derive_key() for purpose, signer in self._signers.items()}
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> LinkSigner:
+        """The signer of the settings' key that also accepts their `previous_secret_keys`."""
+        *previous, key = settings.verifying_keys()
+        return cls(key, previous)
 
     def sign(self, token: str, purpose: Purpose, now: datetime | None = None) -> str:
         value = token
@@ -77,7 +89,7 @@ def link_token(
     settings: Settings, subscriber: Subscriber, purpose: Purpose, now: datetime | None = None
 ) -> str:
     """The signed token for a link of ``purpose`` (``/<purpose>/<token>``)."""
-    return LinkSigner(settings.signing_key()).sign(subscriber.token, purpose, now)
+    return LinkSigner.for_settings(settings).sign(subscriber.token, purpose, now)
 
 
 def link_url(

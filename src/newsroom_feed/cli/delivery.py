@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal, get_args
 
 import click
 
 from newsroom_feed import logs, mailsink, outbox
-from newsroom_feed.cli.base import Context, cli, directory_option, emit_json, local_time, pass_context
+from newsroom_feed.cli.base import (
+    Context,
+    cli,
+    directory_option,
+    emit_json,
+    local_time,
+    pass_context,
+    progress_to,
+)
 from newsroom_feed.delivery import DeliveryReport, preview_digests, send_due
-from newsroom_feed.models import utcnow
+from newsroom_feed.errors import NewsroomError
+from newsroom_feed.models import OutboxStatus, utcnow
+from newsroom_feed.planner import build as build_outputs
 from newsroom_feed.planner import digest_messages, digest_period, news_age, plan_digest
 from newsroom_feed.subscriptions import get_subscriber
 
@@ -25,17 +36,29 @@ def _report(report: DeliveryReport) -> int:
     return 1 if report.failed or report.stopped else 0
 
 
-def _send_now(context: Context, plan: Callable[[], str | None] | None = None) -> int:
+def _send_now(
+    context: Context,
+    plan: Callable[[], str | None] | None = None,
+    *,
+    build: Literal["all", "outputs"] | None = None,
+) -> int:
     """Take the single-instance lock and deliver every due row; if a daemon holds the lock, only plan.
 
-    ``plan`` runs first in either case (enqueue a digest, re-queue rows) and may return a line to say.
+    With the lock, ``build`` runs first, as `newsroom-feed build` does (``"all"``) or without planning
+    alerts (``"outputs"``): no daemon is there to build, and a cron job that adds a release and sends
+    expects its alerts to go and every link in the mail to open. ``plan`` runs next in either case
+    (enqueue a digest, re-queue rows) and may return a line to say. A failed build is said and the rows
+    already queued still go (the daemon keeps sending too when a build fails), but ``plan`` is skipped
+    (a digest would link to pages that were not written; the next run covers its period) and the exit
+    code is 1.
     """
     # Imported here: the daemon pulls in uvicorn and APScheduler, which sending does not need.
     from newsroom_feed.daemon import try_instance_lock
 
     settings, store = context.settings, context.store
     with try_instance_lock(settings.database) as holder:
-        said = plan() if plan is not None else None
+        built = _build(context, plan_alerts=build == "all") if holder and build is not None else True
+        said = plan() if plan is not None and built else None
         if said:
             click.echo(said)
         if not holder:
@@ -47,7 +70,31 @@ def _send_now(context: Context, plan: Callable[[], str | None] | None = None) ->
             click.echo(f"{reclaimed} messages left by a stopped sender are due again.", err=True)
         with logs.progress("Sending", total=outbox.waiting(store)) as bar:
             report = send_due(store, settings, on_outcome=lambda *_: bar.advance())
-        return _report(report)
+        code = _report(report)
+        return code if built else 1
+
+
+def _build(context: Context, *, plan_alerts: bool) -> bool:
+    """The build before a batch send; says what it changed on stderr, False (said) when it failed."""
+    try:
+        with logs.progress("Building (release pages)") as bar:
+            report = build_outputs(
+                context.store,
+                context.settings,
+                utcnow(),
+                on_progress=progress_to(bar),
+                plan_alerts=plan_alerts,
+            )
+    except NewsroomError as error:
+        click.echo(f"build failed, nothing new planned: {error}", err=True)
+        return False
+    if report.changed:
+        click.echo(
+            f"Build: {len(report.written)} written, {len(report.removed)} removed, "
+            f"{len(report.newly_visible)} releases newly visible.",
+            err=True,
+        )
+    return True
 
 
 _FREQUENCY = click.option(
@@ -75,7 +122,13 @@ def digest_preview(context: Context, frequency: str, email: str | None, out: Pat
     start, end = digest_period(store, frequency, now)
     subscriber_id = get_subscriber(store, email).id if email else None
     messages = digest_messages(
-        store, frequency, start, end, subscriber_id=subscriber_id, max_age=news_age(context.settings)
+        store,
+        frequency,
+        start,
+        end,
+        subscriber_id=subscriber_id,
+        max_age=news_age(context.settings),
+        preview=True,
     )
     written = preview_digests(store, context.settings, messages, out, limit=limit)
     period = f"{local_time(start, context)} – {local_time(end, context)}"
@@ -93,12 +146,15 @@ def digest_preview(context: Context, frequency: str, email: str | None, out: Pat
 def digest_send(context: Context, frequency: str, dry_run: bool) -> int:
     """Plan the digest run ending now (from where the last run of this frequency ended), then send.
 
-    Sends like `outbox send`; if the daemon is running it only plans and the daemon delivers.
+    Brings the pages up to date first (a build that plans no alerts), so every link of the digest
+    opens. Sends like `outbox send`; if the daemon is running it only plans and the daemon delivers.
     """
     store = context.store
     if dry_run:
         start, end = digest_period(store, frequency, utcnow())
-        planned = digest_messages(store, frequency, start, end, max_age=news_age(context.settings))
+        planned = digest_messages(
+            store, frequency, start, end, max_age=news_age(context.settings), preview=True
+        )
         count = sum(1 for _ in planned)
         period = f"{local_time(start, context)} – {local_time(end, context)}"
         click.echo(f"Would plan {count} {frequency} digests for {period}.")
@@ -111,7 +167,7 @@ def digest_send(context: Context, frequency: str, dry_run: bool) -> int:
             f"{local_time(done.period_start, context)} – {local_time(done.period_end, context)}."
         )
 
-    return _send_now(context, plan)
+    return _send_now(context, plan, build="outputs")
 
 
 @cli.group("outbox")
@@ -124,7 +180,7 @@ def outbox_group() -> None:
     "--status",
     "statuses",
     multiple=True,
-    type=click.Choice(["pending", "sending", "sent", "failed"]),
+    type=click.Choice(get_args(OutboxStatus)),
     help="Only rows with this status (repeatable).",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many, newest first.")
@@ -150,9 +206,11 @@ def outbox_list(context: Context, statuses: tuple[str, ...], limit: int | None, 
 def outbox_send(context: Context) -> int:
     """Deliver every due message and return when none is due; prints sent, waiting and failed.
 
-    Rows waiting for a later retry are left and counted. Exit 1 when a message failed permanently.
+    Runs the build first, as `newsroom-feed build` does (so alerts of releases that became visible go
+    too), unless the daemon is running: then it only says what is queued. Rows waiting for a later retry
+    are left and counted. Exit 1 when a message failed permanently or the build failed.
     """
-    return _send_now(context)
+    return _send_now(context, build="all")
 
 
 @outbox_group.command("retry")

@@ -1,4 +1,4 @@
-"""Commands that run and look after the service: `run`, `check`, `backup`.
+"""Commands that run and look after the service: `run`, `check`, `backup`, `prune`.
 
 `daemon` and `maintenance` are imported inside the commands, so other commands do not load uvicorn
 and APScheduler.
@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from newsroom_feed import logs
-from newsroom_feed.cli.base import Context, cli, pass_context, progress_to
+from newsroom_feed.cli.base import Context, cli, emit_json, pass_context, progress_to
 from newsroom_feed.errors import SettingsError
+from newsroom_feed.models import utcnow
 
 
 @cli.command("run")
@@ -66,3 +67,27 @@ def backup_command(context: Context, path: Path) -> None:
     with logs.progress("Backing up (pages)") as bar:
         target = maintenance.backup(context.settings, path, progress_to(bar))
     click.echo(f"Backup written to {target}")
+
+
+@cli.command("prune")
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed, by kind, as JSON.")
+@pass_context
+def prune_command(context: Context, as_json: bool) -> None:
+    """Remove personal data and logs older than the [privacy] settings keep them: subscribers who never
+    confirmed (NEWSROOM_PRIVACY__UNCONFIRMED_DAYS), the change log (__CHANGES_DAYS; never what the next
+    build still needs) and SMTP replies (__REPLIES_DAYS).
+
+    `run` does this at start and daily; run it from cron when there is no daemon. Safe to repeat.
+    """
+    from newsroom_feed import maintenance
+
+    report = maintenance.prune(context.store, context.settings, utcnow())
+    if as_json:
+        emit_json(report.to_json())
+        return
+    click.echo(
+        f"Removed {report.unconfirmed} unconfirmed subscriber{'s' if report.unconfirmed != 1 else ''}, "
+        f"{report.lapsed} unconfirmed re-subscription{'s' if report.lapsed != 1 else ''} "
+        f"(unsubscribed again), {report.changes} change log row{'s' if report.changes != 1 else ''}, "
+        f"{report.replies} SMTP repl{'ies' if report.replies != 1 else 'y'}."
+    )

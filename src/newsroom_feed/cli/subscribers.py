@@ -1,4 +1,4 @@
-"""The `subscriber` commands: add, import, export, list, remove (erase)."""
+"""The `subscriber` commands: add, import, export, list, history (of consent), remove (erase)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from newsroom_feed.cli.base import (
     cli,
     emit_json,
     finish_import,
+    local_time,
     pass_context,
     read_input,
 )
@@ -24,7 +25,7 @@ _STATUSES = ("pending", "active", "unsubscribed", "bounced")
 
 @cli.group()
 def subscriber() -> None:
-    """Subscribers of alerts and digests: add, import, export, list, remove (erase)."""
+    """Subscribers of alerts and digests: add, import, export, list, history, remove (erase)."""
 
 
 @subscriber.command("add")
@@ -55,7 +56,8 @@ def subscriber() -> None:
 @click.option(
     "--double-opt-in",
     is_flag=True,
-    help="Make the subscriber pending and queue a confirmation mail instead of activating at once.",
+    help="Make the subscriber pending and queue a confirmation mail instead of activating at once "
+    "(the only way to add again someone who unsubscribed).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the subscriber as JSON.")
 @pass_context
@@ -72,7 +74,11 @@ def subscriber_add(
     double_opt_in: bool,
     as_json: bool,
 ) -> None:
-    """Add the subscriber EMAIL: active at once (consent source "operator"), unless --double-opt-in."""
+    """Add the subscriber EMAIL: active at once (consent source "operator"), unless --double-opt-in.
+
+    Someone who unsubscribed can be added again only with --double-opt-in: they are pending until they
+    use the confirmation link, and what they had stays as it was until then (exit 2 without it).
+    """
     now = utcnow()
     data = {
         "email": email,
@@ -84,7 +90,9 @@ def subscriber_add(
         "language": language,
         "consent_text": consent_text,
     }
-    added = subscriptions.add_subscriber(context.store, data, now, double_opt_in=double_opt_in)
+    added = subscriptions.add_subscriber(
+        context.store, data, now, double_opt_in=double_opt_in, via="subscriber add"
+    )
     if as_json:
         emit_json(subscriptions.subscriber_document(added))
     elif double_opt_in:
@@ -171,10 +179,48 @@ def subscriber_list(context: Context, status: str | None, as_json: bool) -> None
     click.echo(f"{len(found)} subscriber{'s' if len(found) != 1 else ''}", err=True)
 
 
+@subscriber.command("history")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of the events.")
+@pass_context
+def subscriber_history(context: Context, email: str, as_json: bool) -> None:
+    """The consent history of the subscriber EMAIL, oldest first: every opt-in, confirmation, change of
+    preferences and withdrawal, with its time, source and consent text version (exit 1: no such
+    subscriber)."""
+    events = subscriptions.consent_history(context.store, email)
+    if as_json:
+        emit_json([event.to_json() for event in events])
+        return
+    for event in events:
+        detail = ", ".join(f"{key}: {_shown(value)}" for key, value in (event.detail or {}).items())
+        click.echo(
+            "\t".join(
+                (
+                    local_time(event.at, context),
+                    event.event,
+                    event.source,
+                    f"consent {event.consent_version}" if event.consent_version else "",
+                    detail,
+                )
+            ).rstrip()
+        )
+    click.echo(f"{len(events)} event{'s' if len(events) != 1 else ''}", err=True)
+
+
+def _shown(value: object) -> str:
+    """A detail value on one line: a waiting request's choices as ``key=value`` pairs."""
+    if isinstance(value, dict):
+        return " ".join(f"{key}={_shown(item)}" for key, item in value.items() if item not in (None, []))
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value) or "(all)"
+    return str(value)
+
+
 @subscriber.command("remove")
 @click.argument("email")
 @pass_context
 def subscriber_remove(context: Context, email: str) -> None:
-    """Erase the subscriber EMAIL: their personal data is deleted, the outbox keeps anonymous counts."""
+    """Erase the subscriber EMAIL: their personal data and consent history are deleted, the outbox keeps
+    anonymous counts."""
     subscriptions.remove_subscriber(context.store, email)
     click.echo(f"Removed {email}: personal data erased.")

@@ -63,18 +63,20 @@ async def unsubscribe(request: Request, token: str, lang: str | None = None) -> 
         refused = guard(request, form, lang)
         if refused is not None:
             return refused
-    await run_in_threadpool(_unsubscribe, web, token)
+    await run_in_threadpool(_unsubscribe, web, token, one_click)
     if one_click:
         return Response(status_code=200, content="OK\n", media_type="text/plain; charset=utf-8")
     return message(request, lang, "unsubscribed_title", "unsubscribed_text", role="status")
 
 
-def _unsubscribe(web: WebState, token: str) -> None:
+def _unsubscribe(web: WebState, token: str, one_click: bool) -> None:
     store = web.stores.get()
     now = web.clock()
+    # The consent history says how they withdrew: a mail provider's one-click, or the page's button.
+    source = subscriptions.ONE_CLICK if one_click else subscriptions.UNSUBSCRIBE_PAGE
     try:
         subscriber = subscriptions.resolve(store, web.settings, token, "unsubscribe", now)
-        subscriptions.unsubscribe(store, subscriber.token, now)
+        subscriptions.unsubscribe(store, subscriber.token, now, source=source)
     except NotFound:
         pass  # the same answer as for a real token: the page never tells which tokens exist
 

@@ -24,13 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from newsroom_feed import outbox, subscriber_csv, subscriptions
 from newsroom_feed.errors import InputError, NewsroomError, NotFound, StoreError
-from newsroom_feed.models import ReleaseInput, iso
+from newsroom_feed.models import OutboxStatus, ReleaseInput, iso
 from newsroom_feed.store import Store
 from newsroom_feed.web.state import WebState, state_of
 
 ReleaseStatusFilter = Literal["published", "scheduled", "embargoed", "retracted"]
 SubscriberStatusFilter = Literal["pending", "active", "unsubscribed", "bounced"]
-OutboxStatusFilter = Literal["pending", "sending", "sent", "failed"]
+OutboxStatusFilter = OutboxStatus
 T = TypeVar("T")
 
 _MAX_BODY = 1_000_000

@@ -2,7 +2,9 @@
 
 Each handler parses the form, calls one core function of `subscriptions`, and renders a page. What the
 pages say never depends on whether an address exists: a subscribe request for a known address looks
-exactly like one for a new address, and sends at most one confirmation mail per address per hour.
+exactly like one for a new address, and sends at most one confirmation mail per address per hour. Past
+`NEWSROOM_HTTP__CONFIRMATIONS_PER_HOUR` new addresses in an hour (all clients together) every request is
+answered 429 and nothing is sent, for known addresses too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from newsroom_feed import subscriptions
-from newsroom_feed.errors import InputError, NotFound
+from newsroom_feed.errors import InputError, NotFound, RateLimited
 from newsroom_feed.models import Subscriber
 from newsroom_feed.web.render import (
     button_page,
@@ -116,10 +118,21 @@ async def subscribe(request: Request) -> Response:
         "frequency": form_text(form, "frequency") or "immediate",
         "consent": form_text(form, "consent") == "yes",
     }
-    errors = await run_in_threadpool(_request_subscription, web, values, lang)
+    try:
+        errors = await run_in_threadpool(_request_subscription, web, values, lang)
+    except RateLimited as limited:
+        return _busy(request, lang, limited.retry_after)
     if errors:
         return await run_in_threadpool(_subscribe_page, request, lang, values, errors, 422)
     return _sent(lang)
+
+
+def _busy(request: Request, lang: str, retry_after: int) -> Response:
+    """The hourly cap of new addresses is reached: say so, and when to come back (not this client's
+    fault, so not the per-client "too many attempts" page)."""
+    response = message(request, lang, "busy_title", "busy_text", 429, role="alert")
+    response.headers["retry-after"] = str(retry_after)
+    return response
 
 
 def _sent(lang: str) -> Response:
@@ -170,7 +183,9 @@ def _request_subscription(web: WebState, values: dict[str, Any], lang: str) -> d
         "consent_text": consent_text(lang),
     }
     try:
-        subscriptions.request_subscription(store, data, web.clock())
+        subscriptions.request_subscription(
+            store, data, web.clock(), confirmations_per_hour=web.settings.http.confirmations_per_hour
+        )
     except InputError as error:
         field = error.field.split(".", 1)[0]
         if field == "email":
@@ -217,7 +232,7 @@ async def confirm(request: Request, token: str, lang: str | None = None) -> Resp
         return refused
     if subscriber is None:
         return invalid_link(request, lang)
-    confirmed = await run_in_threadpool(_activate, web, subscriber)
+    confirmed = await run_in_threadpool(_activate, web, subscriber, token)
     if confirmed is None or confirmed.status != "active":
         return invalid_link(request, lang)
     return RedirectResponse(f"/confirm/{quote(token, safe='')}?lang={lang}", status_code=303)
@@ -232,9 +247,11 @@ def _confirm_subscriber(web: WebState, token: str) -> Subscriber | None:
         return None
 
 
-def _activate(web: WebState, subscriber: Subscriber) -> Subscriber | None:
+def _activate(web: WebState, subscriber: Subscriber, signed: str) -> Subscriber | None:
+    """Confirm what was asked by the time the link's mail went out (`subscriptions.confirm`)."""
+    issued_at = subscriptions.link_issued_at(signed)
     try:
-        return subscriptions.confirm(web.stores.get(), subscriber.token, web.clock())
+        return subscriptions.confirm(web.stores.get(), subscriber.token, web.clock(), issued_at=issued_at)
     except NotFound:
         return None  # erased between the page and the button
 

@@ -2,12 +2,18 @@
 
 ``/healthz`` answers 503 only when the store cannot be read: a failed build or a mail backlog is worth
 seeing (``status: degraded``) but the app still serves feeds and forms, so a balancer should keep it.
+
+The public gets only ``{"status": "ok" | "degraded" | "down"}``: a build error or a store error can
+quote paths, addresses and SQL, and counts tell an outsider how big the list is and when mail goes out.
+The details go to a caller with the admin token, or to a client on this machine that did not come
+through a proxy (an operator's ``curl http://127.0.0.1:8000/healthz``, a local monitoring agent).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sqlite3
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -15,12 +21,17 @@ from fastapi.responses import JSONResponse, Response
 from newsroom_feed import outbox
 from newsroom_feed.errors import NewsroomError
 from newsroom_feed.metrics import CONTENT_TYPE
-from newsroom_feed.models import iso
+from newsroom_feed.models import OutboxStatus, iso
+from newsroom_feed.web.security import bearer_matches
 from newsroom_feed.web.state import state_of
 
 router = APIRouter()
 
-_STATUSES = ("pending", "sending", "sent", "failed")
+_STATUSES = get_args(OutboxStatus)
+
+#: A request carrying any of these came through a proxy (nginx sets X-Forwarded-For): the proxy's
+#: loopback address says nothing about the client, who may be anywhere.
+_PROXY_HEADERS = frozenset({b"x-forwarded-for", b"forwarded", b"x-real-ip"})
 
 
 @router.get("/healthz", include_in_schema=False)
@@ -38,10 +49,41 @@ def healthz(request: Request) -> JSONResponse:
         report["outbox"] = {"backlog": outbox.waiting(store), "failed": int(failed)}
     except (sqlite3.Error, NewsroomError) as error:
         report = {"status": "down", "store": {"reachable": False, "error": str(error)}}
-        return JSONResponse(report, status_code=503, headers={"cache-control": "no-store"})
+        return _answer(request, report, 503)
     if last_error:
         report["status"] = "degraded"
-    return JSONResponse(report, headers={"cache-control": "no-store"})
+    return _answer(request, report, 200)
+
+
+def _answer(request: Request, report: dict[str, Any], status_code: int) -> JSONResponse:
+    if not may_see_details(request):
+        report = {"status": report["status"]}
+    return JSONResponse(report, status_code=status_code, headers={"cache-control": "no-store"})
+
+
+def may_see_details(request: Request) -> bool:
+    """The admin token, or a loopback client that no proxy forwarded.
+
+    Behind nginx every request arrives from 127.0.0.1, so a forwarding header disqualifies the request
+    whatever address uvicorn settled on.
+    """
+    token = state_of(request).settings.admin_token
+    secret = token.get_secret_value().encode() if token is not None else b""
+    if secret and bearer_matches(request.scope, secret):
+        return True
+    if any(name in _PROXY_HEADERS for name, _ in request.scope.get("headers", ())):
+        return False
+    return _is_loopback(request.client.host if request.client else "")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a unix socket or a test transport: not known to be this machine
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 @router.get("/metrics", include_in_schema=False)

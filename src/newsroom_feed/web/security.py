@@ -7,6 +7,7 @@ operations, not an extra task per request.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import secrets
 import threading
@@ -90,12 +91,17 @@ class ApiGate:
 
     def _authorised(self, scope: Scope) -> bool:
         assert self.token is not None
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                scheme, _, given = bytes(value).partition(b" ")
-                if scheme.lower() == b"bearer":
-                    return hmac.compare_digest(given.strip(), self.token)
-        return False
+        return bearer_matches(scope, self.token)
+
+
+def bearer_matches(scope: Scope, token: bytes) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>``, compared in constant time."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, given = bytes(value).partition(b" ")
+            if scheme.lower() == b"bearer":
+                return hmac.compare_digest(given.strip(), token)
+    return False
 
 
 async def _json_error(send: Send, status: int, field: str, problem: str) -> None:
@@ -139,8 +145,27 @@ class CsrfTokens:
         return isinstance(signed, str) and hmac.compare_digest(signed.encode(), cookie.encode())
 
 
+def client_key(address: str) -> str:
+    """What a client's requests are counted under: an IPv4 address as it is, an IPv6 address by its /64.
+
+    An IPv6 customer line gets a whole /64 at least (RFC 6177), so counting single addresses would give
+    one client 2**64 fresh allowances. An IPv4 address written as IPv6 (``::ffff:192.0.2.1``) counts as
+    the IPv4 address; anything that is not an address (a test client's name) counts as itself.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class RateLimiter:
-    """At most ``limit`` events per ``window`` seconds per key (a client address), sliding window.
+    """At most ``limit`` events per ``window`` seconds per client, sliding window; a client is its
+    address, or its /64 for IPv6 (`client_key`).
 
     Kept in memory: one process serves the web, and a restart forgetting the counts is harmless.
     """
@@ -153,8 +178,9 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._last_sweep = clock()
 
-    def allow(self, key: str) -> bool:
-        """Count one event for ``key``; False (and not counted) when the limit is reached."""
+    def allow(self, address: str) -> bool:
+        """Count one event for the client at ``address``; False (and not counted) at the limit."""
+        key = client_key(address)
         now = self.clock()
         with self._lock:
             self._sweep(now)
@@ -166,10 +192,10 @@ class RateLimiter:
             events.append(now)
             return True
 
-    def retry_after(self, key: str) -> int:
-        """Seconds until ``key`` may try again."""
+    def retry_after(self, address: str) -> int:
+        """Seconds until the client at ``address`` may try again."""
         with self._lock:
-            events = self._events.get(key)
+            events = self._events.get(client_key(address))
             if not events:
                 return 0
             return max(1, int(events[0] + self.window - self.clock()) + 1)

@@ -56,9 +56,10 @@ class WebState:
     metrics: Metrics
     stores: Stores
     csrf: CsrfTokens
-    #: Subscribe attempts per client address per hour (NEWSROOM_HTTP__SUBSCRIBE_PER_HOUR).
+    #: Subscribe attempts per client per hour (NEWSROOM_HTTP__SUBSCRIBE_PER_HOUR); a client is an IPv4
+    #: address or an IPv6 /64 (`security.client_key`).
     subscribe_limit: RateLimiter
-    #: Any form POST per client address per minute (NEWSROOM_HTTP__POSTS_PER_MINUTE).
+    #: Any form POST per client per minute (NEWSROOM_HTTP__POSTS_PER_MINUTE).
     post_limit: RateLimiter
     clock: Callable[[], datetime] = field(default=utcnow)
 
@@ -81,5 +82,6 @@ def state_of(request: Request) -> WebState:
 
 
 def client_address(request: Request) -> str:
-    """The client's address as the server saw it (uvicorn applies trusted proxy headers itself)."""
+    """The client's address as the server saw it: uvicorn applies X-Forwarded-For itself, from the
+    proxies in NEWSROOM_HTTP__TRUSTED_PROXIES only (the daemon hands them over as forwarded_allow_ips)."""
     return request.client.host if request.client else "unknown"

@@ -96,6 +96,12 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         ),
         "rate_title": "Zbyt wiele prób",
         "rate_text": "Z tego adresu wysłano ostatnio zbyt wiele formularzy. Spróbuj ponownie za chwilę.",
+        "busy_title": "Chwilowo nie przyjmujemy zapisów",
+        "busy_text": (
+            "W ciągu ostatniej godziny zapisało się bardzo wiele nowych adresów, więc wstrzymaliśmy "
+            "wysyłanie wiadomości potwierdzających. Nic nie zostało zapisane ani wysłane. Spróbuj ponownie "
+            "za godzinę."
+        ),
         "back": "Wróć do formularza",
         "home": "Strona główna",
     },
@@ -178,6 +184,11 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "csrf_text": "For your security the form has to be sent again. Go back and try once more.",
         "rate_title": "Too many attempts",
         "rate_text": "Too many forms were sent from this address recently. Please try again in a while.",
+        "busy_title": "Sign-ups are paused for now",
+        "busy_text": (
+            "A great many new addresses signed up in the last hour, so we have paused sending "
+            "confirmation messages. Nothing was stored or sent. Please try again in an hour."
+        ),
         "back": "Back to the form",
         "home": "Home page",
     },

@@ -24,14 +24,15 @@ from typing import Any
 
 from lxml import etree
 
-from newsroom_feed import feeds, planner
+from newsroom_feed import planner
 from newsroom_feed.markup import render_markdown
 from newsroom_feed.models import Category, Release, ReleaseInput, iso
-from newsroom_feed.outputs import Renderer
-from newsroom_feed.pages import INDEX_PATH
-from newsroom_feed.publisher import Publisher
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
+from newsroom_feed.site import feeds
+from newsroom_feed.site.outputs import Renderer
+from newsroom_feed.site.pages import INDEX_PATH
+from newsroom_feed.site.publisher import Publisher
+from newsroom_feed.store.database import Store
 
 RELEASES = 10_000
 CATEGORIES = 20

@@ -26,7 +26,7 @@ from bench.bench_build import CATEGORIES, RELEASES, _fill
 from newsroom_feed import planner
 from newsroom_feed.models import utcnow
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 INSERTS = 100
 BASELINE_INSERTS = 20

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import aiosmtplib
 
-from newsroom_feed.delivery import deliver
-from newsroom_feed.mailer import Accepted
+from newsroom_feed.mail.delivery import deliver
+from newsroom_feed.mail.smtp import Accepted
 from newsroom_feed.models import ReleaseInput, iso
 from newsroom_feed.planner import plan_digest
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 CONNECTIONS = 4
 ROUNDS = 2
@@ -210,7 +210,7 @@ class _NullTransport:
 
 
 def _sample_message(settings: Settings) -> bytes:
-    from newsroom_feed.compose import Composer
+    from newsroom_feed.mail.compose import Composer
     from newsroom_feed.models import OutboxItem
 
     with Store.for_settings(settings) as store:

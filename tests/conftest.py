@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 from .smtp_server import SmtpServer
 

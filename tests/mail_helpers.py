@@ -10,7 +10,7 @@ from typing import Any
 
 from newsroom_feed.models import OutboxItem, OutgoingMessage, Release, ReleaseInput, iso
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 
 def add_subscriber(

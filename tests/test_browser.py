@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from newsroom_feed import subscriptions
-from newsroom_feed.delivery import deliver
+from newsroom_feed.mail.delivery import deliver
+from newsroom_feed.people import subscriptions
 from newsroom_feed.settings import Settings, SmtpSettings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
 from .smtp_server import SmtpServer

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from newsroom_feed import cli, planner
-from newsroom_feed import store as store_module
 from newsroom_feed.models import ReleaseInput
-from newsroom_feed.publisher import Publisher, PublishError
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.site.publisher import Publisher, PublishError
+from newsroom_feed.store import database as store_module
+from newsroom_feed.store.database import Store
 
 from .conftest import NOW
 from .test_feeds import EMBARGOED_TITLE, SCHEDULED_TITLE, add_release, entry_titles, sample_newsroom

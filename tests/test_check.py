@@ -17,12 +17,12 @@ import pytest
 import structlog
 
 from newsroom_feed.cli import main
-from newsroom_feed.daemon import InstanceLock
 from newsroom_feed.errors import LockedError
+from newsroom_feed.lock import InstanceLock
 from newsroom_feed.logs import configure_logging, progress
 from newsroom_feed.models import ReleaseInput, utcnow
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 from .smtp_server import SmtpServer
 

@@ -17,7 +17,7 @@ import pytest
 import time_machine
 
 from newsroom_feed.cli import main
-from newsroom_feed.store import MIGRATIONS
+from newsroom_feed.store.database import MIGRATIONS
 
 
 class Cli:

@@ -19,18 +19,18 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from newsroom_feed.compose import Composer, _encode_with_slots, _slot_value, header_text
 from newsroom_feed.errors import ReleaseNotFound, SubscriberNotFound
+from newsroom_feed.mail.compose import Composer, _encode_with_slots, _slot_value, header_text
 from newsroom_feed.models import OutboxItem, OutgoingMessage, Release, ReleaseInput
-from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import (
+from newsroom_feed.people.subscriptions import (
     add_subscriber,
     confirm,
     remove_subscriber,
     resolve,
     unsubscribe,
 )
+from newsroom_feed.settings import Settings, load_settings
+from newsroom_feed.store.database import Store
 
 from .smtp_server import SmtpServer
 

@@ -13,11 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from newsroom_feed import outbox
 from newsroom_feed.cli import main
-from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import (
+from newsroom_feed.mail import outbox
+from newsroom_feed.people.subscriptions import (
     add_subscriber,
     confirm,
     consent_history,
@@ -28,6 +26,8 @@ from newsroom_feed.subscriptions import (
     unsubscribe,
     update_preferences,
 )
+from newsroom_feed.settings import Settings
+from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 from newsroom_feed.web.texts import consent_text
 

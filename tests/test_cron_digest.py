@@ -17,7 +17,7 @@ import pytest
 import time_machine
 
 from newsroom_feed.cli import main
-from newsroom_feed.daemon import InstanceLock
+from newsroom_feed.lock import InstanceLock
 from newsroom_feed.settings import Settings
 
 from .smtp_server import SmtpServer

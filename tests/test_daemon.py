@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from newsroom_feed.models import ReleaseInput, iso, utcnow
+from newsroom_feed.people.subscriptions import add_subscriber
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import add_subscriber
+from newsroom_feed.store.database import Store
 
 from .smtp_server import SmtpServer
 

@@ -16,17 +16,17 @@ from datetime import datetime, timedelta
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from newsroom_feed import outbox
 from newsroom_feed.cli import main
-from newsroom_feed.compose import Composer
-from newsroom_feed.daemon import InstanceLock
-from newsroom_feed.delivery import deliver
 from newsroom_feed.errors import SettingsError
+from newsroom_feed.lock import InstanceLock
+from newsroom_feed.mail import outbox
+from newsroom_feed.mail.compose import Composer
+from newsroom_feed.mail.delivery import deliver
+from newsroom_feed.mail.outbox import NewMessage
 from newsroom_feed.models import OutboxItem, OutgoingMessage, iso, utcnow
-from newsroom_feed.outbox import NewMessage
 from newsroom_feed.planner import announce
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 from .mail_helpers import PlainRenderer, add_release, add_subscriber, smtp_settings
 from .smtp_server import SmtpServer

@@ -16,15 +16,15 @@ from datetime import timedelta
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from newsroom_feed import outbox
 from newsroom_feed.cli import main
-from newsroom_feed.delivery import deliver
+from newsroom_feed.mail import outbox
+from newsroom_feed.mail.delivery import deliver
+from newsroom_feed.mail.outbox import NewMessage
 from newsroom_feed.models import utcnow
-from newsroom_feed.outbox import NewMessage
+from newsroom_feed.people.subscriptions import get_subscriber, remove_subscriber, unsubscribe
 from newsroom_feed.planner import announce
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import get_subscriber, remove_subscriber, unsubscribe
+from newsroom_feed.store.database import Store
 
 from .mail_helpers import PlainRenderer, add_release, add_subscriber, smtp_settings
 

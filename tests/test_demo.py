@@ -13,10 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from newsroom_feed import demo, outbox, subscriptions
+from newsroom_feed import demo
+from newsroom_feed.mail import outbox
+from newsroom_feed.people import subscriptions
 from newsroom_feed.planner import build
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 
 def test_seed_adds_a_dozen_polish_releases_in_named_categories(store: Store, now: datetime) -> None:

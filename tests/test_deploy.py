@@ -19,10 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from newsroom_feed import planner, subscriptions
+from newsroom_feed import planner
 from newsroom_feed.models import ReleaseInput
+from newsroom_feed.people import subscriptions
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 from newsroom_feed.web.security import SECURITY_HEADERS
 

@@ -15,7 +15,7 @@ from newsroom_feed.errors import InputError
 from newsroom_feed.models import Release, utcnow
 from newsroom_feed.planner import announce, plan_digest
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 from .mail_helpers import add_release, add_subscriber
 from .smtp_server import SmtpServer

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from newsroom_feed import store as store_module
-from newsroom_feed import subscriptions
 from newsroom_feed.cli import main
-from newsroom_feed.daemon import InstanceLock
+from newsroom_feed.lock import InstanceLock
 from newsroom_feed.models import ReleaseInput, utcnow
+from newsroom_feed.people import subscriptions
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store import database as store_module
+from newsroom_feed.store.database import Store
 
 from .conftest import make_settings
 

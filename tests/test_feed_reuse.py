@@ -12,10 +12,10 @@ from typing import Any
 import feedparser
 import pytest
 
-from newsroom_feed import feeds
 from newsroom_feed.models import Category, Release, ReleaseInput
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.site import feeds
+from newsroom_feed.store.database import Store
 
 from .conftest import NOW, make_settings
 

@@ -15,10 +15,11 @@ import feedparser
 import pytest
 from lxml import etree
 
-from newsroom_feed import feeds, planner
+from newsroom_feed import planner
 from newsroom_feed.models import Category, Release, ReleaseInput
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
+from newsroom_feed.site import feeds
+from newsroom_feed.store.database import Store
 
 from .conftest import NOW, make_settings
 

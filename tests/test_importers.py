@@ -15,7 +15,7 @@ import pytest
 from newsroom_feed.cli import main
 from newsroom_feed.errors import InputError
 from newsroom_feed.importers import import_releases
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 DATA = Path(__file__).parent / "data"
 LISTING = DATA / "press-releases-listing.txt"

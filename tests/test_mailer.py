@@ -7,7 +7,7 @@ import time
 import pytest
 
 from newsroom_feed.errors import PermanentDeliveryError, TransientDeliveryError
-from newsroom_feed.mailer import Mailer
+from newsroom_feed.mail.smtp import Mailer
 from newsroom_feed.settings import Settings
 
 from .mail_helpers import smtp_settings

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from newsroom_feed.errors import TransientDeliveryError
-from newsroom_feed.mailer import Mailer
-from newsroom_feed.mailsink import serve
+from newsroom_feed.mail.sink import serve
+from newsroom_feed.mail.smtp import Mailer
 from newsroom_feed.settings import Settings
 
 from .mail_helpers import smtp_settings

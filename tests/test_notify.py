@@ -22,7 +22,7 @@ import pytest
 
 from newsroom_feed.models import ReleaseInput, utcnow
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 from newsroom_feed.systemd import Notifier
 
 from .smtp_server import SmtpServer

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from newsroom_feed import outbox
-from newsroom_feed.outbox import Attempt, NewMessage
+from newsroom_feed.mail import outbox
+from newsroom_feed.mail.outbox import Attempt, NewMessage
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 from .mail_helpers import add_subscriber
 

@@ -19,7 +19,7 @@ from newsroom_feed.cli import main
 from newsroom_feed.errors import InputError
 from newsroom_feed.models import ReleaseInput
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
 from .conftest import NOW

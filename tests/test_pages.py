@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from lxml import html
 
 from newsroom_feed import planner
-from newsroom_feed.compose import Composer
 from newsroom_feed.labels import babel_number, filesize, one_decimal
+from newsroom_feed.mail.compose import Composer
 from newsroom_feed.models import OutboxItem
-from newsroom_feed.pages import babel_date, local_date
+from newsroom_feed.people.subscriptions import add_subscriber
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import add_subscriber
+from newsroom_feed.site.pages import babel_date, local_date
+from newsroom_feed.store.database import Store
 
 from .conftest import NOW
 from .test_feeds import VISIBLE_TITLE, add_release, sample_newsroom

@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from newsroom_feed import outbox, planner
+from newsroom_feed import planner
 from newsroom_feed.cli import main
 from newsroom_feed.daemon import Daemon
+from newsroom_feed.mail import outbox
 from newsroom_feed.maintenance import PruneReport, prune
 from newsroom_feed.models import ReleaseInput, iso, utcnow
-from newsroom_feed.scheduler import Clock
-from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import (
+from newsroom_feed.people.subscriptions import (
     add_subscriber,
     confirm,
     consent_history,
@@ -28,6 +26,9 @@ from newsroom_feed.subscriptions import (
     request_subscription,
     unsubscribe,
 )
+from newsroom_feed.scheduler import Clock
+from newsroom_feed.settings import Settings
+from newsroom_feed.store.database import Store
 
 from .conftest import NOW, make_settings
 from .smtp_server import SmtpServer

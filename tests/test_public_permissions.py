@@ -11,7 +11,7 @@ import pytest
 
 from newsroom_feed import planner
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 from .conftest import NOW
 from .test_feeds import sample_newsroom

@@ -16,7 +16,7 @@ import pytest
 from newsroom_feed.cli import main
 from newsroom_feed.errors import InputError
 from newsroom_feed.models import ReleaseInput
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 GOOD: dict[str, Any] = {
     "title": "Złote Lajki 2026 wręczone",

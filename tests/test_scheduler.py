@@ -14,10 +14,10 @@ import pytest
 
 from newsroom_feed import watcher as watcher_module
 from newsroom_feed.models import ReleaseInput, utcnow
+from newsroom_feed.people.subscriptions import add_subscriber
 from newsroom_feed.scheduler import Clock, LocalTimeTrigger, digest_triggers, missed_digests
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import add_subscriber
+from newsroom_feed.store.database import Store
 from newsroom_feed.watcher import Watcher
 
 WARSAW = ZoneInfo("Europe/Warsaw")

@@ -12,13 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from newsroom_feed import demo, subscriptions
+from newsroom_feed import demo
 from newsroom_feed.cli import main
-from newsroom_feed.daemon import InstanceLock
 from newsroom_feed.errors import NotFound
+from newsroom_feed.lock import InstanceLock
 from newsroom_feed.models import utcnow
+from newsroom_feed.people import subscriptions
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
 from .conftest import make_settings

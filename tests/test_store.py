@@ -10,7 +10,7 @@ import pytest
 
 from newsroom_feed.markup import render_markdown
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import HELD_UNTIL, Store
+from newsroom_feed.store.database import HELD_UNTIL, Store
 
 from .conftest import NOW
 from .test_feeds import EMBARGOED_TITLE, sample_newsroom

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from newsroom_feed import outbox
 from newsroom_feed.cli import main
 from newsroom_feed.errors import InputError, NotFound, SubscriberNotFound
-from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriber_csv import CSV_HEADER, export_subscribers, import_subscribers
-from newsroom_feed.subscriptions import (
+from newsroom_feed.mail import outbox
+from newsroom_feed.people.subscriber_csv import CSV_HEADER, export_subscribers, import_subscribers
+from newsroom_feed.people.subscriptions import (
     add_subscriber,
     confirm,
     erase,
@@ -31,6 +29,8 @@ from newsroom_feed.subscriptions import (
     unsubscribe,
     update_preferences,
 )
+from newsroom_feed.settings import Settings
+from newsroom_feed.store.database import Store
 
 HEADER = ",".join(CSV_HEADER)
 CONSENT = "Zgadzam się na otrzymywanie informacji prasowych."

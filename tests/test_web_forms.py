@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from newsroom_feed import subscriptions
 from newsroom_feed.daemon import Daemon
 from newsroom_feed.models import utcnow
+from newsroom_feed.people import subscriptions
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 from newsroom_feed.web.texts import consent_text
 

@@ -17,7 +17,7 @@ from schemathesis.checks import not_a_server_error
 
 from newsroom_feed.models import ReleaseInput, utcnow
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
 from .web_helpers import serve

@@ -12,11 +12,12 @@ import httpx
 import pytest
 import uvicorn
 
-from newsroom_feed import outbox, subscriptions
+from newsroom_feed.mail import outbox
 from newsroom_feed.metrics import Metrics
 from newsroom_feed.models import utcnow
+from newsroom_feed.people import subscriptions
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
 from .web_helpers import serve

@@ -12,7 +12,7 @@ import pytest
 
 from newsroom_feed.metrics import Metrics
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.websub import ping_hubs
+from newsroom_feed.site.websub import ping_hubs
 
 
 class Hub:

@@ -21,107 +21,30 @@ import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import structlog
 import uvicorn
-from filelock import FileLock, Timeout
 
-from newsroom_feed import mailsink, outbox
-from newsroom_feed.delivery import deliver
-from newsroom_feed.errors import LockedError, NewsroomError
+from newsroom_feed.errors import NewsroomError
+from newsroom_feed.lock import InstanceLock
+from newsroom_feed.mail import outbox
+from newsroom_feed.mail.delivery import deliver
 from newsroom_feed.metrics import Metrics
 from newsroom_feed.models import utcnow
 from newsroom_feed.planner import DIGEST_PERIODS, last_digest_end, plan_digest
 from newsroom_feed.planner import build as build_outputs
-from newsroom_feed.private_files import make_private_dirs
 from newsroom_feed.scheduler import Clock, missed_digests
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.site.websub import ping_hubs
+from newsroom_feed.store.database import Store
 from newsroom_feed.systemd import Notifier
 from newsroom_feed.watcher import Watcher
 from newsroom_feed.web.app import create_app
-from newsroom_feed.websub import ping_hubs
 
 log = structlog.get_logger("newsroom_feed.daemon")
 
 T = TypeVar("T")
-
-# -- the single-instance lock ----------------------------------------------------------------------
-
-
-class InstanceLock:
-    """The lock `run` holds for its whole life, on ``<database>.lock`` next to the store.
-
-    Only its holder sends mail, so a sending command that cannot take it knows a daemon will deliver.
-    The holder's PID is written to ``<database>.pid`` so that the refusal can name it. The lock is an
-    OS file lock (flock): it goes away with the process, even after SIGKILL.
-    """
-
-    def __init__(self, database: Path) -> None:
-        self.path = database.with_name(database.name + ".lock")
-        self.pid_path = database.with_name(database.name + ".pid")
-        self._lock = FileLock(str(self.path), timeout=0)
-
-    def holder(self) -> int | None:
-        """The PID recorded by the current (or last) holder, if readable."""
-        try:
-            return int(self.pid_path.read_text(encoding="ascii").strip())
-        except (OSError, ValueError):
-            return None
-
-    def acquire(self) -> None:
-        """Take the lock now or fail.
-
-        :raises LockedError: another process holds it; the message names its PID.
-        """
-        make_private_dirs(self.path.parent)  # the store's directory, when `run` is the first to need it
-        try:
-            self._lock.acquire()
-        except Timeout:
-            pid = self.holder()
-            who = f"process {pid}" if pid else "another process"
-            raise LockedError(
-                f"{who} already runs newsroom-feed on {self.path.with_suffix('')} (lock {self.path}); "
-                "stop it first"
-            ) from None
-        self.pid_path.write_text(f"{os.getpid()}\n", encoding="ascii")
-
-    def release(self) -> None:
-        if self._lock.is_locked:
-            with contextlib.suppress(OSError):
-                self.pid_path.unlink()
-            self._lock.release()
-
-    def __enter__(self) -> InstanceLock:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.release()
-
-
-@contextlib.contextmanager
-def try_instance_lock(database: Path) -> Iterator[bool]:
-    """Hold the lock if it is free; yields whether we hold it (False: a daemon runs and will deliver).
-
-    For batch sending commands (`outbox send`, `digest send`): they send only when no daemon does.
-    """
-    lock = InstanceLock(database)
-    try:
-        lock.acquire()
-    except LockedError:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
-
 
 # -- uvicorn without its signal handlers -----------------------------------------------------------
 
@@ -510,18 +433,18 @@ class Daemon:
             self._server.should_exit = True
             if self._force.is_set():
                 self._server.force_exit = True
-            await _quietly(self._tasks.get("web"))
+            await quietly(self._tasks.get("web"))
         await self._stop_sender()
         self.clock.shutdown()
         self._stop_watching.set()
-        await _quietly(self._tasks.get("watcher"))
-        await _quietly(self._tasks.get("digest catch-up"))
+        await quietly(self._tasks.get("watcher"))
+        await quietly(self._tasks.get("digest catch-up"))
         async with self._build_lock:
             pass  # a lift or digest already running finishes its transaction
         pending = [task for name, task in self._tasks.items() if name == "websub" and not task.done()]
         for task in pending:
             task.cancel()
-            await _quietly(task)
+            await quietly(task)
         self.watcher.close()
         self._executor.shutdown(wait=True)
         for store in (self._send_store, self._build_store):
@@ -531,7 +454,7 @@ class Daemon:
         watchdog = self._tasks.get("watchdog")
         if watchdog is not None:
             watchdog.cancel()
-            await _quietly(watchdog)
+            await quietly(watchdog)
         self.notifier.close()
 
 
@@ -568,14 +491,14 @@ async def _serve_web(server: uvicorn.Server) -> None:
         log.error("web app stopped", host=server.config.host, port=server.config.port)
 
 
-async def _quietly(task: asyncio.Task[None] | None) -> None:
+async def quietly(task: asyncio.Task[None] | None) -> None:
     if task is None:
         return
     with contextlib.suppress(asyncio.CancelledError, Exception, SystemExit):
         await task
 
 
-async def _until(task: asyncio.Future[Any], event: asyncio.Event) -> None:
+async def until(task: asyncio.Future[Any], event: asyncio.Event) -> None:
     """Wait until ``event`` is set or ``task`` ends, whichever comes first."""
     waiter = asyncio.ensure_future(event.wait())
     try:
@@ -591,47 +514,6 @@ async def _wait_any(events: list[asyncio.Event], timeout: float) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
-
-
-def run_demo(settings: Settings, maildir: Path, announce: Callable[[Daemon], None]) -> int:
-    """`make run`: the daemon with the demo's SMTP sink (`mailsink`) on the same loop, at the SMTP
-    address of the settings; ``announce`` is called once everything listens. Ctrl-C stops both.
-
-    :raises SettingsError: a secret too short to serve with, as for `run`.
-    :raises LockedError: a daemon already runs on this store.
-    """
-    settings.require_strong_secrets()
-
-    async def both() -> int:
-        stop_sink = asyncio.Event()
-        listening = asyncio.Event()
-        sink = asyncio.ensure_future(
-            mailsink.serve(
-                settings.smtp.host, settings.smtp.port, maildir, stop_sink, ready=lambda *_: listening.set()
-            )
-        )
-        await _until(sink, listening)
-        if sink.done() and sink.exception() is not None:
-            # Most often a sink left running by an earlier demo: the daemon sends to whatever listens.
-            where = f"{settings.smtp.host}:{settings.smtp.port}"
-            log.warning(
-                "mail sink not started; sending to what listens there",
-                smtp=where,
-                error=str(sink.exception()),
-            )
-        daemon = Daemon(settings)
-        serving = asyncio.ensure_future(daemon.serve())
-        await _until(serving, daemon.started)
-        if daemon.started.is_set():
-            announce(daemon)
-        try:
-            return await serving
-        finally:
-            stop_sink.set()
-            await _quietly(sink)
-
-    with InstanceLock(settings.database):
-        return asyncio.run(both())
 
 
 def run(settings: Settings) -> int:

@@ -11,18 +11,24 @@ office on a daily digest, an English-speaking weekly reader) make its alerts and
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from newsroom_feed import subscriptions
+from newsroom_feed.daemon import Daemon, log, quietly, until
 from newsroom_feed.errors import InputError, NewsroomError, SettingsError, SubscriberNotFound
+from newsroom_feed.lock import InstanceLock
+from newsroom_feed.mail import sink as mailsink
 from newsroom_feed.models import Release, ReleaseInput, Subscriber, utcnow
+from newsroom_feed.people import subscriptions
 from newsroom_feed.planner import build
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 DATA_FILE = "demo_releases.json"
 KEY_PREFIX = "demo:"
@@ -121,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run_daemon(settings: Settings) -> int:
     """`make run`: the daemon (watcher, clock, sender, web app) with the demo mail sink beside it."""
     # Imported here: the daemon pulls in uvicorn and APScheduler, which seeding does not need.
-    from newsroom_feed.daemon import Daemon, run_demo
     from newsroom_feed.logs import configure_logging
 
     maildir = settings.database.parent / "mail"
@@ -144,6 +149,47 @@ def _run_daemon(settings: Settings) -> int:
     except OSError as error:
         _say(f"error: cannot listen: {error}")
         return 1
+
+
+def run_demo(settings: Settings, maildir: Path, announce: Callable[[Daemon], None]) -> int:
+    """`make run`: the daemon with the demo's SMTP sink (`mailsink`) on the same loop, at the SMTP
+    address of the settings; ``announce`` is called once everything listens. Ctrl-C stops both.
+
+    :raises SettingsError: a secret too short to serve with, as for `run`.
+    :raises LockedError: a daemon already runs on this store.
+    """
+    settings.require_strong_secrets()
+
+    async def both() -> int:
+        stop_sink = asyncio.Event()
+        listening = asyncio.Event()
+        sink = asyncio.ensure_future(
+            mailsink.serve(
+                settings.smtp.host, settings.smtp.port, maildir, stop_sink, ready=lambda *_: listening.set()
+            )
+        )
+        await until(sink, listening)
+        if sink.done() and sink.exception() is not None:
+            # Most often a sink left running by an earlier demo: the daemon sends to whatever listens.
+            where = f"{settings.smtp.host}:{settings.smtp.port}"
+            log.warning(
+                "mail sink not started; sending to what listens there",
+                smtp=where,
+                error=str(sink.exception()),
+            )
+        daemon = Daemon(settings)
+        serving = asyncio.ensure_future(daemon.serve())
+        await until(serving, daemon.started)
+        if daemon.started.is_set():
+            announce(daemon)
+        try:
+            return await serving
+        finally:
+            stop_sink.set()
+            await quietly(sink)
+
+    with InstanceLock(settings.database):
+        return asyncio.run(both())
 
 
 if __name__ == "__main__":

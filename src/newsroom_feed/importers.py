@@ -24,7 +24,7 @@ from slugify import slugify
 
 from newsroom_feed.errors import ImportRowError, InputError
 from newsroom_feed.models import DEFAULT_ZONE, Release, ReleaseInput, has_control_characters
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 ImportFormat = Literal["jsonl", "csv", "listing"]
 FORMATS: tuple[ImportFormat, ...] = ("jsonl", "csv", "listing")

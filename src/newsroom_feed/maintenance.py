@@ -14,16 +14,16 @@ from pathlib import Path
 
 from jinja2 import TemplateError
 
-from newsroom_feed import subscriptions
-from newsroom_feed.daemon import InstanceLock
 from newsroom_feed.errors import InputError, LockedError, NewsroomError, StoreError
-from newsroom_feed.mailer import probe
+from newsroom_feed.lock import InstanceLock
+from newsroom_feed.mail.smtp import probe
+from newsroom_feed.mail.templates import make_environment
 from newsroom_feed.models import iso, utcnow
+from newsroom_feed.people import subscriptions
 from newsroom_feed.private_files import make_private_dirs, private_temporary, sync_directory
-from newsroom_feed.schema import MIGRATIONS
 from newsroom_feed.settings import MIN_SECRET_BYTES, Settings
-from newsroom_feed.store import Store, outside_flaws
-from newsroom_feed.templating import make_environment
+from newsroom_feed.store.database import Store, outside_flaws
+from newsroom_feed.store.schema import MIGRATIONS
 
 # -- check --------------------------------------------------------------------------------------------
 

@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from newsroom_feed import __version__, feeds, outbox
+from newsroom_feed import __version__
 from newsroom_feed.errors import InputError
+from newsroom_feed.mail import outbox
 from newsroom_feed.models import Release, Subscriber, iso
-from newsroom_feed.outputs import Affected, Renderer
-from newsroom_feed.publisher import Publisher, PublishResult
+from newsroom_feed.people.subscriptions import list_subscribers
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import list_subscribers
+from newsroom_feed.site import feeds
+from newsroom_feed.site.outputs import Affected, Renderer
+from newsroom_feed.site.publisher import Publisher, PublishResult
+from newsroom_feed.store.database import Store
 
 # == outputs: what to rebuild (`outputs.Renderer` makes the bytes) ==============================
 

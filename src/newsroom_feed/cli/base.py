@@ -21,7 +21,7 @@ from newsroom_feed import logs
 from newsroom_feed.errors import InputError, NewsroomError, SettingsError
 from newsroom_feed.importers import decode, read_text
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 # Named after the package, not this module: log lines keep the logger name they had before the split.
 log = structlog.get_logger("newsroom_feed.cli")

@@ -8,7 +8,7 @@ from typing import Literal, get_args
 
 import click
 
-from newsroom_feed import logs, mailsink, outbox
+from newsroom_feed import logs
 from newsroom_feed.cli.base import (
     Context,
     cli,
@@ -18,12 +18,14 @@ from newsroom_feed.cli.base import (
     pass_context,
     progress_to,
 )
-from newsroom_feed.delivery import DeliveryReport, preview_digests, send_due
 from newsroom_feed.errors import NewsroomError
+from newsroom_feed.mail import outbox
+from newsroom_feed.mail import sink as mailsink
+from newsroom_feed.mail.delivery import DeliveryReport, preview_digests, send_due
 from newsroom_feed.models import OutboxStatus, utcnow
+from newsroom_feed.people.subscriptions import get_subscriber
 from newsroom_feed.planner import build as build_outputs
 from newsroom_feed.planner import digest_messages, digest_period, news_age, plan_digest
-from newsroom_feed.subscriptions import get_subscriber
 
 
 def _report(report: DeliveryReport) -> int:
@@ -53,7 +55,7 @@ def _send_now(
     code is 1.
     """
     # Imported here: the daemon pulls in uvicorn and APScheduler, which sending does not need.
-    from newsroom_feed.daemon import try_instance_lock
+    from newsroom_feed.lock import try_instance_lock
 
     settings, store = context.settings, context.store
     with try_instance_lock(settings.database) as holder:

@@ -25,7 +25,7 @@ from newsroom_feed.errors import InputError
 from newsroom_feed.importers import FORMATS, ImportFormat, guess_format, import_releases
 from newsroom_feed.models import Release, ReleaseInput, parse_moment, utcnow
 from newsroom_feed.planner import build as build_outputs
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 
 @cli.command()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from newsroom_feed import subscriber_csv, subscriptions
 from newsroom_feed.cli.base import (
     Context,
     choice_option,
@@ -19,6 +18,7 @@ from newsroom_feed.cli.base import (
     read_input,
 )
 from newsroom_feed.models import utcnow
+from newsroom_feed.people import subscriber_csv, subscriptions
 
 _STATUSES = ("pending", "active", "unsubscribed", "bounced")
 

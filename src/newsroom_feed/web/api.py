@@ -22,10 +22,11 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from newsroom_feed import outbox, subscriber_csv, subscriptions
 from newsroom_feed.errors import InputError, NewsroomError, NotFound, StoreError
+from newsroom_feed.mail import outbox
 from newsroom_feed.models import OutboxStatus, ReleaseInput, iso
-from newsroom_feed.store import Store
+from newsroom_feed.people import subscriber_csv, subscriptions
+from newsroom_feed.store.database import Store
 from newsroom_feed.web.state import WebState, state_of
 
 ReleaseStatusFilter = Literal["published", "scheduled", "embargoed", "retracted"]

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from newsroom_feed import subscriptions
 from newsroom_feed.errors import InputError, NotFound, RateLimited
 from newsroom_feed.models import Subscriber
+from newsroom_feed.people import subscriptions
 from newsroom_feed.web.render import (
     button_page,
     form_choices,

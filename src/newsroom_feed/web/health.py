@@ -18,8 +18,8 @@ from typing import Any, get_args
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from newsroom_feed import outbox
 from newsroom_feed.errors import NewsroomError
+from newsroom_feed.mail import outbox
 from newsroom_feed.metrics import CONTENT_TYPE
 from newsroom_feed.models import OutboxStatus, iso
 from newsroom_feed.web.security import bearer_matches

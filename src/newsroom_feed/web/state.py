@@ -17,7 +17,7 @@ from starlette.requests import Request
 from newsroom_feed.metrics import Metrics
 from newsroom_feed.models import utcnow
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 from newsroom_feed.web.security import CsrfTokens, RateLimiter
 
 

@@ -18,8 +18,8 @@ from typing import TextIO
 
 from newsroom_feed.errors import ImportRowError, InputError
 from newsroom_feed.models import Subscriber
-from newsroom_feed.store import Store
-from newsroom_feed.subscriptions import SubscriberInput, add_if_new, get_subscriber, list_subscribers
+from newsroom_feed.people.subscriptions import SubscriberInput, add_if_new, get_subscriber, list_subscribers
+from newsroom_feed.store.database import Store
 
 #: The exact header of a subscriber CSV file, for import and export (DESIGN.md section 4).
 CSV_HEADER = ("email", "name", "kind", "organization", "categories", "frequency", "language")

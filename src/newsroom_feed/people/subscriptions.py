@@ -27,12 +27,8 @@ from typing import Any, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from newsroom_feed import consent, outbox
-from newsroom_feed.consent import CONFIRMATION_LINK, PREFERENCES_PAGE, consent_version
-from newsroom_feed.consent import ONE_CLICK as ONE_CLICK
-from newsroom_feed.consent import UNSUBSCRIBE_PAGE as UNSUBSCRIBE_PAGE
-from newsroom_feed.consent import ConsentEvent as ConsentEvent
 from newsroom_feed.errors import InputError, NotFound, RateLimited, SubscriberNotFound
+from newsroom_feed.mail import outbox
 from newsroom_feed.models import (
     CategorySlugs,
     Frequency,
@@ -42,15 +38,20 @@ from newsroom_feed.models import (
     input_error,
     iso,
 )
+from newsroom_feed.people import consent
+from newsroom_feed.people.consent import CONFIRMATION_LINK, PREFERENCES_PAGE, consent_version
+from newsroom_feed.people.consent import ONE_CLICK as ONE_CLICK
+from newsroom_feed.people.consent import UNSUBSCRIBE_PAGE as UNSUBSCRIBE_PAGE
+from newsroom_feed.people.consent import ConsentEvent as ConsentEvent
+from newsroom_feed.people.tokens import CONFIRM_MAX_AGE as CONFIRM_MAX_AGE
+from newsroom_feed.people.tokens import INVALID_LINK
+from newsroom_feed.people.tokens import PURPOSES as PURPOSES
+from newsroom_feed.people.tokens import LinkSigner as LinkSigner
+from newsroom_feed.people.tokens import Purpose as Purpose
+from newsroom_feed.people.tokens import link_token as link_token
+from newsroom_feed.people.tokens import link_url as link_url
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store, id_chunks, stored_moment
-from newsroom_feed.tokens import CONFIRM_MAX_AGE as CONFIRM_MAX_AGE
-from newsroom_feed.tokens import INVALID_LINK
-from newsroom_feed.tokens import PURPOSES as PURPOSES
-from newsroom_feed.tokens import LinkSigner as LinkSigner
-from newsroom_feed.tokens import Purpose as Purpose
-from newsroom_feed.tokens import link_token as link_token
-from newsroom_feed.tokens import link_url as link_url
+from newsroom_feed.store.database import Store, id_chunks, stored_moment
 
 _COLUMNS = (
     "id, email, name, kind, organization, language, frequency, status, token, consent_text, consent_at, "

@@ -42,9 +42,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 from slugify import slugify
 
-from newsroom_feed import flaws as rules
 from newsroom_feed.errors import ReleaseNotFound, StoreError
-from newsroom_feed.flaws import Flaw
 from newsroom_feed.markup import clean_html, render_markdown, xml_safe, xml_safe_or_none
 from newsroom_feed.models import (
     DEFAULT_ZONE,
@@ -57,11 +55,13 @@ from newsroom_feed.models import (
     slug_problem,
 )
 from newsroom_feed.private_files import create_private_file, make_private_dirs
-from newsroom_feed.schema import INCOMPLETE as _INCOMPLETE
-from newsroom_feed.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and tools read it here
-from newsroom_feed.schema import TIME_COLUMNS
-from newsroom_feed.schema import readable_times as _readable_times
 from newsroom_feed.settings import Settings
+from newsroom_feed.store import flaws as rules
+from newsroom_feed.store.flaws import Flaw
+from newsroom_feed.store.schema import INCOMPLETE as _INCOMPLETE
+from newsroom_feed.store.schema import MIGRATIONS as MIGRATIONS  # re-exported: tests and tools read it here
+from newsroom_feed.store.schema import TIME_COLUMNS
+from newsroom_feed.store.schema import readable_times as _readable_times
 
 _log = logging.getLogger(__name__)
 

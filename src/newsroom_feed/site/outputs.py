@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from newsroom_feed import feeds
-from newsroom_feed.feeds import FeedScope
 from newsroom_feed.models import Category, Release
-from newsroom_feed.pages import INDEX_PATH, STYLESHEET_PATH, Listed, Pages
-from newsroom_feed.publisher import Publisher
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.site import feeds
+from newsroom_feed.site.feeds import FeedScope
+from newsroom_feed.site.pages import INDEX_PATH, STYLESHEET_PATH, Listed, Pages
+from newsroom_feed.site.publisher import Publisher
+from newsroom_feed.store.database import Store
 
 #: Files of the public directory that the build owns; anything else there is left alone.
 _OUTPUT_FOLDERS = ("releases", "categories", "feeds", "assets")

@@ -4,7 +4,7 @@ N workers (``smtp.connections``) share one prefetch of claimed rows. A worker do
 its next row until the outcome of its last one is committed, so at any instant at most N messages are
 sent but not recorded: a crash repeats at most those, and loses none (claimed rows come back when their
 lease runs out, or at once when the next sender takes the single-instance lock,
-`daemon.try_instance_lock`, and calls `outbox.reclaim_all`). Outcomes that finish together are committed
+`lock.try_instance_lock`, and calls `outbox.reclaim_all`). Outcomes that finish together are committed
 together (one transaction).
 
 Right before DATA a gate reads the row's subscriber again: one who unsubscribed, bounced or was erased
@@ -42,13 +42,13 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import structlog
 
-from newsroom_feed import outbox
-from newsroom_feed.compose import Composer
 from newsroom_feed.errors import DeliveryError, NewsroomError, NotYetVisible, PermanentDeliveryError
-from newsroom_feed.mailer import Accepted, Mailer
+from newsroom_feed.mail import outbox
+from newsroom_feed.mail.compose import Composer
+from newsroom_feed.mail.smtp import Accepted, Mailer
 from newsroom_feed.models import OutboxItem, OutgoingMessage, utcnow
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 if TYPE_CHECKING:
     from newsroom_feed.metrics import Metrics

@@ -38,14 +38,14 @@ from newsroom_feed.errors import (
     ReleaseNotFound,
     SubscriberNotFound,
 )
+from newsroom_feed.mail.templates import BUNDLED_TEMPLATES as BUNDLED_TEMPLATES
+from newsroom_feed.mail.templates import make_environment as make_environment
+from newsroom_feed.mail.templates import release_view, template_helpers
 from newsroom_feed.models import OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
+from newsroom_feed.people.subscriptions import subscribers_by_ids
+from newsroom_feed.people.tokens import LinkSigner
 from newsroom_feed.settings import Settings
-from newsroom_feed.store import Store, id_chunks
-from newsroom_feed.subscriptions import subscribers_by_ids
-from newsroom_feed.templating import BUNDLED_TEMPLATES as BUNDLED_TEMPLATES
-from newsroom_feed.templating import make_environment as make_environment
-from newsroom_feed.templating import release_view, template_helpers
-from newsroom_feed.tokens import LinkSigner
+from newsroom_feed.store.database import Store, id_chunks
 
 LANGUAGES = ("pl", "en")
 #: The List-Id label of the list that carries every category.

@@ -27,7 +27,12 @@ from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
-from newsroom_feed.feeds import (
+from newsroom_feed.bundled import bundled_templates
+from newsroom_feed.labels import attachment_label
+from newsroom_feed.markup import summarise
+from newsroom_feed.models import Attachment, Category, Release
+from newsroom_feed.settings import Settings
+from newsroom_feed.site.feeds import (
     ATOM_FILE,
     JSON_FILE,
     MEDIA_TYPES,
@@ -39,11 +44,6 @@ from newsroom_feed.feeds import (
     release_path,
     release_url,
 )
-from newsroom_feed.labels import attachment_label
-from newsroom_feed.markup import summarise
-from newsroom_feed.models import Attachment, Category, Release
-from newsroom_feed.settings import Settings
-from newsroom_feed.templating import bundled_templates
 
 INDEX_PATH = "index.html"
 STYLESHEET_PATH = "assets/style.css"

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from newsroom_feed.models import OutboxItem, OutboxKind, iso
 from newsroom_feed.settings import OutboxSettings
-from newsroom_feed.store import Store
+from newsroom_feed.store.database import Store
 
 Outcome = Literal["sent", "transient", "permanent"]
 

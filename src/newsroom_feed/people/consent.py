@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from newsroom_feed.models import iso
-from newsroom_feed.store import Store, stored_moment
+from newsroom_feed.store.database import Store, stored_moment
 
 EventKind = Literal["opt-in", "confirmation", "change", "withdrawal", "complaint", "bounce"]
 

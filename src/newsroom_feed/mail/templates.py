@@ -2,7 +2,7 @@
 of releases that templates see.
 
 Templates are found in `settings.mail.templates_dir` first (an operator's file of the same name wins)
-and then in the bundled `templates/email/` at the root of the repository (``parents[2]`` of this file:
+and then in the bundled `templates/email/` at the root of the repository (see `bundled.bundled_templates`:
 the project runs as an editable install; a copy inside the package, ``newsroom_feed/templates/email``,
 is used instead when present, e.g. in a wheel).
 
@@ -36,23 +36,10 @@ from jinja2 import (
 )
 from markupsafe import Markup
 
+from newsroom_feed.bundled import bundled_templates
 from newsroom_feed.labels import attachment_label
 from newsroom_feed.markup import html_to_text
 from newsroom_feed.models import Release
-
-_HERE = Path(__file__).resolve()
-
-
-def bundled_templates(kind: str) -> Path:
-    """The bundled templates of ``kind`` (``email``, ``pages``, ``web``): inside the package when it is
-    installed (pyproject maps the repository's ``templates/`` there), else the repository's own folder,
-    which is what an editable install sees.
-    """
-    for candidate in (_HERE.parent / "templates" / kind, _HERE.parents[2] / "templates" / kind):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"templates/{kind} not found next to the newsroom_feed package")
-
 
 #: Where the bundled mail templates live (see the module docstring).
 BUNDLED_TEMPLATES = bundled_templates("email")

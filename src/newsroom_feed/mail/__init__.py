@@ -1,0 +1,1 @@
+"""Mail: message kinds, composing, wire encoding, templates, the outbox ledger, sending, SMTP."""

@@ -1,0 +1,1 @@
+"""People: subscribers and their consent, signed links, the subscriber CSV."""

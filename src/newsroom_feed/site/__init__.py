@@ -1,0 +1,1 @@
+"""The public site: URL and path layout, feeds, pages, archives, the atomic publisher, WebSub."""

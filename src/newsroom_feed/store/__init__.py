@@ -1,0 +1,1 @@
+"""The store: the only door to SQL (connection, migrations and triggers, named queries)."""

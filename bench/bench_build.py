@@ -28,9 +28,9 @@ from newsroom_feed import planner
 from newsroom_feed.markup import render_markdown
 from newsroom_feed.models import Category, Release, ReleaseInput, iso
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.site import feeds
+from newsroom_feed.site import feeds, formats, jsonfeed, layout
+from newsroom_feed.site.layout import INDEX_PATH
 from newsroom_feed.site.outputs import Renderer
-from newsroom_feed.site.pages import INDEX_PATH
 from newsroom_feed.site.publisher import Publisher
 from newsroom_feed.store.database import Store
 
@@ -134,7 +134,7 @@ def _baseline_json(scope: feeds.FeedScope, releases: list[Release]) -> bytes:
         }
         for r in releases
     ]
-    document = {"version": feeds.JSON_FEED_VERSION, "title": scope.title, "items": items}
+    document = {"version": jsonfeed.VERSION, "title": scope.title, "items": items}
     return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
@@ -159,10 +159,10 @@ def baseline(store: Store, settings: Settings) -> int:
 
 
 def feeds_only(store: Store, settings: Settings) -> int:
-    """What the build does for the feeds alone: the same reads, rendered by `feeds.render_feeds`."""
+    """What the build does for the feeds alone: the same reads, rendered by `formats.render_feeds`."""
     total = 0
     for scope in _scopes(store, settings):
-        total += sum(map(len, feeds.render_feeds(scope, _newest(store, scope)).values()))
+        total += sum(map(len, formats.render_feeds(scope, _newest(store, scope)).values()))
     return total
 
 
@@ -188,7 +188,7 @@ def _parts(store: Store, settings: Settings) -> dict[str, tuple[float, float, An
     def render_feeds() -> dict[str, bytes]:
         outputs: dict[str, bytes] = {}
         for category, releases in scopes:
-            outputs.update(feeds.render_feeds(feeds.FeedScope(settings, category), releases[:items]))
+            outputs.update(formats.render_feeds(feeds.FeedScope(settings, category), releases[:items]))
         return outputs
 
     def render_archives() -> dict[str, bytes]:
@@ -199,11 +199,11 @@ def _parts(store: Store, settings: Settings) -> dict[str, tuple[float, float, An
         return outputs
 
     def render_pages() -> dict[str, bytes]:
-        outputs = {feeds.release_path(release.slug): renderer.pages.release(release) for release in visible}
+        outputs = {layout.release_path(release.slug): renderer.pages.release(release) for release in visible}
         outputs[INDEX_PATH] = renderer.pages.index(visible[:items], renderer.counts)
         for category, releases in scopes[1:]:
             assert category is not None
-            outputs[feeds.category_path(category.slug)] = renderer.pages.category(category, releases)
+            outputs[layout.category_path(category.slug)] = renderer.pages.category(category, releases)
         return outputs
 
     parts["feeds"] = _timed(render_feeds)
@@ -242,7 +242,7 @@ def main() -> None:
         base = min(run[0] for run in runs)
         _line("baseline: 21 feeds x 3 formats, plain lxml", runs, base)
         runs = [_timed(lambda: feeds_only(store, settings)) for _ in range(3)]
-        _line("the same feeds rendered by feeds.py", runs, base, "aim: < 2x")
+        _line("the same feeds rendered by site.formats", runs, base, "aim: < 2x")
 
         full = _timed(lambda: planner.build(store, settings, NOW))
         _line("full build from scratch", [full], base, f"{len(full[2].written)} files, 10,000 pages included")

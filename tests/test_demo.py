@@ -15,6 +15,7 @@ import pytest
 
 from newsroom_feed import demo
 from newsroom_feed.mail import outbox
+from newsroom_feed.mail.kinds import ALERT
 from newsroom_feed.people import subscriptions
 from newsroom_feed.planner import build
 from newsroom_feed.settings import Settings
@@ -76,7 +77,7 @@ def test_the_demo_journalist_gets_an_alert_when_a_release_goes_out(
     alerts = [row for row in outbox.list_rows(store) if row.kind == "alert"]
     assert alerts and {row.email for row in alerts} == {"anna.nowak@example.pl"}
     build(store, settings, now + timedelta(hours=2, minutes=1))
-    lifted = [row for row in outbox.list_rows(store) if row.key == outbox.alert_key(embargoed.uid)]
+    lifted = [row for row in outbox.list_rows(store) if row.key == ALERT.key(embargoed.uid)]
     assert {row.email for row in lifted} == {
         "anna.nowak@example.pl", "biuro.prasowe@example.pl", "john.smith@example.com",
     }, "the embargoed ranking is urgent: every demo subscriber gets its alert"  # fmt: skip

@@ -14,7 +14,7 @@ import pytest
 
 from newsroom_feed.models import Category, Release, ReleaseInput
 from newsroom_feed.settings import Settings
-from newsroom_feed.site import feeds
+from newsroom_feed.site import atom, feeds, rss
 from newsroom_feed.store.database import Store
 
 from .conftest import NOW, make_settings
@@ -81,18 +81,18 @@ def test_shared_entries_give_the_same_bytes_as_a_document_built_alone(
     entries = feeds.Entries(settings)
     for scope in _scopes(settings):
         for listed in (releases, releases[1:], releases[::-1], []):
-            for writer in (feeds.rss, feeds.atom):
+            for writer in (rss.render, atom.render):
                 assert writer(scope, listed, entries) == writer(scope, listed), (writer, scope)
 
 
 def test_a_release_listed_in_many_documents_is_serialised_once(store: Store, settings: Settings) -> None:
     releases = _tricky(store)
     entries = feeds.Entries(settings)
-    first = feeds.rss(feeds.FeedScope(settings), releases, entries)
-    cached = entries._rss[releases[1].id][1]
-    feeds.rss(feeds.FeedScope(settings, archive=1), releases[1:], entries)
-    assert entries._rss[releases[1].id][1] is cached
-    assert cached in first
+    first = rss.render(feeds.FeedScope(settings), releases, entries)
+    cached = entries.serialised(rss.NAME, releases[1].id)
+    rss.render(feeds.FeedScope(settings, archive=1), releases[1:], entries)
+    assert entries.serialised(rss.NAME, releases[1].id) is cached
+    assert cached is not None and cached in first
     parsed = feedparser.parse(first)
     assert not parsed.bozo
     # Escaped for readers that take a title for HTML: shown as written once unescaped.
@@ -103,9 +103,9 @@ def test_a_release_changed_during_a_build_is_not_served_stale(store: Store, sett
     release = _add(store, 1, title="Pierwsza wersja", categories=["miasta"])
     entries = feeds.Entries(settings)
     scope = feeds.FeedScope(settings)
-    feeds.atom(scope, [release], entries)
+    atom.render(scope, [release], entries)
     corrected = dataclasses.replace(release, title="Poprawiona wersja", updated_at=NOW)
-    data = feeds.atom(scope, [corrected], entries)
-    assert data == feeds.atom(scope, [corrected])
+    data = atom.render(scope, [corrected], entries)
+    assert data == atom.render(scope, [corrected])
     assert b"Poprawiona wersja" in data
     assert b"Pierwsza wersja" not in data

@@ -18,7 +18,7 @@ from lxml import etree
 from newsroom_feed import planner
 from newsroom_feed.models import Category, Release, ReleaseInput
 from newsroom_feed.settings import Settings, load_settings
-from newsroom_feed.site import feeds
+from newsroom_feed.site import atom, feeds, jsonfeed, layout, rss
 from newsroom_feed.store.database import Store
 
 from .conftest import NOW, make_settings
@@ -301,14 +301,14 @@ def test_feed_writers_drop_characters_xml_cannot_hold_instead_of_failing(
         categories=(category,),
     )
     scope = feeds.FeedScope(settings, category)
-    for writer in (feeds.rss, feeds.atom):
+    for writer in (rss.render, atom.render):
         parsed = feedparser.parse(writer(scope, [dirty]))
         assert not parsed.bozo, writer
         assert parsed.entries[0].title == "Komunikat", writer
         assert parsed.entries[0].summary == "Krótko", writer
         assert parsed.feed.title.endswith(": Miasta"), writer
-    assert "Treść" in feeds.atom(scope, [dirty]).decode()
-    document = json.loads(feeds.json_feed(scope, [dirty]))
+    assert "Treść" in atom.render(scope, [dirty]).decode()
+    document = json.loads(jsonfeed.render(scope, [dirty]))
     assert document["items"][0]["title"] == "Ko\x00mu\x0bnikat"  # written as \u0000 and \u000b
 
 
@@ -318,7 +318,7 @@ HISTORY = "{http://purl.org/syndication/history/1.0}"
 @pytest.fixture
 def long_newsroom(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Twelve releases, feeds of three items and archive blocks of five ids: archives 1 and 2 exist."""
-    monkeypatch.setattr(feeds, "ARCHIVE_BLOCK", 5)
+    monkeypatch.setattr(layout, "ARCHIVE_BLOCK", 5)
     settings = load_settings(
         database=store.path,
         public_dir=tmp_path / "public",

@@ -45,12 +45,12 @@ def test_reclaim_all_returns_rows_left_sending_by_a_dead_sender(store: Store, no
     assert len(outbox.claim(store, "alive", now, lease_seconds=60, limit=5).items) == 3
 
 
-def test_released_rows_keep_their_attempt_count(store: Store, now: datetime) -> None:
+def test_rows_given_back_keep_their_attempt_count(store: Store, now: datetime) -> None:
     anna = add_subscriber(store, "anna@example.pl")
     outbox.enqueue(store, [NewMessage(anna, "confirm:1", "confirmation")], now)
     item = outbox.claim(store, "me", now, lease_seconds=60).items[0]
-    assert outbox.release(store, [item.id], "someone-else") == 0
-    assert outbox.release(store, [item.id], "me") == 1
+    assert outbox.give_back(store, [item.id], "someone-else") == 0
+    assert outbox.give_back(store, [item.id], "me") == 1
     assert _status(store, item.id) == ("pending", 0, None)
 
 

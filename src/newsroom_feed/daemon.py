@@ -37,6 +37,7 @@ from newsroom_feed.planner import build as build_outputs
 from newsroom_feed.scheduler import Clock, missed_digests
 from newsroom_feed.settings import Settings
 from newsroom_feed.site.websub import ping_hubs
+from newsroom_feed.store import build as build_rows
 from newsroom_feed.store.database import Store
 from newsroom_feed.systemd import Notifier
 from newsroom_feed.watcher import Watcher
@@ -461,8 +462,8 @@ class Daemon:
 def _note_build_error(store: Store, problem: str) -> None:
     """Write a failed build's problem to ``build_state.last_error``, keeping its cursor and time: the
     outputs are as the last good build left them."""
-    with store.transaction() as conn:
-        conn.execute("UPDATE build_state SET last_error = ? WHERE id = 1", (problem,))
+    with store.transaction():
+        build_rows.note_error(store, problem)
 
 
 def _log_delivery(attempt: outbox.Attempt, status: str) -> None:

@@ -28,6 +28,7 @@ from newsroom_feed.models import Release, ReleaseInput, Subscriber, utcnow
 from newsroom_feed.people import subscriptions
 from newsroom_feed.planner import build
 from newsroom_feed.settings import Settings, load_settings
+from newsroom_feed.site import formats, layout
 from newsroom_feed.store.database import Store
 
 DATA_FILE = "demo_releases.json"
@@ -133,9 +134,10 @@ def _run_daemon(settings: Settings) -> int:
 
     def announce(daemon: Daemon) -> None:
         root = (daemon.web_url() or f"http://{settings.http.host}:{settings.http.port}/").rstrip("/")
+        feeds = "".join(f"  {layout.url(root, path)}\n" for path in formats.feed_paths(None))
         print(
             f"Serving {settings.public_dir} on {root} (Ctrl-C stops everything)\n"
-            f"  {root}/\n  {root}/feeds/rss.xml\n  {root}/feeds/atom.xml\n  {root}/feeds/feed.json\n"
+            f"  {root}/\n{feeds}"
             f"  {root}/subscribe   (the subscription form)\n"
             f"Mail goes to the sink on {settings.smtp.host}:{settings.smtp.port}: one file per message in "
             f"{maildir}/new\n"

@@ -8,6 +8,7 @@
     │   ├── ReleaseNotFound
     │   └── SubscriberNotFound
     ├── NotYetVisible          a queued message's releases went back under embargo: send it later
+    ├── UnknownMessageKind (LookupError)  an outbox row names a kind `mail.kinds.KINDS` does not hold
     ├── RateLimited            a limit for everyone is reached (new-address confirmations per hour)
     ├── StoreError             the database is unusable (locked, newer schema, corrupt)
     ├── LockedError            another process holds the single-instance lock
@@ -77,6 +78,15 @@ class NotYetVisible(NewsroomError):
     def __init__(self, until: datetime) -> None:
         super().__init__(f"its releases are under embargo until {until.isoformat()}")
         self.until = until
+
+
+class UnknownMessageKind(NewsroomError, LookupError):
+    """A row's kind has no object in `mail.kinds.KINDS`: composing it as some other kind would send the
+    wrong mail, so it is not composed at all."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"no message kind {kind!r}")
+        self.kind = kind
 
 
 class RateLimited(NewsroomError):

@@ -22,7 +22,9 @@ from newsroom_feed.models import iso, utcnow
 from newsroom_feed.people import subscriptions
 from newsroom_feed.private_files import make_private_dirs, private_temporary, sync_directory
 from newsroom_feed.settings import MIN_SECRET_BYTES, Settings
-from newsroom_feed.store.database import Store, outside_flaws
+from newsroom_feed.store import outbox as outbox_rows
+from newsroom_feed.store import upkeep
+from newsroom_feed.store.database import Store
 from newsroom_feed.store.schema import MIGRATIONS
 
 # -- check --------------------------------------------------------------------------------------------
@@ -83,45 +85,29 @@ def _check_secrets(settings: Settings) -> Finding:
 
 
 def _check_store(database: Path) -> Finding:
-    """Look into the store without changing it: a plain sqlite3 connection, as `Store` would create
-    and migrate it. ``mode=rw`` never creates a file, ``query_only`` refuses every write; unlike
-    ``mode=ro`` it lets the last connection remove the ``-wal`` and ``-shm`` files it opened.
-    """
+    """Look into the store without changing it (`upkeep.survey`), as `Store` would create and migrate it."""
     if not database.is_file():
         return Finding("store", False, f"{database} is missing (create it with `newsroom-feed init`)")
     try:
-        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=5.0)
-        try:
-            conn.execute("PRAGMA query_only = ON")
-            return _inspect_store(conn, database)
-        finally:
-            conn.close()
+        found = upkeep.survey(database, len(MIGRATIONS))
     except sqlite3.Error as error:
         return Finding("store", False, f"{database}: {error}")
+    return _store_finding(found, database)
 
 
-def _inspect_store(conn: sqlite3.Connection, database: Path) -> Finding:
-    """Integrity, schema version and counts of an open store, read only.
-
-    :raises sqlite3.Error: the file is not a readable SQLite database.
-    """
-    integrity = conn.execute("PRAGMA quick_check").fetchone()[0]
-    if integrity != "ok":
-        return Finding("store", False, f"{database}: integrity check says {integrity}")
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "schema_migrations" not in tables:
+def _store_finding(found: upkeep.Survey, database: Path) -> Finding:
+    """What `check` says of the integrity, schema version and counts of the store."""
+    if found.integrity != "ok":
+        return Finding("store", False, f"{database}: integrity check says {found.integrity}")
+    if found.version is None:
         return Finding("store", False, f"{database} is not a newsroom-feed store (run `newsroom-feed init`)")
-    version = int(conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0)
-    latest = len(MIGRATIONS)
+    version, latest = found.version, len(MIGRATIONS)
     if version > latest:
         problem = f"schema version {version}, newer than this program ({latest}); upgrade newsroom-feed"
         return Finding("store", False, f"{database} has {problem}")
     if version < latest:
         return Finding("store", True, f"{database} (schema version {version}; `run` or `init` migrates it)")
-    releases = conn.execute("SELECT count(*) FROM releases").fetchone()[0]
-    # As `outbox.waiting` counts them (it needs a `Store`, which this read-only check does not open).
-    waiting = conn.execute("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()
-    counts = f"{releases} releases, {waiting[0]} messages waiting"
+    counts = f"{found.releases} releases, {found.waiting} messages waiting"
     return Finding("store", True, f"{database} (schema version {version}, {counts})")
 
 
@@ -137,16 +123,10 @@ def _check_outside_rows(database: Path) -> list[Finding]:
     if not database.is_file():
         return []
     try:
-        conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=rw", uri=True, timeout=5.0)
-        try:
-            conn.execute("PRAGMA query_only = ON")
-            version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
-            if version != len(MIGRATIONS):
-                return []
-            flaws = outside_flaws(conn)
-        finally:
-            conn.close()
+        flaws = upkeep.flaws_at(database, len(MIGRATIONS))
     except sqlite3.Error:
+        return []
+    if flaws is None:
         return []
     if not flaws:
         return [Finding("releases", True, "every stored value meets the rules of release input")]
@@ -273,15 +253,7 @@ def _copy(store: Store, partial: Path, progress: Callable[[int, int], None] | No
         if progress is not None:
             progress(total - remaining, total)
 
-    destination = sqlite3.connect(str(partial))
-    try:
-        # Small steps let writers in between; each step copies 1,024 pages (4 MiB by default).
-        store.conn.backup(destination, pages=1024, progress=report)
-        # One self-contained file: a copy in WAL mode would need its -wal beside it once opened.
-        destination.execute("PRAGMA journal_mode=DELETE")
-        verdict = [row[0] for row in destination.execute("PRAGMA integrity_check")]
-    finally:
-        destination.close()
+    verdict = upkeep.copy_into(store, partial, report)
     if verdict != ["ok"]:
         found = "; ".join(verdict[:3]) + ("; ..." if len(verdict) > 3 else "")
         raise StoreError(
@@ -326,8 +298,5 @@ def prune(store: Store, settings: Settings, now: datetime) -> PruneReport:
     with store.transaction():
         # The delivery ledger's replies quote addresses ("550 <ania@...>: no such user"). The outbox
         # rows keep their status, attempts and time sent: the counts stay, the replies go.
-        replies = store.conn.execute(
-            "DELETE FROM deliveries WHERE at < ?",
-            (iso(now - timedelta(days=privacy.replies_days)),),
-        ).rowcount
+        replies = outbox_rows.delete_deliveries_before(store, iso(now - timedelta(days=privacy.replies_days)))
     return PruneReport(pruned.removed, pruned.lapsed, changes, replies)

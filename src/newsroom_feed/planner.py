@@ -19,12 +19,15 @@ from pathlib import Path
 from newsroom_feed import __version__
 from newsroom_feed.errors import InputError
 from newsroom_feed.mail import outbox
+from newsroom_feed.mail.kinds import ALERT, DIGEST
 from newsroom_feed.models import Release, Subscriber, iso
 from newsroom_feed.people.subscriptions import list_subscribers
 from newsroom_feed.settings import Settings
-from newsroom_feed.site import feeds
+from newsroom_feed.site import formats, layout
 from newsroom_feed.site.outputs import Affected, Renderer
 from newsroom_feed.site.publisher import Publisher, PublishResult
+from newsroom_feed.store import digests
+from newsroom_feed.store import subscribers as subscriber_rows
 from newsroom_feed.store.database import Store
 
 # == outputs: what to rebuild (`outputs.Renderer` makes the bytes) ==============================
@@ -116,11 +119,10 @@ def build(
     else:
         store.notice_visible(now)
         newly_visible = []
-    feed_files = (feeds.RSS_FILE, feeds.ATOM_FILE, feeds.JSON_FILE)
     changed_feeds = [
-        feeds.public_url(settings, path)
+        layout.public_url(settings, path)
         for path in [*result.written, *result.removed]
-        if path.startswith("feeds/") and path.endswith(feed_files)
+        if formats.is_feed(path)
     ]
     return BuildReport(
         written=tuple(result.written),
@@ -242,7 +244,7 @@ def _alerts(releases: list[Release], subscribers: list[Subscriber]) -> Iterator[
     for release in releases:
         for subscriber in subscribers:
             if (release.urgent or subscriber.frequency == "immediate") and subscriber.wants(release):
-                yield outbox.NewMessage(subscriber.id, outbox.alert_key(release.uid), "alert", (release.id,))
+                yield outbox.NewMessage(subscriber.id, ALERT.key(release.uid), "alert", (release.id,))
 
 
 DIGEST_PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
@@ -273,10 +275,8 @@ def digest_period(store: Store, frequency: str, now: datetime) -> tuple[datetime
 
 def last_digest_end(store: Store, frequency: str) -> datetime | None:
     """Where the last digest run of ``frequency`` ended: the watermark of the next; None before the first."""
-    row = store.conn.execute(
-        "SELECT max(period_end) FROM digest_runs WHERE frequency = ?", (frequency,)
-    ).fetchone()
-    return datetime.fromisoformat(row[0]) if row[0] else None
+    end = digests.last_period_end(store, frequency)
+    return datetime.fromisoformat(end) if end else None
 
 
 def news_age(settings: Settings) -> timedelta:
@@ -329,24 +329,15 @@ def digest_messages(
     )
     if not releases:
         return
-    key = outbox.digest_key(frequency, end)
+    key = DIGEST.key(frequency, end)
     release_slugs = [(release.id, {category.slug for category in release.categories}) for release in releases]
     every = tuple(release.id for release in releases)
     by_mix: dict[frozenset[str], tuple[int, ...]] = {}
-    sql = (
-        "SELECT s.id, c.slug FROM subscribers s "
-        "LEFT JOIN subscriber_categories sc ON sc.subscriber_id = s.id "
-        "LEFT JOIN categories c ON c.id = sc.category_id WHERE "
-    )
-    params: list[object]
     if subscriber_id is None:
-        sql += "s.status = 'active' AND s.frequency = ?"
-        params = [frequency]
+        pairs = subscriber_rows.category_pairs(store, frequency=frequency)
     else:
-        sql += "s.id = ?"
-        params = [subscriber_id]
-    rows = store.conn.execute(sql + " ORDER BY s.id", params)
-    for sid, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+        pairs = subscriber_rows.category_pairs(store, subscriber_id=subscriber_id)
+    for sid, group in itertools.groupby(pairs, key=operator.itemgetter(0)):
         mix = frozenset(slug for _, slug in group if slug is not None)
         chosen = by_mix.get(mix)
         if chosen is None:
@@ -362,7 +353,7 @@ def plan_digest(store: Store, settings: Settings, frequency: str, now: datetime)
 
     :raises InputError: for a frequency other than daily or weekly.
     """
-    with store.transaction() as conn:
+    with store.transaction():
         # The watermark is read inside the write transaction, so two runs at once (the daemon's job and
         # a `digest send`) cannot both plan from the same start: the second sees the first's end.
         start, end = digest_period(store, frequency, now)
@@ -374,9 +365,5 @@ def plan_digest(store: Store, settings: Settings, frequency: str, now: datetime)
         store.notice_visible(now)
         messages = digest_messages(store, frequency, start, end, max_age=news_age(settings))
         planned = outbox.enqueue(store, messages, now)
-        conn.execute(
-            "INSERT INTO digest_runs (frequency, period_start, period_end, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(frequency, period_end) DO NOTHING",
-            (frequency, iso(start), iso(end), iso(now)),
-        )
+        digests.record_run(store, frequency, iso(start), iso(end), iso(now))
     return DigestPlan(frequency, start, end, planned)

@@ -12,11 +12,12 @@ spent) is handed over with `request_build`, and retried here with the same backo
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
+
+from newsroom_feed.store.build import ChangeProbe
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +45,7 @@ class Watcher:
         self.interval = interval
         self._on_change = on_change
         self._on_commit = on_commit
-        self._conn: sqlite3.Connection | None = None
+        self._probe: ChangeProbe | None = None
         self._version: int | None = None
         self._pending = False
         self.polls = 0
@@ -61,19 +62,17 @@ class Watcher:
 
     def open(self) -> None:
         """Open the dedicated connection; the store must exist (the daemon opened it and migrated)."""
-        conn = sqlite3.connect(str(self.database), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout=5000")
-        self._conn = conn
+        self._probe = ChangeProbe(self.database)
         self._version = self._data_version()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
 
     def _data_version(self) -> int:
-        assert self._conn is not None, "open() first"
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        assert self._probe is not None, "open() first"
+        return self._probe.data_version()
 
     def committed(self) -> bool:
         """Whether another connection committed since the last call."""
@@ -86,16 +85,12 @@ class Watcher:
 
     def behind(self) -> bool:
         """Whether `changes` holds rows after the build cursor, i.e. outputs are out of date."""
-        assert self._conn is not None, "open() first"
-        row = self._conn.execute(
-            "SELECT (SELECT coalesce(max(id), 0) FROM changes) > "
-            "(SELECT coalesce(max(change_cursor), 0) FROM build_state)"
-        ).fetchone()
-        return bool(row[0])
+        assert self._probe is not None, "open() first"
+        return self._probe.behind()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set. Starts by catching up on changes made while nobody watched."""
-        if self._conn is None:
+        if self._probe is None:
             self.open()
         self._pending = self._pending or self.behind()
         retry = RETRY_FIRST_SECONDS

@@ -38,6 +38,7 @@ from newsroom_feed.errors import (
     ReleaseNotFound,
     SubscriberNotFound,
 )
+from newsroom_feed.mail.kinds import MessageKind, kind_named
 from newsroom_feed.mail.templates import BUNDLED_TEMPLATES as BUNDLED_TEMPLATES
 from newsroom_feed.mail.templates import make_environment as make_environment
 from newsroom_feed.mail.templates import release_view, template_helpers
@@ -45,7 +46,8 @@ from newsroom_feed.models import OutboxItem, OutgoingMessage, Release, Subscribe
 from newsroom_feed.people.subscriptions import subscribers_by_ids
 from newsroom_feed.people.tokens import LinkSigner
 from newsroom_feed.settings import Settings
-from newsroom_feed.store.database import Store, id_chunks
+from newsroom_feed.site import layout
+from newsroom_feed.store.database import Store
 
 LANGUAGES = ("pl", "en")
 #: The List-Id label of the list that carries every category.
@@ -175,13 +177,6 @@ class _Prototype:
     pieces: tuple[Piece, ...]
 
 
-def _digest_frequency(key: str) -> tuple[str, str]:
-    """(``daily``|``weekly``, period end text) from a key such as ``digest:daily:2026-11-26T07:00:00Z``."""
-    parts = key.split(":", 2)
-    frequency = parts[1] if len(parts) > 1 and parts[1] in ("daily", "weekly") else "daily"
-    return frequency, parts[2] if len(parts) > 2 else ""
-
-
 class Composer:
     """Turns outbox rows into `OutgoingMessage` bytes. Keep one per sending loop: it caches bodies.
 
@@ -219,6 +214,7 @@ class Composer:
         :raises ReleaseNotFound: every release of the row is gone or retracted (nothing to say).
         :raises NotYetVisible: its releases went back under embargo; the row should wait, not go.
         :raises InputError: the stored address cannot go in a header.
+        :raises UnknownMessageKind: the row's kind is not in `kinds.KINDS`.
         """
         result = self.render_many([item])[0]
         if isinstance(result, NewsroomError):
@@ -265,12 +261,7 @@ class Composer:
         A digest run asks for the same few releases in every batch; one cheap query on
         ``updated_at`` and ``retracted_at`` tells whether what is cached still holds.
         """
-        stamps: dict[int, tuple[str | None, str | None]] = {}
-        for chunk, marks in id_chunks(ids):
-            for release_id, updated, retracted in self.store.conn.execute(
-                f"SELECT id, updated_at, retracted_at FROM releases WHERE id IN ({marks})", chunk
-            ):
-                stamps[release_id] = (updated, retracted)
+        stamps = self.store.release_stamps(ids)
         stale = [rid for rid in stamps if self._release_stamps.get(rid) != stamps[rid]]
         for release in self.store.releases_by_ids(stale):
             self._release_cache[release.id] = release
@@ -301,19 +292,16 @@ class Composer:
         now: datetime,
         date: bytes,
     ) -> OutgoingMessage:
-        if item.kind != "confirmation" and not releases:
+        kind = kind_named(item.kind)
+        if kind.needs_releases and not releases:
             raise ReleaseNotFound(f"outbox row {item.id}: every release is gone or retracted")
         language = subscriber.language if subscriber.language in LANGUAGES else "pl"
         city = subscriber.kind == "city"
-        if item.kind == "confirmation":
-            cache_key: tuple[Any, ...] = ("confirmation", language, city)
-        else:
-            stamps = tuple((release.id, release.updated_at) for release in releases)
-            period = item.key if item.kind == "digest" else ""
-            cache_key = (item.kind, period, stamps, language, city)
+        stamps = tuple((release.id, release.updated_at) for release in releases)
+        cache_key = (kind.name, kind.body_key(item.key), stamps, language, city)
         prototype = self._prototypes.get(cache_key)
         if prototype is None:
-            prototype = self._prototype(item, releases, language, city)
+            prototype = self._prototype(kind, item.key, releases, language, city, now)
             self._prototypes[cache_key] = prototype
             if len(self._prototypes) > PROTOTYPE_CACHE:
                 self._prototypes.popitem(last=False)
@@ -328,12 +316,14 @@ class Composer:
                 f"{base}/preferences/{self._signer.sign(subscriber.token, 'preferences')}"
             ),
         }
-        if item.kind == "confirmation":
+        if "confirm" in kind.links:
             values["confirm_url"] = _slot_value(
                 f"{base}/confirm/{self._signer.sign(subscriber.token, 'confirm', now)}"
             )
         message_id = self.message_id(item)
-        list_name = self._list_for(item, subscriber, releases)
+        list_name, list_label = kind.list_for(subscriber, releases)
+        if list_label is not None:
+            self._category_names[list_name] = list_label
         head = b"".join(
             (
                 date,
@@ -355,18 +345,6 @@ class Composer:
             data=data,
         )
 
-    def _list_for(self, item: OutboxItem, subscriber: Subscriber, releases: list[Release]) -> str:
-        """The category list this message belongs to (RFC 2919), or "" for the general list."""
-        if item.kind == "alert":
-            for category in releases[0].categories:
-                if not subscriber.categories or category.slug in subscriber.categories:
-                    self._category_names[category.slug] = category.name
-                    return category.slug
-            return ""
-        if item.kind == "digest" and len(subscriber.categories) == 1:
-            return subscriber.categories[0]
-        return ""
-
     def _list_header(self, slug: str) -> bytes:
         cached = self._list_headers.get(slug)
         if cached is None:
@@ -382,32 +360,29 @@ class Composer:
             self._list_headers[slug] = cached
         return cached
 
-    def _prototype(self, item: OutboxItem, releases: list[Release], language: str, city: bool) -> _Prototype:
+    def _prototype(
+        self,
+        kind: MessageKind,
+        key: str,
+        releases: list[Release],
+        language: str,
+        city: bool,
+        now: datetime,
+    ) -> _Prototype:
         settings = self.settings
         context: dict[str, Any] = {
             "lang": language,
             "city": city,
             "newsroom": settings.feed.organization,
             "site_url": settings.base_url,
-            "feeds_url": f"{settings.base_url}/feeds/rss.xml",
+            "feeds_url": layout.url(settings.base_url, layout.feed_path(None, layout.PRIMARY_FEED)),
             **{name: self._marks[name] for name in ("unsubscribe_url", "preferences_url")},
             **template_helpers(language, settings.zone),
         }
         views = [release_view(release, settings.base_url, language) for release in releases]
-        if item.kind == "alert":
-            name = "alert"
-            context["release"] = views[0]
-        elif item.kind == "digest":
-            frequency, period_end = _digest_frequency(item.key)
-            name = f"digest_{frequency}"
-            context["releases"] = views
-            try:
-                context["period_end"] = datetime.fromisoformat(period_end)
-            except ValueError:
-                context["period_end"] = self.clock()
-        else:
-            name = "confirmation"
-            context["confirm_url"] = self._marks["confirm_url"]
+        context.update({f"{purpose}_url": self._marks[f"{purpose}_url"] for purpose in kind.links})
+        context.update(kind.context(key, views, now))
+        name = kind.template(key)
         text, subject = self._render_text(name, language, context)
         page = self._env.get_template(f"{name}.{language}.html").render({**context, "subject": subject})
         page = self._inliner.inline(page)
@@ -428,10 +403,9 @@ class Composer:
             b"Auto-Submitted: auto-generated\r\n",
             b"Precedence: bulk\r\n",
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            f"X-Newsroom-Kind: {item.kind}\r\n".encode("ascii"),
+            f"X-Newsroom-Kind: {kind.name}\r\n".encode("ascii"),
         ]
-        if item.kind == "alert":
-            headers.append(_fold("X-Release-Id", releases[0].uid))
+        headers += [_fold(header, value) for header, value in kind.headers(releases)]
         part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
         pieces: list[Piece] = [
             b"".join(headers),

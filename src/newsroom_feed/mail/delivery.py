@@ -340,7 +340,7 @@ class _Run:
 
     def _give_back(self, ids: list[int]) -> None:
         if ids:
-            outbox.release(self.store, ids, self.owner)
+            outbox.give_back(self.store, ids, self.owner)
 
     def _compose(self, items: list[OutboxItem]) -> list[OutgoingMessage | Exception]:
         """Messages for a claimed batch; a row that cannot be composed (its releases retracted, its

@@ -21,14 +21,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from newsroom_feed.mail.kinds import kind_named
 from newsroom_feed.models import OutboxItem, OutboxKind, iso
 from newsroom_feed.settings import OutboxSettings
+from newsroom_feed.store import outbox as rows
+from newsroom_feed.store import subscribers
 from newsroom_feed.store.database import Store
 
 Outcome = Literal["sent", "transient", "permanent"]
@@ -36,14 +38,6 @@ Outcome = Literal["sent", "transient", "permanent"]
 WITHDRAWN = "withdrawn: "
 #: What stands for an erased address in a reply recorded after the erase (as `subscriptions` scrubs).
 ERASED = "[erased]"
-
-
-def alert_key(release_uid: str) -> str:
-    return f"alert:{release_uid}"
-
-
-def digest_key(frequency: str, period_end: datetime) -> str:
-    return f"digest:{frequency}:{iso(period_end)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +113,10 @@ def enqueue(store: Store, messages: Iterable[NewMessage], now: datetime) -> int:
     Joins the caller's transaction when there is one, so a planner can enqueue and record why in one
     commit.
     """
-    when = iso(now)
-    with store.transaction() as conn:
-        before = conn.total_changes
-        conn.executemany(
-            "INSERT INTO outbox (key, kind, subscriber_id, release_ids, status, attempts, next_attempt_at, "
-            "created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT(subscriber_id, key) DO NOTHING",
-            ((m.key, m.kind, m.subscriber_id, _ids_json(m.release_ids), when, when) for m in messages),
+    with store.transaction():
+        return rows.insert_new(
+            store, ((m.key, m.kind, m.subscriber_id, _ids_json(m.release_ids)) for m in messages), iso(now)
         )
-        return conn.total_changes - before
 
 
 def _ids_json(ids: tuple[int, ...]) -> str:
@@ -146,24 +135,14 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
     lease_until = iso(now + timedelta(seconds=lease_seconds))
     items: list[OutboxItem] = []
     withdrawn = 0
-    with store.transaction() as conn:
-        conn.execute(
-            "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL "
-            "WHERE status = 'sending' AND lease_until < ? AND lease_owner IS NOT ?",
-            (iso(now), owner),
-        )
+    with store.transaction():
+        rows.expire_leases(store, iso(now), owner)
         while len(items) < limit:
-            rows = conn.execute(
-                "SELECT o.id, o.key, o.kind, o.subscriber_id, o.release_ids, o.attempts, o.message_id, "
-                "s.status FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id "
-                "WHERE o.status = 'pending' AND o.next_attempt_at <= ? "
-                "ORDER BY o.next_attempt_at, o.id LIMIT ?",
-                (iso(now), limit - len(items)),
-            ).fetchall()
-            if not rows:
+            due = rows.due_rows(store, iso(now), limit - len(items))
+            if not due:
                 break
             taken, skips = [], []
-            for row_id, key, kind, subscriber_id, release_ids, attempts, message_id, status in rows:
+            for row_id, key, kind, subscriber_id, release_ids, attempts, message_id, status in due:
                 reason = _skip_reason(kind, subscriber_id, status)
                 if reason is not None:
                     skips.append((WITHDRAWN + reason, row_id))
@@ -181,22 +160,20 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
                         message_id=message_id,
                     )
                 )
-            conn.executemany(
-                "UPDATE outbox SET status = 'withdrawn', last_error = ?, lease_until = NULL, "
-                "lease_owner = NULL WHERE id = ?",
-                skips,
-            )
-            conn.executemany(
-                "UPDATE outbox SET status = 'sending', lease_until = ?, lease_owner = ? WHERE id = ?", taken
-            )
+            rows.close_withdrawn(store, skips)
+            rows.take(store, taken)
             withdrawn += len(skips)
     return Claimed(items, withdrawn)
 
 
 def _skip_reason(kind: str, subscriber_id: int | None, status: str | None) -> str | None:
+    """Why a row may not go to its subscriber now, or None; whom a kind may reach is the kind's rule.
+
+    :raises UnknownMessageKind: the row's kind is not in `kinds.KINDS`.
+    """
     if subscriber_id is None or status is None:
         return "subscriber erased"
-    if status == "active" or (status == "pending" and kind == "confirmation"):
+    if kind_named(kind).may_receive(status):
         return None
     return f"subscriber {status}"
 
@@ -208,15 +185,7 @@ def withdrawal_reasons(store: Store, items: Sequence[OutboxItem]) -> list[str | 
     ids = sorted({item.id for item in items})
     if not ids:
         return []
-    marks = ",".join("?" * len(ids))
-    found = {
-        int(row_id): (subscriber_id, status)
-        for row_id, subscriber_id, status in store.conn.execute(
-            "SELECT o.id, o.subscriber_id, s.status FROM outbox o "
-            f"LEFT JOIN subscribers s ON s.id = o.subscriber_id WHERE o.id IN ({marks})",
-            ids,
-        )
-    }
+    found = rows.subscriber_states(store, ids)
     return [_skip_reason(item.kind, *found[item.id]) if item.id in found else "row deleted" for item in items]
 
 
@@ -224,14 +193,8 @@ def withdraw(store: Store, withdrawals: Iterable[tuple[int, str]], owner: str) -
     """Close claimed rows ``withdrawn`` with their reason; no attempt is counted (the relay got no
     DATA), and `retry` never queues them again. Only rows ``owner`` still holds change."""
     wanted = [(reason, row_id, owner) for row_id, reason in withdrawals]
-    with store.transaction() as conn:
-        before = conn.total_changes
-        conn.executemany(
-            f"UPDATE outbox SET status = 'withdrawn', last_error = ?, lease_until = NULL, lease_owner = NULL "
-            f"WHERE {_HELD}",
-            wanted,
-        )
-        return conn.total_changes - before
+    with store.transaction():
+        return rows.withdraw_held(store, wanted)
 
 
 def record(
@@ -258,33 +221,25 @@ def record_outcomes(
     subscriber erased while the message was in flight has the address taken out, in the ledger and in
     what the sender reports and logs."""
     when = iso(now)
-    with store.transaction() as conn:
+    with store.transaction():
         # Inside the transaction: an erase either committed before (its address is taken out here) or
         # comes after and scrubs what is written now itself.
-        written = _without_erased_addresses(conn, attempts)
-        conn.executemany(
-            "INSERT INTO deliveries (outbox_id, attempt, at, code, reply, outcome) VALUES (?, ?, ?, ?, ?, ?)",
+        written = _without_erased_addresses(store, attempts)
+        rows.insert_deliveries(
+            store,
             [(a.item.id, a.item.attempts + 1, when, a.code, a.reply[:1000], a.outcome) for a in written],
         )
         return [(attempt, _record_one(store, attempt, now, settings, owner)) for attempt in written]
 
 
-#: The rows an outcome may change: held by the recording owner.
-_HELD = "id = ? AND status = 'sending' AND lease_owner = ?"
-
-
-def _without_erased_addresses(conn: sqlite3.Connection, attempts: Sequence[Attempt]) -> list[Attempt]:
+def _without_erased_addresses(store: Store, attempts: Sequence[Attempt]) -> list[Attempt]:
     """The attempts with the recipient taken out of the reply where the row lost its subscriber (erased
     while the message was in flight): relays quote the address ("550 <ania@...>: no such user"), and
     an erase must not come back through the ledger."""
     ids = sorted({a.item.id for a in attempts if a.recipient})
     if not ids:
         return list(attempts)
-    marks = ",".join("?" * len(ids))
-    erased = {
-        int(row[0])
-        for row in conn.execute(f"SELECT id FROM outbox WHERE subscriber_id IS NULL AND id IN ({marks})", ids)
-    }
+    erased = rows.erased_among(store, ids)
     if not erased:
         return list(attempts)
     scrubbed = []
@@ -297,36 +252,21 @@ def _without_erased_addresses(conn: sqlite3.Connection, attempts: Sequence[Attem
 
 
 def _record_one(store: Store, attempt: Attempt, now: datetime, settings: OutboxSettings, owner: str) -> str:
-    conn, item, number = store.conn, attempt.item, attempt.item.attempts + 1
+    item, number = attempt.item, attempt.item.attempts + 1
     if attempt.outcome == "sent":
-        changed = conn.execute(
-            "UPDATE outbox SET status = 'sent', attempts = ?, sent_at = ?, message_id = ?, "
-            "last_error = NULL, lease_until = NULL, lease_owner = NULL WHERE id = ? AND "
-            "((status = 'sending' AND lease_owner = ?) OR (status = 'pending' AND lease_owner IS NULL))",
-            (number, iso(now), attempt.message_id, item.id, owner),
-        ).rowcount
+        changed = rows.mark_sent(store, item.id, number, iso(now), attempt.message_id, owner)
         return "sent" if changed else "lost"
     error = f"{attempt.code or 'no reply'} {attempt.reply}".strip()[:1000]
     if attempt.outcome == "transient" and number < settings.max_attempts:
         retry_at = now + timedelta(seconds=backoff(number, settings))
-        changed = conn.execute(
-            "UPDATE outbox SET status = 'pending', attempts = ?, next_attempt_at = ?, "
-            "last_error = ?, message_id = coalesce(?, message_id), lease_until = NULL, "
-            f"lease_owner = NULL WHERE {_HELD}",
-            (number, iso(retry_at), error, attempt.message_id, item.id, owner),
-        ).rowcount
+        changed = rows.mark_pending(store, item.id, number, iso(retry_at), error, attempt.message_id, owner)
         return "pending" if changed else "lost"
     if attempt.outcome == "transient":
         error = f"gave up after {number} attempts: {error}"
-    changed = conn.execute(
-        "UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?, "
-        f"message_id = coalesce(?, message_id), lease_until = NULL, lease_owner = NULL WHERE {_HELD}",
-        (number, error, attempt.message_id, item.id, owner),
-    ).rowcount
-    if not changed:
+    if not rows.mark_failed(store, item.id, number, error, attempt.message_id, owner):
         return "lost"
     if attempt.bounce and item.subscriber_id is not None:
-        _count_bounce(store, item.subscriber_id, settings.bounce_after)
+        subscribers.count_bounce(store, item.subscriber_id, settings.bounce_after)
     return "failed"
 
 
@@ -337,32 +277,13 @@ def renew(store: Store, owner: str, now: datetime, *, lease_seconds: float) -> i
     nor those it prefetched look abandoned however long an SMTP transaction takes; when the sender dies
     the renewals stop and the leases run out as before.
     """
-    with store.transaction() as conn:
-        return conn.execute(
-            "UPDATE outbox SET lease_until = ? WHERE status = 'sending' AND lease_owner = ?",
-            (iso(now + timedelta(seconds=lease_seconds)), owner),
-        ).rowcount
-
-
-def _count_bounce(store: Store, subscriber_id: int, bounce_after: int) -> None:
-    store.conn.execute(
-        "UPDATE subscribers SET permanent_failures = permanent_failures + 1, "
-        "status = CASE WHEN permanent_failures + 1 >= ? AND status = 'active' THEN 'bounced' "
-        "ELSE status END WHERE id = ?",
-        (bounce_after, subscriber_id),
-    )
+    with store.transaction():
+        return rows.renew_leases(store, owner, iso(now + timedelta(seconds=lease_seconds)))
 
 
 def bounced_subscribers(store: Store, ids: Iterable[int]) -> set[int]:
     """Which of these subscribers are `bounced` now (after `record` counted their failures)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return set()
-    marks = ",".join("?" * len(wanted))
-    rows = store.conn.execute(
-        f"SELECT id FROM subscribers WHERE status = 'bounced' AND id IN ({marks})", wanted
-    ).fetchall()
-    return {int(row[0]) for row in rows}
+    return subscribers.bounced_among(store, sorted(set(ids)))
 
 
 def backoff(attempt: int, settings: OutboxSettings) -> float:
@@ -370,93 +291,56 @@ def backoff(attempt: int, settings: OutboxSettings) -> float:
     return float(min(settings.backoff_seconds * 2 ** (attempt - 1), settings.backoff_max_seconds))
 
 
-def release(store: Store, ids: Iterable[int], owner: str) -> int:
+def give_back(store: Store, ids: Iterable[int], owner: str) -> int:
     """Give rows claimed but not attempted back to the queue, unchanged (a stopping sender)."""
     wanted = [(row_id, owner) for row_id in ids]
-    with store.transaction() as conn:
-        before = conn.total_changes
-        conn.executemany(
-            "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL "
-            "WHERE id = ? AND status = 'sending' AND lease_owner = ?",
-            wanted,
-        )
-        return conn.total_changes - before
+    with store.transaction():
+        return rows.give_back(store, wanted)
 
 
 def defer(store: Store, until: Iterable[tuple[int, datetime]], owner: str) -> int:
     """Put claimed rows back to wait until a moment (their releases went back under embargo), with no
     attempt counted: nothing was tried."""
     wanted = [(iso(moment), row_id, owner) for row_id, moment in until]
-    with store.transaction() as conn:
-        before = conn.total_changes
-        conn.executemany(
-            "UPDATE outbox SET status = 'pending', next_attempt_at = ?, lease_until = NULL, "
-            "lease_owner = NULL WHERE id = ? AND status = 'sending' AND lease_owner = ?",
-            wanted,
-        )
-        return conn.total_changes - before
+    with store.transaction():
+        return rows.postpone(store, wanted)
 
 
 def reclaim_all(store: Store) -> int:
     """Make every ``sending`` row due again: only for the holder of the single-instance lock, which
     knows that no other sender is alive."""
-    with store.transaction() as conn:
-        cursor = conn.execute(
-            "UPDATE outbox SET status = 'pending', lease_until = NULL, lease_owner = NULL "
-            "WHERE status = 'sending'"
-        )
-        return cursor.rowcount
+    with store.transaction():
+        return rows.reclaim_all(store)
 
 
 def retry(store: Store, now: datetime, *, include_failed: bool = False) -> int:
     """Make waiting rows due now; with ``include_failed`` also re-queue failed rows with fresh attempts."""
-    with store.transaction() as conn:
-        count = conn.execute(
-            "UPDATE outbox SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at > ?",
-            (iso(now), iso(now)),
-        ).rowcount
+    with store.transaction():
+        count = rows.hurry_pending(store, iso(now))
         if include_failed:
-            count += conn.execute(
-                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ? "
-                "WHERE status = 'failed'",
-                (iso(now),),
-            ).rowcount
+            count += rows.requeue_failed(store, iso(now))
     return count
 
 
 def waiting(store: Store) -> int:
     """Rows not yet delivered nor given up: due later, or held by a sender."""
-    row = store.conn.execute("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')").fetchone()
-    return int(row[0])
+    return rows.count_waiting(store)
 
 
 def counts(store: Store) -> dict[str, dict[str, int]]:
     """Rows by status, then by kind: what `/api/outbox` shows and `/metrics` sums per status."""
     found: dict[str, dict[str, int]] = {}
-    for kind, status, count in store.conn.execute(
-        "SELECT kind, status, count(*) FROM outbox GROUP BY kind, status ORDER BY kind, status"
-    ):
-        found.setdefault(status, {})[kind] = int(count)
+    for kind, status, count in rows.counts_by_kind(store):
+        found.setdefault(status, {})[kind] = count
     return found
 
 
 def next_due(store: Store) -> datetime | None:
     """When the earliest pending row becomes due, to sleep until then."""
-    row = store.conn.execute("SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'").fetchone()
-    return datetime.fromisoformat(row[0]) if row[0] else None
+    due = rows.earliest_due(store)
+    return datetime.fromisoformat(due) if due else None
 
 
 def list_rows(store: Store, *, statuses: Sequence[str] = (), limit: int | None = None) -> list[OutboxRow]:
     """Ledger rows, newest first, filtered by status."""
-    sql = (
-        "SELECT o.id, o.key, o.kind, s.email, o.status, o.attempts, o.next_attempt_at, o.last_error, "
-        "o.message_id, o.sent_at FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id"
-    )
-    params: list[Any] = list(statuses)
-    if statuses:
-        sql += f" WHERE o.status IN ({','.join('?' * len(statuses))})"
-    sql += " ORDER BY o.id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return [OutboxRow(*row) for row in store.conn.execute(sql, params)]
+    return [OutboxRow(*row) for row in rows.listing(store, statuses, limit)]

@@ -40,6 +40,7 @@ from newsroom_feed.bundled import bundled_templates
 from newsroom_feed.labels import attachment_label
 from newsroom_feed.markup import html_to_text
 from newsroom_feed.models import Release
+from newsroom_feed.site import layout
 
 #: Where the bundled mail templates live (see the module docstring).
 BUNDLED_TEMPLATES = bundled_templates("email")
@@ -119,7 +120,7 @@ def release_view(release: Release, base_url: str, language: str) -> ReleaseView:
         uid=release.uid,
         title=release.title,
         number=release.number,
-        url=f"{base_url}/releases/{release.slug}/",
+        url=layout.release_url(base_url, release.slug),
         summary=release.summary,
         body_html=Markup(release.body_html),  # noqa: S704 - sanitised by nh3 when stored
         body_text=body_text(release.body_html),

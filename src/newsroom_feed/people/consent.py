@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from newsroom_feed.models import iso
+from newsroom_feed.store import subscribers as rows
 from newsroom_feed.store.database import Store, stored_moment
 
 EventKind = Literal["opt-in", "confirmation", "change", "withdrawal", "complaint", "bounce"]
@@ -73,18 +74,15 @@ def record(
 ) -> None:
     """Add one event; ``version`` defaults to that of ``consent_text``. For other modules too (a
     complaint, a bounce)."""
-    store.conn.execute(
-        "INSERT INTO consent_events (subscriber_id, at, event, source, consent_text, consent_version, "
-        "detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            subscriber_id,
-            iso(now),
-            event,
-            source,
-            consent_text,
-            version or consent_version(consent_text),
-            json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
-        ),
+    rows.add_event(
+        store,
+        subscriber_id,
+        iso(now),
+        event,
+        source,
+        consent_text,
+        version or consent_version(consent_text),
+        json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
     )
 
 
@@ -94,11 +92,6 @@ def history(store: Store, subscriber_id: int) -> list[ConsentEvent]:
     Events that migration 6 wrote from what the subscribers table knew carry no version: it is worked out
     here from their consent text.
     """
-    rows = store.conn.execute(
-        "SELECT at, event, source, consent_version, consent_text, detail FROM consent_events "
-        "WHERE subscriber_id = ? ORDER BY id",
-        (subscriber_id,),
-    ).fetchall()
     return [
         ConsentEvent(
             at=stored_moment(at) or datetime.min,
@@ -108,7 +101,7 @@ def history(store: Store, subscriber_id: int) -> list[ConsentEvent]:
             consent_text=text,
             detail=_detail(detail),
         )
-        for at, event, source, version, text, detail in rows
+        for at, event, source, version, text, detail in rows.events(store, subscriber_id)
     ]
 
 
@@ -124,14 +117,10 @@ class Request:
 
 def waiting_requests(store: Store, subscriber_id: int, made_by: datetime | None) -> list[Request]:
     """The requests made since the last confirmation and by ``made_by`` (None: any time), newest first."""
-    rows = store.conn.execute(
-        "SELECT at, source, consent_text, detail FROM consent_events WHERE subscriber_id = ? "
-        "AND event = 'opt-in' AND at <= ? AND id > (SELECT coalesce(max(id), 0) FROM consent_events "
-        "WHERE subscriber_id = ? AND event = 'confirmation') ORDER BY id DESC",
-        (subscriber_id, iso(made_by) if made_by else "9999", subscriber_id),
-    ).fetchall()
     found = []
-    for at, source, text, detail in rows:
+    for at, source, text, detail in rows.unconfirmed_opt_ins(
+        store, subscriber_id, iso(made_by) if made_by else "9999"
+    ):
         choices = (_detail(detail) or {}).get("request")
         if isinstance(choices, dict):
             found.append(Request(stored_moment(at) or datetime.min, source, text, choices))
@@ -141,18 +130,13 @@ def waiting_requests(store: Store, subscriber_id: int, made_by: datetime | None)
 def forget_requests(store: Store, subscriber_id: int) -> None:
     """Drop the choices of the requests made since the last confirmation or withdrawal, which nobody
     confirmed (a stranger may have typed them); the opt-in events themselves stay."""
-    store.conn.execute(
-        "UPDATE consent_events SET detail = NULL WHERE subscriber_id = ? AND event = 'opt-in' "
-        "AND id > (SELECT coalesce(max(id), 0) FROM consent_events WHERE subscriber_id = ? "
-        "AND event IN ('confirmation', 'withdrawal'))",
-        (subscriber_id, subscriber_id),
-    )
+    rows.clear_open_requests(store, subscriber_id)
 
 
 def erase(store: Store, subscriber_id: int) -> None:
     """Delete a subscriber's history. The foreign key would cascade too; said here so that erasure does
     not depend on the connection's ``foreign_keys`` PRAGMA."""
-    store.conn.execute("DELETE FROM consent_events WHERE subscriber_id = ?", (subscriber_id,))
+    rows.delete_events(store, subscriber_id)
 
 
 def _detail(text: str | None) -> dict[str, Any] | None:

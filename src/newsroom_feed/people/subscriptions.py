@@ -1,8 +1,9 @@
 """Subscribers: adding, confirming, unsubscribing, preferences, erasure, and following a link.
 
-The `subscribers` and `subscriber_categories` tables belong to this module; others read and change
-subscribers through the functions here. Every function is pure core (no HTTP, no printing): the CLI and
-the web app call them and turn a `NewsroomError` into an exit code or a status.
+The rules of the `subscribers` and `subscriber_categories` tables live here (their queries in
+`store.subscribers`); others read and change subscribers through the functions here. Every function is
+pure core (no HTTP, no printing): the CLI and the web app call them and turn a `NewsroomError` into an
+exit code or a status.
 
 The signed links in mail are made and checked in `tokens.py`; `resolve` finds the subscriber behind one.
 Its names (`link_token`, `link_url`, `LinkSigner`, `Purpose`, ...) are re-exported here for callers.
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from newsroom_feed.errors import InputError, NotFound, RateLimited, SubscriberNotFound
 from newsroom_feed.mail import outbox
+from newsroom_feed.mail.kinds import CONFIRMATION
 from newsroom_feed.models import (
     CategorySlugs,
     Frequency,
@@ -51,13 +53,11 @@ from newsroom_feed.people.tokens import Purpose as Purpose
 from newsroom_feed.people.tokens import link_token as link_token
 from newsroom_feed.people.tokens import link_url as link_url
 from newsroom_feed.settings import Settings
-from newsroom_feed.store.database import Store, id_chunks, stored_moment
+from newsroom_feed.store import outbox as outbox_rows
+from newsroom_feed.store import subscribers as rows
+from newsroom_feed.store.database import Store, stored_moment
 
-_COLUMNS = (
-    "id, email, name, kind, organization, language, frequency, status, token, consent_text, consent_at, "
-    "consent_source, created_at, confirmed_at, unsubscribed_at"
-)
-_FIELDS = tuple(_COLUMNS.split(", "))
+_FIELDS = tuple(rows.COLUMNS.split(", "))
 _TIMES = ("consent_at", "created_at", "confirmed_at", "unsubscribed_at")
 
 #: Asking again for an address gets at most one confirmation mail per this interval.
@@ -135,22 +135,13 @@ class SubscriberInput(BaseModel):
 
 
 def _categories(store: Store, ids: list[int]) -> dict[int, tuple[str, ...]]:
-    found: dict[int, list[str]] = {}
-    for chunk, marks in id_chunks(ids):
-        for subscriber_id, slug in store.conn.execute(
-            f"SELECT sc.subscriber_id, c.slug FROM subscriber_categories sc "
-            f"JOIN categories c ON c.id = sc.category_id WHERE sc.subscriber_id IN ({marks}) "
-            f"ORDER BY c.slug",
-            chunk,
-        ):
-            found.setdefault(subscriber_id, []).append(slug)
-    return {key: tuple(value) for key, value in found.items()}
+    return {key: tuple(value) for key, value in rows.category_slugs(store, ids).items()}
 
 
-def _build(rows: list[Any], categories: dict[int, tuple[str, ...]]) -> list[Subscriber]:
-    """Subscribers from rows of `_COLUMNS`, which name their fields one for one."""
+def _build(found: list[Any], categories: dict[int, tuple[str, ...]]) -> list[Subscriber]:
+    """Subscribers from rows of `store.subscribers.COLUMNS`, which name their fields one for one."""
     result = []
-    for row in rows:
+    for row in found:
         values = dict(zip(_FIELDS, row, strict=True))
         for name in _TIMES:
             values[name] = stored_moment(values[name])
@@ -160,12 +151,7 @@ def _build(rows: list[Any], categories: dict[int, tuple[str, ...]]) -> list[Subs
 
 def subscribers_by_ids(store: Store, ids: Iterable[int]) -> list[Subscriber]:
     wanted = sorted(set(ids))
-    rows: list[Any] = []
-    for chunk, marks in id_chunks(wanted):
-        rows.extend(
-            store.conn.execute(f"SELECT {_COLUMNS} FROM subscribers WHERE id IN ({marks})", chunk).fetchall()
-        )
-    return _build(rows, _categories(store, wanted))
+    return _build(rows.rows_by_ids(store, wanted), _categories(store, wanted))
 
 
 def get_subscriber(store: Store, ref: int | str) -> Subscriber:
@@ -174,11 +160,9 @@ def get_subscriber(store: Store, ref: int | str) -> Subscriber:
     :raises SubscriberNotFound: none matches.
     """
     if isinstance(ref, int) or str(ref).isdigit():
-        row = store.conn.execute(f"SELECT {_COLUMNS} FROM subscribers WHERE id = ?", (int(ref),)).fetchone()
+        row = rows.row_by_id(store, int(ref))
     else:
-        row = store.conn.execute(
-            f"SELECT {_COLUMNS} FROM subscribers WHERE email = ? COLLATE NOCASE", (str(ref).strip(),)
-        ).fetchone()
+        row = rows.row_by_email(store, str(ref).strip())
     if row is None:
         raise SubscriberNotFound(str(ref))
     return _build([row], _categories(store, [row[0]]))[0]
@@ -188,17 +172,8 @@ def list_subscribers(
     store: Store, *, status: str | None = None, frequencies: Iterable[str] | None = None
 ) -> list[Subscriber]:
     """Subscribers ordered by id, filtered by status and frequency when given."""
-    sql = f"SELECT {_COLUMNS} FROM subscribers WHERE 1 = 1"
-    params: list[Any] = []
-    if status is not None:
-        sql += " AND status = ?"
-        params.append(status)
-    if frequencies is not None:
-        wanted = list(frequencies)
-        sql += f" AND frequency IN ({','.join('?' * len(wanted))})"
-        params.extend(wanted)
-    rows = store.conn.execute(sql + " ORDER BY id", params).fetchall()
-    return _build(rows, _categories(store, [row[0] for row in rows]))
+    found = rows.listing(store, status, None if frequencies is None else list(frequencies))
+    return _build(found, _categories(store, [row[0] for row in found]))
 
 
 def subscriber_document(subscriber: Subscriber) -> dict[str, Any]:
@@ -218,7 +193,7 @@ def subscriber_document(subscriber: Subscriber) -> dict[str, Any]:
 
 
 def _by_token(store: Store, token: str) -> Subscriber:
-    row = store.conn.execute(f"SELECT {_COLUMNS} FROM subscribers WHERE token = ?", (token,)).fetchone()
+    row = rows.row_by_token(store, token)
     if row is None:
         raise NotFound(INVALID_LINK)
     return _build([row], _categories(store, [row[0]]))[0]
@@ -253,9 +228,7 @@ def _hold_request(
     """A subscription asked for an address already stored: record it as an opt-in whose choices wait
     for the confirmation link, and leave the row as it is, but for an unsubscribed address, which is
     `pending` again so that its confirmation mail goes out (`unsubscribed_at` keeps the withdrawal)."""
-    store.conn.execute(
-        "UPDATE subscribers SET status = 'pending' WHERE id = ? AND status = 'unsubscribed'", (subscriber_id,)
-    )
+    rows.change_status(store, subscriber_id, ("unsubscribed",), "pending")
     consent.record(
         store,
         subscriber_id,
@@ -281,24 +254,18 @@ def _apply_waiting_request(store: Store, subscriber_id: int, issued_at: datetime
             )
         except InputError:
             continue  # an event changed by hand since: the row keeps what it has
-        store.conn.execute(
-            "UPDATE subscribers SET name = ?, kind = ?, organization = ?, language = ?, frequency = ?, "
-            "consent_text = coalesce(?, consent_text), consent_at = ?, consent_source = ? WHERE id = ?",
-            (
-                document.name,
-                document.kind,
-                document.organization,
-                document.language,
-                document.frequency,
-                document.consent_text,
-                iso(request.at),
-                request.source,
-                subscriber_id,
+        rows.apply_request(
+            store,
+            subscriber_id,
+            document.model_dump(
+                include={"name", "kind", "organization", "language", "frequency", "consent_text"}
             ),
+            iso(request.at),
+            request.source,
         )
         _set_categories(store, subscriber_id, document.categories)
         return consent_version(request.consent_text)
-    row = store.conn.execute("SELECT consent_text FROM subscribers WHERE id = ?", (subscriber_id,)).fetchone()
+    row = rows.consent_text(store, subscriber_id)
     return consent_version(row[0]) if row else None
 
 
@@ -306,11 +273,7 @@ def _apply_waiting_request(store: Store, subscriber_id: int, issued_at: datetime
 
 
 def _set_categories(store: Store, subscriber_id: int, slugs: Iterable[str]) -> None:
-    store.conn.execute("DELETE FROM subscriber_categories WHERE subscriber_id = ?", (subscriber_id,))
-    store.conn.executemany(
-        "INSERT INTO subscriber_categories (subscriber_id, category_id) VALUES (?, ?)",
-        [(subscriber_id, category_id) for category_id in store.ensure_categories(slugs)],
-    )
+    rows.set_categories(store, subscriber_id, slugs)
 
 
 def _insert(
@@ -324,28 +287,25 @@ def _insert(
 ) -> int:
     """Store a new subscriber with its opt-in as the first event of its consent history."""
     stamp = iso(now)
-    cursor = store.conn.execute(
-        "INSERT INTO subscribers (email, name, kind, organization, language, frequency, status, token, "
-        "consent_text, consent_at, consent_source, created_at, confirmed_at, last_confirmation_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            document.email,
-            document.name,
-            document.kind,
-            document.organization,
-            document.language,
-            document.frequency,
-            status,
-            secrets.token_urlsafe(16),
-            document.consent_text,
-            stamp,
-            source,
-            stamp,
-            stamp if status == "active" else None,
-            stamp if status == "pending" else None,
-        ),
+    subscriber_id = rows.insert(
+        store,
+        {
+            "email": document.email,
+            "name": document.name,
+            "kind": document.kind,
+            "organization": document.organization,
+            "language": document.language,
+            "frequency": document.frequency,
+            "status": status,
+            "token": secrets.token_urlsafe(16),
+            "consent_text": document.consent_text,
+            "consent_at": stamp,
+            "consent_source": source,
+            "created_at": stamp,
+            "confirmed_at": stamp if status == "active" else None,
+            "last_confirmation_at": stamp if status == "pending" else None,
+        },
     )
-    subscriber_id = int(cursor.lastrowid or 0)
     _set_categories(store, subscriber_id, document.categories)
     consent.record(
         store, subscriber_id, "opt-in", source, now, consent_text=document.consent_text, detail=detail
@@ -354,10 +314,7 @@ def _insert(
 
 
 def _exists(store: Store, email: str) -> bool:
-    return (
-        store.conn.execute("SELECT 1 FROM subscribers WHERE email = ? COLLATE NOCASE", (email,)).fetchone()
-        is not None
-    )
+    return rows.exists(store, email)
 
 
 def add_subscriber(
@@ -406,9 +363,7 @@ def _add_again(
                 "add them with --double-opt-in to send a confirmation mail",
             )
         _hold_request(store, existing.id, document, source, now)
-        store.conn.execute(
-            "UPDATE subscribers SET last_confirmation_at = ? WHERE id = ?", (iso(now), existing.id)
-        )
+        rows.update(store, existing.id, {"last_confirmation_at": iso(now)})
         _queue_confirmation(store, existing.id, now)
     return existing.id
 
@@ -448,12 +403,7 @@ def add_if_new(
 
 def _queue_confirmation(store: Store, subscriber_id: int, now: datetime) -> None:
     """Plan the confirmation mail of a pending subscriber; joins the caller's transaction."""
-    outbox.enqueue(store, [outbox.NewMessage(subscriber_id, confirmation_key(now), "confirmation")], now)
-
-
-def confirmation_key(now: datetime) -> str:
-    """The outbox key of a confirmation mail asked for at ``now``: one per request, never merged."""
-    return f"confirm:{iso(now)}"
+    outbox.enqueue(store, [outbox.NewMessage(subscriber_id, CONFIRMATION.key(now), "confirmation")], now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,28 +443,23 @@ def request_subscription(
     with store.transaction():
         if confirmations_per_hour is not None:
             _check_new_address_cap(store, now, confirmations_per_hour)
-        row = store.conn.execute(
-            "SELECT id, status, last_confirmation_at FROM subscribers WHERE email = ? COLLATE NOCASE",
-            (document.email,),
-        ).fetchone()
+        row = rows.confirmation_state(store, document.email)
         if row is None:
             subscriber_id = _insert(store, document, now, status="pending", source="web")
             send = True
         else:
-            subscriber_id, status, last = int(row[0]), row[1], stored_moment(row[2])
+            subscriber_id, status, last = row[0], row[1], stored_moment(row[2])
             send = status != "bounced" and (last is None or now - last >= CONFIRMATION_INTERVAL)
             if send and status in ("pending", "unsubscribed"):
                 # Held only with a mail: a link confirms the requests made by the time it was made
                 # (`confirm`), so one that sends nothing could never be confirmed; it changes nothing.
                 _hold_request(store, subscriber_id, document, "web", now)
             if send:
-                store.conn.execute(
-                    "UPDATE subscribers SET last_confirmation_at = ? WHERE id = ?", (stamp, subscriber_id)
-                )
+                rows.update(store, subscriber_id, {"last_confirmation_at": stamp})
         if send:
             _queue_confirmation(store, subscriber_id, now)
     return SubscriptionRequest(
-        get_subscriber(store, subscriber_id), send, confirmation_key(now) if send else None
+        get_subscriber(store, subscriber_id), send, CONFIRMATION.key(now) if send else None
     )
 
 
@@ -526,11 +471,7 @@ def _check_new_address_cap(store: Store, now: datetime, cap: int) -> None:
     without their owners' wish; one whose owner confirmed was not mailed against their will.
     """
     since = now - timedelta(hours=1)
-    count, oldest = store.conn.execute(
-        "SELECT count(*), min(created_at) FROM subscribers "
-        "WHERE status = 'pending' AND created_at > ? AND consent_source = 'web'",
-        (iso(since),),
-    ).fetchone()
+    count, oldest = rows.pending_since(store, iso(since))
     if count >= cap:
         free_at = (stored_moment(oldest) or now) + timedelta(hours=1)
         retry_after = max(1, int((free_at - now).total_seconds()) + 1)
@@ -576,11 +517,9 @@ def confirm(
         return subscriber
     if subscriber.status == "pending":
         with store.transaction():
-            activated = store.conn.execute(
-                "UPDATE subscribers SET status = 'active', confirmed_at = ?, unsubscribed_at = NULL "
-                "WHERE id = ? AND status = 'pending'",
-                (iso(now), subscriber.id),
-            ).rowcount
+            activated = rows.change_status(
+                store, subscriber.id, ("pending",), "active", confirmed_at=iso(now), unsubscribed_at=None
+            )
             if activated:
                 version = _apply_waiting_request(store, subscriber.id, issued_at)
                 consent.record(store, subscriber.id, "confirmation", source, now, version=version)
@@ -599,16 +538,12 @@ def unsubscribe(store: Store, token: str, now: datetime, *, source: str = UNSUBS
     subscriber = _by_token(store, token)
     if subscriber.status in ("pending", "active"):
         with store.transaction():
-            withdrawn = store.conn.execute(
-                "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ? "
-                "WHERE id = ? AND status IN ('pending', 'active')",
-                (iso(now), subscriber.id),
-            ).rowcount
+            withdrawn = rows.change_status(
+                store, subscriber.id, ("pending", "active"), "unsubscribed", unsubscribed_at=iso(now)
+            )
             if withdrawn:
                 consent.record(store, subscriber.id, "withdrawal", source, now)
-            store.conn.execute(
-                "DELETE FROM outbox WHERE subscriber_id = ? AND status = 'pending'", (subscriber.id,)
-            )
+            outbox_rows.drop_pending(store, subscriber.id)
         subscriber = _by_token(store, token)
     return subscriber
 
@@ -675,12 +610,7 @@ def update_preferences(
     if "categories" in given and tuple(sorted(set(document.categories))) != subscriber.categories:
         changed["categories"] = sorted(set(document.categories))
     with store.transaction():
-        if columns:
-            assignments = ", ".join(f"{name} = ?" for name in columns)
-            store.conn.execute(
-                f"UPDATE subscribers SET {assignments} WHERE id = ?",
-                (*(getattr(document, name) for name in columns), subscriber.id),
-            )
+        rows.update(store, subscriber.id, {name: getattr(document, name) for name in columns})
         if "categories" in given:
             _set_categories(store, subscriber.id, document.categories)
         if changed:
@@ -695,26 +625,10 @@ def _erase_row(store: Store, subscriber_id: int, email: str) -> None:
     """
     pattern = re.compile(re.escape(email), re.IGNORECASE)
     with store.transaction():
-        store.conn.execute(
-            "DELETE FROM outbox WHERE subscriber_id = ? AND status = 'pending'", (subscriber_id,)
-        )
+        outbox_rows.drop_pending(store, subscriber_id)
         consent.erase(store, subscriber_id)
-        for outbox_id in _scrub(store, pattern, "outbox", "last_error", "subscriber_id", subscriber_id):
-            _scrub(store, pattern, "deliveries", "reply", "outbox_id", outbox_id)
-        store.conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
-
-
-def _scrub(
-    store: Store, pattern: re.Pattern[str], table: str, column: str, key: str, value: int
-) -> list[int]:
-    """Replace ``pattern`` in ``column`` of the rows of ``table`` whose ``key`` is ``value``; their ids."""
-    rows = store.conn.execute(f"SELECT id, {column} FROM {table} WHERE {key} = ?", (value,)).fetchall()
-    for row_id, text in rows:
-        if text:
-            store.conn.execute(
-                f"UPDATE {table} SET {column} = ? WHERE id = ?", (pattern.sub("[erased]", text), row_id)
-            )
-    return [int(row_id) for row_id, _ in rows]
+        outbox_rows.scrub_subscriber(store, subscriber_id, pattern, "[erased]")
+        rows.delete(store, subscriber_id)
 
 
 def remove_subscriber(store: Store, email: str) -> None:
@@ -754,35 +668,21 @@ def prune_unconfirmed(store: Store, before: datetime) -> UnconfirmedPruned:
     the last thing it agreed to, so it goes back to `unsubscribed` and its history stays (the choices
     of the unconfirmed requests are dropped from it: a stranger may have typed them).
     """
-    # `created_at <= ?` is implied by the second condition; spelled out, it lets SQLite use the
-    # partial index `subscribers_pending` (created_at WHERE status = 'pending').
-    stale = (
-        "status = 'pending' AND created_at <= :cutoff "
-        "AND coalesce(last_confirmation_at, created_at) <= :cutoff"
-    )
-    cutoff = {"cutoff": iso(before)}
-    ids = [row[0] for row in store.conn.execute(f"SELECT id FROM subscribers WHERE {stale}", cutoff)]
+    cutoff = iso(before)
+    ids = rows.stale_pending_ids(store, cutoff)
     removed = lapsed = 0
     for subscriber_id in ids:
         with store.transaction():
             # Read again inside the transaction: the person may have confirmed a moment ago.
-            row = store.conn.execute(
-                f"SELECT email, unsubscribed_at FROM subscribers WHERE id = :id AND {stale}",
-                {"id": subscriber_id, **cutoff},
-            ).fetchone()
+            row = rows.stale_pending(store, subscriber_id, cutoff)
             if row is None:
                 continue
             if row[1] is None:
                 _erase_row(store, subscriber_id, row[0])
                 removed += 1
                 continue
-            store.conn.execute(
-                "UPDATE subscribers SET status = 'unsubscribed' WHERE id = ? AND status = 'pending'",
-                (subscriber_id,),
-            )
-            store.conn.execute(
-                "DELETE FROM outbox WHERE subscriber_id = ? AND status = 'pending'", (subscriber_id,)
-            )
+            rows.change_status(store, subscriber_id, ("pending",), "unsubscribed")
+            outbox_rows.drop_pending(store, subscriber_id)
             consent.forget_requests(store, subscriber_id)
         lapsed += 1
     return UnconfirmedPruned(removed, lapsed)

@@ -10,14 +10,12 @@ from datetime import datetime
 
 from newsroom_feed.models import Category, Release
 from newsroom_feed.settings import Settings
-from newsroom_feed.site import feeds
-from newsroom_feed.site.feeds import FeedScope
-from newsroom_feed.site.pages import INDEX_PATH, STYLESHEET_PATH, Listed, Pages
+from newsroom_feed.site import formats, layout
+from newsroom_feed.site.feeds import Entries, FeedScope
+from newsroom_feed.site.layout import INDEX_PATH, STYLESHEET_PATH
+from newsroom_feed.site.pages import Listed, Pages
 from newsroom_feed.site.publisher import Publisher
 from newsroom_feed.store.database import Store
-
-#: Files of the public directory that the build owns; anything else there is left alone.
-_OUTPUT_FOLDERS = ("releases", "categories", "feeds", "assets")
 
 
 @dataclass(slots=True)
@@ -38,7 +36,7 @@ class Renderer:
 
     Besides the feeds and pages, each scope (the newsroom, each category) has RFC 5005 archive
     documents: one per complete block of release ids holding a visible release of the scope, each
-    linking to the one before (``prev-archive``); the feed links to the newest (see `feeds.ARCHIVE_BLOCK`).
+    linking to the one before (``prev-archive``); the feed links to the newest (see `layout.ARCHIVE_BLOCK`).
     """
 
     def __init__(self, store: Store, settings: Settings, now: datetime) -> None:
@@ -47,7 +45,7 @@ class Renderer:
         self.now = now
         self.pages = Pages(settings)
         #: Each release's RSS item and Atom entry, serialised once for every document that lists it.
-        self.entries = feeds.Entries(settings)
+        self.entries = Entries(settings)
 
     @functools.cached_property
     def counts(self) -> list[tuple[Category, int]]:
@@ -56,17 +54,17 @@ class Renderer:
     @functools.cached_property
     def archived(self) -> int:
         """Blocks 1..archived are complete and have archive documents."""
-        return feeds.complete_blocks(self.store.last_release_id())
+        return layout.complete_blocks(self.store.last_release_id())
 
     def core_paths(self) -> list[str]:
         """Files every build leaves in place: if one is missing, the directory was wiped."""
-        return [INDEX_PATH, STYLESHEET_PATH, *feeds.feed_paths(None)]
+        return [INDEX_PATH, STYLESHEET_PATH, *formats.feed_paths(None)]
 
     def _blocks(self, ids: Iterable[int]) -> dict[int, list[int]]:
         """Ids by archived block, keeping their order (newest first)."""
         blocks: dict[int, list[int]] = {}
         for release_id in ids:
-            block = feeds.archive_block(release_id)
+            block = layout.archive_block(release_id)
             if block <= self.archived:
                 blocks.setdefault(block, []).append(release_id)
         return blocks
@@ -87,7 +85,7 @@ class Renderer:
             if block in blocks:
                 todo.add(block)
             else:
-                stale.update(feeds.archive_paths(None if category is None else category.slug, block))
+                stale.update(formats.archive_paths(None if category is None else category.slug, block))
             position = bisect.bisect_left(order, block)
             todo.update(order[max(position - 1, 0) : position + 2])
         outputs: dict[str, bytes] = {}
@@ -100,12 +98,14 @@ class Renderer:
             found = releases if releases is not None else _by_id(self.store.releases_by_ids(ids))
             # One the store held back between its two reads (a writer broke it meanwhile) is left out.
             listed = [found[release_id] for release_id in ids if release_id in found]
-            outputs.update(feeds.render_archive(scope, listed, self.entries))
+            outputs.update(formats.render_archive(scope, listed, self.entries))
         return outputs, stale
 
     def _front(self, prev_archive: int | None) -> dict[str, bytes]:
         newest = self.store.visible_releases(self.now, limit=self.settings.feed.items)
-        outputs = feeds.render_feeds(FeedScope(self.settings, None, None, prev_archive), newest, self.entries)
+        outputs = formats.render_feeds(
+            FeedScope(self.settings, None, None, prev_archive), newest, self.entries
+        )
         outputs[INDEX_PATH] = self.pages.index(newest, self.counts)
         outputs[STYLESHEET_PATH] = self.pages.stylesheet()
         return outputs
@@ -114,8 +114,8 @@ class Renderer:
         self, category: Category, newest: list[Release], listed: Sequence[Listed], prev_archive: int | None
     ) -> dict[str, bytes]:
         scope = FeedScope(self.settings, category, None, prev_archive)
-        outputs = feeds.render_feeds(scope, newest[: self.settings.feed.items], self.entries)
-        outputs[feeds.category_path(category.slug)] = self.pages.category(category, listed)
+        outputs = formats.render_feeds(scope, newest[: self.settings.feed.items], self.entries)
+        outputs[layout.category_path(category.slug)] = self.pages.category(category, listed)
         return outputs
 
     def everything(
@@ -132,7 +132,7 @@ class Renderer:
         for done, release in enumerate(visible):
             if on_progress is not None:
                 on_progress(done, len(visible))
-            outputs[feeds.release_path(release.slug)] = self.pages.release(release)
+            outputs[layout.release_path(release.slug)] = self.pages.release(release)
             for category in release.categories:
                 categories[category.slug] = category
                 by_category.setdefault(category.slug, []).append(release)
@@ -140,7 +140,7 @@ class Renderer:
             blocks = self._blocks(release.id for release in releases)
             outputs.update(self._category(categories[slug], releases, releases, max(blocks, default=None)))
             outputs.update(self._archives(categories[slug], blocks, blocks, found)[0])
-        stale = publisher.files_under(*_OUTPUT_FOLDERS) - outputs.keys()
+        stale = publisher.files_under(*layout.OUTPUT_FOLDERS) - outputs.keys()
         if on_progress is not None:
             on_progress(len(visible), len(visible))
         return outputs, stale
@@ -149,16 +149,16 @@ class Renderer:
         """The global feeds and index, the pages and feeds of the affected categories and releases, and
         the archives of the blocks they touch or that just became complete."""
         archived_before = (
-            feeds.complete_blocks(min(affected.inserted) - 1) if affected.inserted else self.archived
+            layout.complete_blocks(min(affected.inserted) - 1) if affected.inserted else self.archived
         )
         completed = range(archived_before + 1, self.archived + 1)
-        wanted = {feeds.archive_block(release_id) for release_id in affected.release_ids}
+        wanted = {layout.archive_block(release_id) for release_id in affected.release_ids}
         wanted = {block for block in wanted if block <= self.archived} | set(completed)
         category_ids = set(affected.category_ids)
         if completed:
             # Every scope with a release in a new archive links its feed to it.
-            first = (completed[0] - 1) * feeds.ARCHIVE_BLOCK + 1
-            ids = range(first, completed[-1] * feeds.ARCHIVE_BLOCK + 1)
+            first = (completed[0] - 1) * layout.ARCHIVE_BLOCK + 1
+            ids = range(first, completed[-1] * layout.ARCHIVE_BLOCK + 1)
             category_ids |= self.store.release_category_ids(ids)
 
         blocks = self._blocks(self.store.visible_ids(self.now))
@@ -168,8 +168,8 @@ class Renderer:
         shown = {category.slug: category for category, _ in self.counts}
         for slug in self.store.category_slugs_by_id(category_ids):
             if slug not in shown:
-                stale.add(feeds.category_path(slug))
-                stale.update(publisher.files_under(feeds.feed_dir(slug)))
+                stale.add(layout.category_path(slug))
+                stale.update(publisher.files_under(layout.feed_dir(slug)))
                 continue
             blocks = self._blocks(self.store.visible_ids(self.now, slug))
             # The feeds need the newest releases whole; the page lists all of them, read light.
@@ -183,11 +183,11 @@ class Renderer:
         for release in self.store.releases_by_ids(sorted(affected.release_ids)):
             read.add(release.id)
             if release.is_visible(self.now):
-                outputs[feeds.release_path(release.slug)] = self.pages.release(release)
+                outputs[layout.release_path(release.slug)] = self.pages.release(release)
             elif release.slug:
-                stale.add(feeds.release_path(release.slug))
+                stale.add(layout.release_path(release.slug))
         # Releases the store holds back now (`Store.flaws`): their pages go, where a page can have been.
-        stale.update(map(feeds.release_path, self.store.page_slugs(affected.release_ids - read)))
+        stale.update(map(layout.release_path, self.store.page_slugs(affected.release_ids - read)))
         return outputs, stale
 
 

@@ -4,7 +4,7 @@ Pages are in Polish (``<html lang="pl">``), dates in the newsroom's zone written
 ("26 listopada 2026, 10:30"), every page carries feed autodiscovery links, and there is no script at all.
 Jinja2 autoescapes everything except a release's ``body_html``, which the store has already sanitised.
 
-Layout (chosen here, DESIGN.md leaves it open): ``/`` lists the newest ``feed.items`` releases and every
+What each page lists (its URL is `site.layout`'s): ``/`` lists the newest ``feed.items`` releases and every
 category with a visible release; ``/categories/<slug>/`` lists every visible release of the category (the
 archive, newest first) beside that category's feeds at ``/feeds/<slug>/``; ``/releases/<slug>/`` is the
 release, the ``link`` of its feed entries. A page depends only on what it shows, so that one new release
@@ -32,25 +32,14 @@ from newsroom_feed.labels import attachment_label
 from newsroom_feed.markup import summarise
 from newsroom_feed.models import Attachment, Category, Release
 from newsroom_feed.settings import Settings
-from newsroom_feed.site.feeds import (
-    ATOM_FILE,
-    JSON_FILE,
-    MEDIA_TYPES,
-    RSS_FILE,
-    FeedScope,
-    category_path,
-    entry_updated,
-    public_url,
-    release_path,
-    release_url,
-)
+from newsroom_feed.site import layout
+from newsroom_feed.site.feeds import FeedScope, entry_updated, release_url
+from newsroom_feed.site.formats import FORMATS
+from newsroom_feed.site.layout import INDEX_PATH, STYLESHEET_PATH, category_path, public_url, release_path
 
-INDEX_PATH = "index.html"
-STYLESHEET_PATH = "assets/style.css"
 _LOCALE = Locale.parse("pl")
 #: Polish month names in the genitive ("26 listopada"), as dates are written, by month number.
 _MONTHS: dict[int, str] = dict(_LOCALE.months["format"]["wide"])
-_FEED_LABELS = ((RSS_FILE, "RSS"), (ATOM_FILE, "Atom"), (JSON_FILE, "JSON Feed"))
 
 
 def templates_dir() -> Path:
@@ -160,6 +149,7 @@ class Pages:
             "organization": settings.feed.organization,
             "email": str(settings.feed.author_email),
             "base_url": settings.base_url,
+            "stylesheet_url": public_url(settings, STYLESHEET_PATH),
         }
         self._feed_links: dict[Category | None, list[_FeedLink]] = {}
         self._globals = {
@@ -178,8 +168,10 @@ class Pages:
         if links is None:
             scope = FeedScope(self.settings, category)
             links = [
-                _FeedLink(scope.url(name), MEDIA_TYPES[name], f"{scope.title} ({label})", label)
-                for name, label in _FEED_LABELS
+                _FeedLink(
+                    scope.url(output.name), output.media_type, f"{scope.title} ({output.label})", output.label
+                )
+                for output in FORMATS
             ]
             self._feed_links[category] = links
         return links
@@ -194,10 +186,10 @@ class Pages:
         return text.encode("utf-8")
 
     def _items(self, releases: Sequence[Listed]) -> list[ListItem]:
-        base = f"{self.settings.base_url}/releases/"
+        base_url = self.settings.base_url
         return [
             ListItem(
-                url=f"{base}{release.slug}/",
+                url=layout.release_url(base_url, release.slug),
                 title=release.title,
                 iso=_isotime(release.visible_at),
                 date=local_date(release.visible_at, self.zone),

@@ -1,8 +1,9 @@
 """The SQLite store: the connection, the migrations runner, typed reads and writes of releases and categories.
 
-The only module that imports sqlite_utils. Other modules that own a table of their own (the outbox, the
-subscribers) run their SQL through `Store.conn` inside `Store.transaction()`, so every write of one
-operation commits together or not at all.
+The other table groups have their named queries beside this module (`outbox.py`, `subscribers.py`,
+`digests.py`, `build.py`, `upkeep.py`); they run on `Store.conn` and join the caller's
+`Store.transaction()`, so every write of one operation commits together or not at all. No module outside
+this package spells SQL.
 
 Times are stored as UTC text ``YYYY-MM-DDTHH:MM:SSZ`` so that text order is time order. Triggers (the
 schema is in `schema.py`) append to `changes` on every write to the release tables, so a row written by
@@ -860,6 +861,17 @@ class Store:
                 "fingerprint = coalesce(?, fingerprint) WHERE id = 1",
                 (cursor, iso(built_at), error, fingerprint),
             )
+
+    def release_stamps(self, ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+        """Each existing release's stored ``updated_at`` and ``retracted_at``: one cheap query that tells
+        whether a copy read earlier still holds."""
+        stamps: dict[int, tuple[str | None, str | None]] = {}
+        for chunk, marks in id_chunks(ids):
+            for release_id, updated, retracted in self.conn.execute(
+                f"SELECT id, updated_at, retracted_at FROM releases WHERE id IN ({marks})", chunk
+            ):
+                stamps[release_id] = (updated, retracted)
+        return stamps
 
     def release_category_ids(self, release_ids: Iterable[int]) -> set[int]:
         wanted = sorted(set(release_ids))

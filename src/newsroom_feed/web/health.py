@@ -22,6 +22,8 @@ from newsroom_feed.errors import NewsroomError
 from newsroom_feed.mail import outbox
 from newsroom_feed.metrics import CONTENT_TYPE
 from newsroom_feed.models import OutboxStatus, iso
+from newsroom_feed.store import build as build_rows
+from newsroom_feed.store import outbox as outbox_rows
 from newsroom_feed.web.security import bearer_matches
 from newsroom_feed.web.state import state_of
 
@@ -40,10 +42,9 @@ def healthz(request: Request) -> JSONResponse:
     report: dict[str, Any] = {"status": "ok", "store": {"reachable": True}}
     try:
         store = web.stores.get()
-        store.conn.execute("SELECT 1").fetchone()
         state = store.build_state()
-        last_error = store.conn.execute("SELECT last_error FROM build_state WHERE id = 1").fetchone()[0]
-        failed = store.conn.execute("SELECT count(*) FROM outbox WHERE status = 'failed'").fetchone()[0]
+        last_error = build_rows.last_error(store)
+        failed = outbox_rows.count_failed(store)
         report["last_build"] = iso(state.built_at) if state.built_at else None
         report["last_error"] = last_error
         report["outbox"] = {"backlog": outbox.waiting(store), "failed": int(failed)}

@@ -28,13 +28,19 @@ from urllib.parse import quote
 from starlette.responses import FileResponse
 
 from newsroom_feed.settings import Settings
+from newsroom_feed.site.formats import FORMATS
+from newsroom_feed.site.layout import DIRECTORY_INDEX
 from newsroom_feed.web.security import Receive, Scope, Send
 
-RSS = "application/rss+xml; charset=utf-8"
-ATOM = "application/atom+xml; charset=utf-8"
-JSON_FEED = "application/feed+json; charset=utf-8"
 HTML = "text/html; charset=utf-8"
-FEED_TYPES = frozenset({RSS, ATOM, JSON_FEED})
+#: Feed files by name, from the registry of formats: ``rss.xml`` also names ``rss-pl.xml`` and the like,
+#: so a feed is known by its stem and suffix: (stem, suffix, media type).
+_FEEDS = tuple(
+    (stem, f".{suffix}", f"{output.media_type}; charset=utf-8")
+    for output in FORMATS
+    for stem, _, suffix in [output.name.lower().rpartition(".")]
+)
+FEED_TYPES = frozenset(media_type for _, _, media_type in _FEEDS)
 
 _BY_SUFFIX = {
     ".html": HTML,
@@ -59,14 +65,12 @@ GZIP_MIN = 256
 
 
 def content_type(path: Path) -> str:
-    """The media type of an output, by name: feeds are named ``rss*.xml``, ``atom*.xml``, ``feed*.json``."""
+    """The media type of an output, by name: a feed named like its format (``rss*.xml``, ``atom*.xml``,
+    ``feed*.json``) gets that format's."""
     name = path.name.lower()
-    if name.endswith(".xml") and name.startswith("rss"):
-        return RSS
-    if name.endswith(".xml") and name.startswith("atom"):
-        return ATOM
-    if name.endswith(".json") and name.startswith("feed"):
-        return JSON_FEED
+    for stem, suffix, media_type in _FEEDS:
+        if name.endswith(suffix) and name.startswith(stem):
+            return media_type
     known = _BY_SUFFIX.get(path.suffix.lower())
     if known:
         return known
@@ -177,7 +181,7 @@ class PublicFiles:
                 location = quote(f"/{url_path}/", safe="/:@!$&'()*+,;=-._~")
                 await _send(send, 301, [(b"location", location.encode("ascii"))], b"")
                 return
-            target = target / "index.html"
+            target = target / DIRECTORY_INDEX
             info = _stat(target)
         elif url_path.endswith("/"):
             info = None

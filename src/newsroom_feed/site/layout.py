@@ -1,0 +1,92 @@
+"""Every path and URL of the public site: where the build writes a file and where readers find it.
+
+A leaf module (it imports nothing of the project but settings), so that `mail/` may ask it for the
+URLs a message links to without depending on the rest of `site/`. The layout (DESIGN.md section 4):
+``/`` is the index, ``/releases/<slug>/`` a release, ``/categories/<slug>/`` a category beside its feeds
+at ``/feeds/<slug>/``, ``/feeds/`` the newsroom's feeds, ``/feeds/[<slug>/]archive/<block>/`` the RFC 5005
+archives, ``/assets/`` the stylesheet. A feed's file name (``rss.xml``) is its format's (`site.formats`).
+"""
+
+from __future__ import annotations
+
+from newsroom_feed.settings import Settings
+
+#: The file a folder's URL (``x/``) is served from.
+DIRECTORY_INDEX = "index.html"
+INDEX_PATH = DIRECTORY_INDEX
+STYLESHEET_PATH = "assets/style.css"
+FEEDS = "feeds"
+#: Folders of the public directory that the build owns; anything else there is left alone.
+OUTPUT_FOLDERS = ("releases", "categories", FEEDS, "assets")
+#: The one feed named where a single feed is offered (mails, the demo): RSS, which every reader takes.
+#: `site.rss` writes its feeds under this name.
+PRIMARY_FEED = "rss.xml"
+
+#: Releases by id in blocks of this many make the RFC 5005 archive documents: a release's id never
+#: changes, so the archive that holds it is known from the id alone, and a block is archived once every
+#: id in it has been given out, so an archive document does not change when new releases arrive.
+ARCHIVE_BLOCK = 100
+
+
+def release_path(slug: str) -> str:
+    """The page of one release, relative to the public directory."""
+    return f"releases/{slug}/{DIRECTORY_INDEX}"
+
+
+def category_path(slug: str) -> str:
+    """The page of one category; ``categories/<slug>/`` sits beside ``/feeds/<slug>/``."""
+    return f"categories/{slug}/{DIRECTORY_INDEX}"
+
+
+def feed_dir(category: str | None) -> str:
+    """The folder of the newsroom's feeds (None) or of one category's."""
+    return FEEDS if category is None else f"{FEEDS}/{category}"
+
+
+def feed_path(category: str | None, name: str) -> str:
+    """The subscription document of one scope in the format whose file is ``name``."""
+    return f"{feed_dir(category)}/{name}"
+
+
+def archive_path(category: str | None, block: int, name: str) -> str:
+    """One RFC 5005 archive document of one scope."""
+    return f"{feed_dir(category)}/archive/{block}/{name}"
+
+
+def is_feed_path(path: str, names: tuple[str, ...]) -> bool:
+    """Whether an output path is a feed or feed archive in one of the formats named (WebSub pings them)."""
+    return path.startswith(f"{FEEDS}/") and path.endswith(names)
+
+
+def archive_block(release_id: int) -> int:
+    """The archive block (1, 2, ...) of a release id."""
+    return (release_id - 1) // ARCHIVE_BLOCK + 1
+
+
+def complete_blocks(last_release_id: int) -> int:
+    """How many blocks are archived: those whose every id has been given out."""
+    return last_release_id // ARCHIVE_BLOCK
+
+
+def url(base_url: str, path: str) -> str:
+    """The URL of a file in the public directory; ``x/index.html`` is served as ``x/``."""
+    return f"{base_url}/{path.removesuffix(DIRECTORY_INDEX)}"
+
+
+def public_url(settings: Settings, path: str) -> str:
+    """`url` under the configured base URL."""
+    return url(settings.base_url, path)
+
+
+def release_url(base_url: str, slug: str) -> str:
+    """Where a release's page is read: the ``link`` of its feed entries and of the mails that announce it."""
+    return url(base_url, release_path(slug))
+
+
+def category_url(base_url: str, slug: str) -> str:
+    return url(base_url, category_path(slug))
+
+
+def category_scheme(base_url: str) -> str:
+    """The ``domain``/``scheme`` of feed categories: the folder the category pages live in."""
+    return f"{base_url}/categories/"

@@ -17,7 +17,7 @@ from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
-from .web_helpers import ServerThread, serve
+from ..web_helpers import ServerThread, serve
 
 TOKEN = "test-admin-token-not-for-production"
 RELEASE = {

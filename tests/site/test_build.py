@@ -18,7 +18,7 @@ from newsroom_feed.site.publisher import Publisher, PublishError
 from newsroom_feed.store import database as store_module
 from newsroom_feed.store.database import Store
 
-from .conftest import NOW
+from ..conftest import NOW
 from .test_feeds import EMBARGOED_TITLE, SCHEDULED_TITLE, add_release, entry_titles, sample_newsroom
 
 #: When the sample embargo lifts: 27 November 2026, 08:00 in Warsaw.

@@ -26,7 +26,7 @@ from newsroom_feed.planner import announce
 from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 
-from .mail_helpers import PlainRenderer, add_release, add_subscriber, smtp_settings
+from ..mail_helpers import PlainRenderer, add_release, add_subscriber, smtp_settings
 
 #: What the relay answers for an address at RCPT or DATA: None accepts, a string is the reply.
 Answer = Callable[[str], str | None]

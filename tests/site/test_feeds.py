@@ -21,9 +21,9 @@ from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.site import atom, feeds, jsonfeed, layout, rss
 from newsroom_feed.store.database import Store
 
-from .conftest import NOW, make_settings
+from ..conftest import NOW, make_settings
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 ATOM = "{http://www.w3.org/2005/Atom}"
 HUB = "https://pubsubhubbub.appspot.com/"
 

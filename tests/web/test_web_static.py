@@ -16,8 +16,8 @@ import pytest
 from newsroom_feed.settings import Settings
 from newsroom_feed.web import create_app, static
 
-from .conftest import make_settings
-from .web_helpers import ServerThread, raw_get, serve
+from ..conftest import make_settings
+from ..web_helpers import ServerThread, raw_get, serve
 
 RSS_BYTES = (
     '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel><title>Informacje prasowe</title>'

@@ -18,9 +18,9 @@ from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 from newsroom_feed.web.texts import consent_text
 
-from .conftest import make_settings
-from .smtp_server import SmtpServer
-from .web_helpers import ServerThread, csrf_token, serve, submit
+from ..conftest import make_settings
+from ..smtp_server import SmtpServer
+from ..web_helpers import ServerThread, csrf_token, serve, submit
 
 ANIA = {
     "email": "ania.nowak@gazeta.example.pl",

@@ -31,7 +31,7 @@ from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 from newsroom_feed.web.texts import consent_text
 
-from .web_helpers import ServerThread, serve, submit
+from ..web_helpers import ServerThread, serve, submit
 
 CONSENT = "Zgadzam się na otrzymywanie informacji prasowych."
 VERSION = hashlib.sha256(CONSENT.encode("utf-8")).hexdigest()[:12]

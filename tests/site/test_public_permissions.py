@@ -13,7 +13,7 @@ from newsroom_feed import planner
 from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 
-from .conftest import NOW
+from ..conftest import NOW
 from .test_feeds import sample_newsroom
 
 

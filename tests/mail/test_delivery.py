@@ -28,8 +28,8 @@ from newsroom_feed.planner import announce
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store.database import Store
 
-from .mail_helpers import PlainRenderer, add_release, add_subscriber, smtp_settings
-from .smtp_server import SmtpServer
+from ..mail_helpers import PlainRenderer, add_release, add_subscriber, smtp_settings
+from ..smtp_server import SmtpServer
 
 
 def _rows(store: Store) -> list[tuple[str, str, int]]:

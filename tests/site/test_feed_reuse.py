@@ -17,7 +17,7 @@ from newsroom_feed.settings import Settings
 from newsroom_feed.site import atom, feeds, rss
 from newsroom_feed.store.database import Store
 
-from .conftest import NOW, make_settings
+from ..conftest import NOW, make_settings
 
 HUB = "https://pubsubhubbub.appspot.com/"
 

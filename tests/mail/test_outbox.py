@@ -9,7 +9,7 @@ from newsroom_feed.mail.outbox import Attempt, NewMessage
 from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 
-from .mail_helpers import add_subscriber
+from ..mail_helpers import add_subscriber
 
 
 def _status(store: Store, row_id: int) -> tuple[str, int, str | None]:

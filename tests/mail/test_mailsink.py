@@ -16,7 +16,7 @@ from newsroom_feed.mail.sink import serve
 from newsroom_feed.mail.smtp import Mailer
 from newsroom_feed.settings import Settings
 
-from .mail_helpers import smtp_settings
+from ..mail_helpers import smtp_settings
 
 MESSAGE = (
     "From: prasa@newsroom.example.pl\r\nTo: anna@example.pl\r\n"

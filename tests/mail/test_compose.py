@@ -32,7 +32,7 @@ from newsroom_feed.people.subscriptions import (
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store.database import Store
 
-from .smtp_server import SmtpServer
+from ..smtp_server import SmtpServer
 
 POLISH = "ąćęłńóśźż ĄĆĘŁŃÓŚŹŻ"
 LINK = re.compile(r"https://prasa\.example\.pl/(unsubscribe|preferences|confirm)/([A-Za-z0-9_.-]+)")
@@ -396,7 +396,7 @@ def test_a_composer_that_lives_on_sees_corrections_and_retractions(
         made.render(item(3, ania.id, (release.id,)))
 
 
-GOLDEN = Path(__file__).parent / "golden" / "email"
+GOLDEN = Path(__file__).parents[1] / "golden" / "email"
 
 
 @pytest.mark.parametrize(

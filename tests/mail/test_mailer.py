@@ -10,8 +10,8 @@ from newsroom_feed.errors import PermanentDeliveryError, TransientDeliveryError
 from newsroom_feed.mail.smtp import Mailer
 from newsroom_feed.settings import Settings
 
-from .mail_helpers import smtp_settings
-from .smtp_server import SmtpServer
+from ..mail_helpers import smtp_settings
+from ..smtp_server import SmtpServer
 
 MESSAGE = (
     "Subject: Złote Lajki\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nZażółć gęślą jaźń\r\n".encode()

@@ -30,8 +30,8 @@ from newsroom_feed.scheduler import Clock
 from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 
-from .conftest import NOW, make_settings
-from .smtp_server import SmtpServer
+from ..conftest import NOW, make_settings
+from ..smtp_server import SmtpServer
 
 CONSENT = "Zgadzam się na otrzymywanie informacji prasowych."
 DAY = timedelta(days=1)

@@ -20,7 +20,7 @@ from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
-from .web_helpers import serve
+from ..web_helpers import serve
 
 
 def test_healthz_reports_the_last_build_and_the_outbox_backlog(settings: Settings, store: Store, now) -> None:

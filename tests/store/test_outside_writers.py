@@ -22,10 +22,10 @@ from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
-from .conftest import NOW
-from .smtp_server import SmtpServer
-from .test_feeds import VISIBLE_TITLE, entry_titles, sample_newsroom
-from .web_helpers import serve
+from ..conftest import NOW
+from ..site.test_feeds import VISIBLE_TITLE, entry_titles, sample_newsroom
+from ..smtp_server import SmtpServer
+from ..web_helpers import serve
 
 #: Links no writer may publish, each as an outside writer might store it.
 DANGEROUS = {

@@ -19,7 +19,7 @@ from newsroom_feed.settings import Settings
 from newsroom_feed.store import database as store_module
 from newsroom_feed.store.database import Store
 
-from .conftest import make_settings
+from ..conftest import make_settings
 
 #: The umask of a login shell, and the one some supervisors leave: neither may widen what is created.
 UMASKS = [0o022, 0o000]

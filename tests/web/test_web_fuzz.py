@@ -20,7 +20,7 @@ from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
-from .web_helpers import serve
+from ..web_helpers import serve
 
 AUTH = {"Authorization": "Bearer test-admin-token-not-for-production"}
 #: Bounded: 50 valid-looking and 50 invalid requests per operation keep the run to seconds.

@@ -12,8 +12,8 @@ from newsroom_feed.markup import render_markdown
 from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import HELD_UNTIL, Store
 
-from .conftest import NOW
-from .test_feeds import EMBARGOED_TITLE, sample_newsroom
+from ..conftest import NOW
+from ..site.test_feeds import EMBARGOED_TITLE, sample_newsroom
 
 
 def _outside_write(settings: Settings, sql: str, *params: object) -> None:

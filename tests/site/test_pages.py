@@ -26,7 +26,7 @@ from newsroom_feed.settings import Settings
 from newsroom_feed.site.pages import babel_date, local_date
 from newsroom_feed.store.database import Store
 
-from .conftest import NOW
+from ..conftest import NOW
 from .test_feeds import VISIBLE_TITLE, add_release, sample_newsroom
 
 #: Elements HTML5 defines without an end tag.

@@ -21,13 +21,13 @@ from newsroom_feed.settings import Settings, SmtpSettings
 from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app
 
-from .smtp_server import SmtpServer
-from .web_helpers import ServerThread, serve
+from ..smtp_server import SmtpServer
+from ..web_helpers import ServerThread, serve
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from newsroom_feed.errors import UnknownMessageKind
 from newsroom_feed.models import Release, Subscriber, iso
+from newsroom_feed.people.subscriptions import confirmation_key
 from newsroom_feed.people.tokens import Purpose
 
 if TYPE_CHECKING:
@@ -144,8 +145,12 @@ class ConfirmationKind(MessageKind):
     links = ("confirm",)
 
     def key(self, now: datetime) -> str:
-        """The outbox key of a confirmation mail asked for at ``now``: one per request, never merged."""
-        return f"confirm:{iso(now)}"
+        """The outbox key of a confirmation mail asked for at ``now``: one per request, never merged.
+
+        `people.subscriptions` queues confirmations inside the opt-in's own transaction, and people sit
+        below mail, so the key is made there and this kind reads it.
+        """
+        return confirmation_key(now)
 
     def read_key(self, key: str) -> datetime | None:
         """When the confirmation was asked for, or None for a key not made by `key`."""

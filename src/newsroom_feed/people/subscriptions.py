@@ -29,8 +29,6 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from newsroom_feed.errors import InputError, NotFound, RateLimited, SubscriberNotFound
-from newsroom_feed.mail import outbox
-from newsroom_feed.mail.kinds import CONFIRMATION
 from newsroom_feed.models import (
     CategorySlugs,
     Frequency,
@@ -401,9 +399,16 @@ def add_if_new(
     return subscriber_id
 
 
+def confirmation_key(now: datetime) -> str:
+    """The outbox key of a confirmation mail asked for at ``now``: one per request, never merged
+    (`mail.kinds.CONFIRMATION` reads it back)."""
+    return f"confirm:{iso(now)}"
+
+
 def _queue_confirmation(store: Store, subscriber_id: int, now: datetime) -> None:
-    """Plan the confirmation mail of a pending subscriber; joins the caller's transaction."""
-    outbox.enqueue(store, [outbox.NewMessage(subscriber_id, CONFIRMATION.key(now), "confirmation")], now)
+    """Plan the confirmation mail of a pending subscriber; joins the caller's transaction, so a crash
+    leaves either both the pending subscriber and its mail or neither."""
+    outbox_rows.insert_new(store, [(confirmation_key(now), "confirmation", subscriber_id, "[]")], iso(now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,7 +464,7 @@ def request_subscription(
         if send:
             _queue_confirmation(store, subscriber_id, now)
     return SubscriptionRequest(
-        get_subscriber(store, subscriber_id), send, CONFIRMATION.key(now) if send else None
+        get_subscriber(store, subscriber_id), send, confirmation_key(now) if send else None
     )
 
 

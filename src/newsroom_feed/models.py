@@ -33,6 +33,8 @@ from pydantic import (
 
 from newsroom_feed.errors import InputError
 
+#: The languages of the templates and pages (mail, subscriber pages); the first is the default.
+LANGUAGES: tuple[str, ...] = ("pl", "en")
 DEFAULT_ZONE = ZoneInfo("Europe/Warsaw")
 
 # Bounds of every text a release or category may hold. The input models below refuse more, and the

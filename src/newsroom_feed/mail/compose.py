@@ -42,14 +42,13 @@ from newsroom_feed.mail.kinds import MessageKind, kind_named
 from newsroom_feed.mail.templates import BUNDLED_TEMPLATES as BUNDLED_TEMPLATES
 from newsroom_feed.mail.templates import make_environment as make_environment
 from newsroom_feed.mail.templates import release_view, template_helpers
-from newsroom_feed.models import OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
+from newsroom_feed.models import LANGUAGES, OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
 from newsroom_feed.people.subscriptions import subscribers_by_ids
 from newsroom_feed.people.tokens import LinkSigner
 from newsroom_feed.settings import Settings
 from newsroom_feed.site import layout
 from newsroom_feed.store.database import Store
 
-LANGUAGES = ("pl", "en")
 #: The List-Id label of the list that carries every category.
 GENERAL_LIST = "all-categories"
 #: Distinct bodies kept rendered; a digest run has a handful, so this bounds memory, not speed.

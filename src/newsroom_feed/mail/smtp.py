@@ -32,8 +32,12 @@ class Accepted:
     reply: str
 
 
-class RateLimiter:
-    """At most ``rate`` starts per second, allowing a burst of ``burst`` after a quiet spell."""
+class SendingPace:
+    """At most ``rate`` message starts per second, allowing a burst of ``burst`` after a quiet spell.
+
+    Not `web.security.RateLimiter`: that one refuses a client past its allowance in a window; this one
+    makes the sender wait, so a relay's limit is never hit and nothing is refused.
+    """
 
     def __init__(self, rate: float, burst: int = 1) -> None:
         self._interval = 1.0 / rate
@@ -120,7 +124,7 @@ class Mailer:
         self._idle: asyncio.Queue[_Connection] = asyncio.Queue()
         for connection in self._all:
             self._idle.put_nowait(connection)
-        self._limiter = RateLimiter(settings.rate_per_second, burst=settings.connections)
+        self._limiter = SendingPace(settings.rate_per_second, burst=settings.connections)
 
     async def __aenter__(self) -> Mailer:
         return self

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from newsroom_feed.errors import InputError, NotFound
-from newsroom_feed.models import Subscriber
+from newsroom_feed.models import LANGUAGES, Subscriber
 from newsroom_feed.people import subscriptions
 from newsroom_feed.web.forms import FREQUENCIES
 from newsroom_feed.web.render import (
@@ -33,7 +33,7 @@ from newsroom_feed.web.render import (
     with_csrf,
 )
 from newsroom_feed.web.state import WebState, state_of
-from newsroom_feed.web.texts import LANGUAGES, texts
+from newsroom_feed.web.texts import texts
 
 router = APIRouter(include_in_schema=False)
 

@@ -17,9 +17,10 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, Response
 
 from newsroom_feed.bundled import bundled_templates
+from newsroom_feed.models import LANGUAGES
 from newsroom_feed.web.security import CsrfTokens
 from newsroom_feed.web.state import WebState, client_address, state_of
-from newsroom_feed.web.texts import LANGUAGES, texts
+from newsroom_feed.web.texts import texts
 
 # -- rendering -------------------------------------------------------------------------------------
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Final
 
-LANGUAGES: Final = ("pl", "en")
-
 TEXTS: Final[dict[str, dict[str, str]]] = {
     "pl": {
         "skip": "Przejdź do treści",

@@ -8,12 +8,14 @@ full build within 2x the baseline. A full build also writes the 10,000 release p
 pages and the RFC 5005 feed archives (about 4,200 documents holding every release), so its own line is
 far above the baseline: the lines below it time each part of it alone, the feeds being the like-for-like
 comparison. Each line shows the best run and its CPU time, which stays meaningful when the machine is
-busy.
+busy. Last, the build after one new release over stores of 10,000 and 100,000 releases (BENCH_SCALING,
+comma-separated sizes; empty to skip), each filled and built in full first: within 1.3x of each other.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -47,8 +49,8 @@ def _timed(action: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-def _fill(store: Store) -> None:
-    """10,000 complete releases written in one transaction, as an importer of old releases would."""
+def _fill(store: Store, releases: int = RELEASES) -> None:
+    """``releases`` complete releases written in one transaction, as an importer of old releases would."""
     body = render_markdown(
         "Rada Programowa **Związku Miast** ogłosiła wyniki konkursu. " * 8
         + "\n\nSzczegóły w załączniku i na stronie [związku](https://example.pl/).\n\n- punkt\n- punkt"
@@ -59,8 +61,8 @@ def _fill(store: Store) -> None:
             [(n + 1, f"kategoria-{n + 1}", f"Kategoria {n + 1} – miasta") for n in range(CATEGORIES)],
         )
         rows = []
-        for n in range(1, RELEASES + 1):
-            moment = iso(NOW - timedelta(hours=RELEASES - n + 1))
+        for n in range(1, releases + 1):
+            moment = iso(NOW - timedelta(hours=releases - n + 1))
             rows.append(
                 (n, f"tag:prasa.example.pl,2026:release/{n}", f"{n}/2026", f"komunikat-{n}",
                  f"Komunikat nr {n}: gęślą jaźń w mieście", "Streszczenie komunikatu – żółć.",
@@ -73,13 +75,13 @@ def _fill(store: Store) -> None:
         )
         conn.executemany(
             "INSERT INTO release_categories (release_id, category_id, position) VALUES (?, ?, ?)",
-            [(n, n % CATEGORIES + 1, 0) for n in range(1, RELEASES + 1)]
-            + [(n, (n + 7) % CATEGORIES + 1, 1) for n in range(1, RELEASES + 1, 3)],
+            [(n, n % CATEGORIES + 1, 0) for n in range(1, releases + 1)]
+            + [(n, (n + 7) % CATEGORIES + 1, 1) for n in range(1, releases + 1, 3)],
         )
         conn.executemany(
             "INSERT INTO attachments (release_id, position, url, title, mime_type, length) "
             "VALUES (?, 0, ?, 'Komunikat (PDF)', 'application/pdf', 183422)",
-            [(n, f"https://example.pl/files/{n}.pdf") for n in range(1, RELEASES + 1, 2)],
+            [(n, f"https://example.pl/files/{n}.pdf") for n in range(1, releases + 1, 2)],
         )
 
 
@@ -203,7 +205,9 @@ def _parts(store: Store, settings: Settings) -> dict[str, tuple[float, float, An
         outputs[INDEX_PATH] = renderer.pages.index(visible[:items], renderer.counts)
         for category, releases in scopes[1:]:
             assert category is not None
-            outputs[layout.category_path(category.slug)] = renderer.pages.category(category, releases)
+            outputs[layout.category_path(category.slug)] = renderer.pages.category(
+                category, releases[: layout.CATEGORY_PAGE], len(releases)
+            )
         return outputs
 
     parts["feeds"] = _timed(render_feeds)
@@ -275,6 +279,50 @@ def main() -> None:
         _line("--full over an unchanged directory", [forced], base, f"{len(forced[2].written)} written")
         _synchronous_cost(store, settings, later)
         store.close()
+    _scaling()
+
+
+#: Store sizes the one-change build is timed at, to show it costs what changed, not what the store holds.
+SCALING = tuple(int(n) for n in os.environ.get("BENCH_SCALING", "10000,100000").split(",") if n)
+
+
+def _one_change(releases: int) -> float:
+    """Best of 5 builds after one new release, over a store of ``releases`` built in full first."""
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
+        root = Path(scratch)
+        settings = load_settings(
+            database=root / "newsroom.db",
+            public_dir=root / "public",
+            base_url="https://prasa.example.pl",
+            secret_key="bench",
+        )
+        with Store.for_settings(settings) as store:
+            _fill(store, releases)
+            planner.build(store, settings, NOW)
+            runs = []
+            for n in range(1, 6):
+                later = NOW + timedelta(minutes=n)
+                document = ReleaseInput.parse(
+                    {"title": f"Nowy komunikat {n}", "categories": [f"kategoria-{n}"],
+                     "published_at": later.isoformat()}
+                )  # fmt: skip
+                store.add_release(document, later)
+                runs.append(_timed(lambda later=later: planner.build(store, settings, later))[0])  # type: ignore[misc]
+    return min(runs)
+
+
+def _scaling() -> None:
+    """The one-change build at each of `SCALING`'s sizes, against the smallest (aim: within 1.3x)."""
+    if not SCALING:
+        return
+    times = {releases: _one_change(releases) for releases in SCALING}
+    smallest = times[min(times)]
+    for releases, seconds in times.items():
+        print(
+            f"build after one new release at {releases:>7,} releases {seconds * 1000:9.1f} ms "
+            f"{seconds / smallest:6.2f}x the {min(times):,}-release store  (aim: < 1.3x)",
+            flush=True,
+        )
 
 
 def _synchronous_cost(store: Store, settings: Settings, start: datetime, rounds: int = 10) -> None:

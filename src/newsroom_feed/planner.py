@@ -188,6 +188,7 @@ def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: dat
     fell in (built_at, now]; None when only a full build is safe (a deleted release or a renamed
     category, whose old outputs cannot be found from the change alone, or too many changes)."""
     affected = Affected(set(), set(), set())
+    touched: list[tuple[int | None, int | None]] = []
     while cursor < head:
         changes = store.changes_after(cursor)
         if not changes:
@@ -197,6 +198,7 @@ def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: dat
                 break
             if (change.table == "releases" and change.op == "delete") or change.table == "categories":
                 return None
+            touched.append((change.release_id, change.category_id))
             if change.release_id is not None:
                 affected.release_ids.add(change.release_id)
                 if change.table == "releases" and change.op == "insert":
@@ -206,6 +208,11 @@ def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: dat
         cursor = changes[-1].id
         if len(affected.release_ids) > _FULL_BUILD_AFTER:
             return None
+    # A release that was there before the change may have left its place in a category's list, which
+    # moves the pages after it; a new one (or one the clock lifted) only adds to the lists.
+    edited = {r for r, _ in touched if r is not None and r not in affected.inserted}
+    affected.unsettled.update(c for r, c in touched if c is not None and r not in affected.inserted)
+    affected.unsettled.update(store.release_category_ids(edited))
     if now > built_at:
         affected.release_ids.update(release.id for release in store.visible_between(built_at, now))
     affected.category_ids.update(store.release_category_ids(affected.release_ids))

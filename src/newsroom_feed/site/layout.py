@@ -3,8 +3,9 @@
 A leaf module (it imports nothing of the project but settings), so that `mail/` may ask it for the
 URLs a message links to without depending on the rest of `site/`. The layout (DESIGN.md section 4):
 ``/`` is the index, ``/releases/<slug>/`` a release, ``/categories/<slug>/`` a category beside its feeds
-at ``/feeds/<slug>/``, ``/feeds/`` the newsroom's feeds, ``/feeds/[<slug>/]archive/<block>/`` the RFC 5005
-archives, ``/assets/`` the stylesheet. A feed's file name (``rss.xml``) is its format's (`site.formats`).
+at ``/feeds/<slug>/`` (its older releases at ``/categories/<slug>/page/<n>/``, 1 the oldest), ``/feeds/``
+the newsroom's feeds, ``/feeds/[<slug>/]archive/<block>/`` the RFC 5005 archives, ``/assets/`` the
+stylesheet. A feed's file name (``rss.xml``) is its format's (`site.formats`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ PRIMARY_FEED = "rss.xml"
 #: id in it has been given out, so an archive document does not change when new releases arrive.
 ARCHIVE_BLOCK = 100
 
+#: A category's page lists its newest this many releases and links to its older pages, each holding
+#: this many counted from the oldest: a new release moves none of them, so it rewrites the first page
+#: alone (and, when it completes a page, that page and the one before, whose link to it is new).
+CATEGORY_PAGE = 50
+
 
 def release_path(slug: str) -> str:
     """The page of one release, relative to the public directory."""
@@ -36,6 +42,28 @@ def release_path(slug: str) -> str:
 def category_path(slug: str) -> str:
     """The page of one category; ``categories/<slug>/`` sits beside ``/feeds/<slug>/``."""
     return f"categories/{slug}/{DIRECTORY_INDEX}"
+
+
+def category_page_path(slug: str, page: int | None) -> str:
+    """One page of a category's list: ``categories/<slug>/page/<n>/`` (None: the category's own page)."""
+    if page is None:
+        return category_path(slug)
+    return f"{category_pages_dir(slug)}/{page}/{DIRECTORY_INDEX}"
+
+
+def category_pages_dir(slug: str) -> str:
+    """The folder of a category's older pages, all of which the build owns."""
+    return f"categories/{slug}/page"
+
+
+def complete_pages(count: int) -> int:
+    """How many full pages ``count`` releases fill, counted from the oldest: pages 1..n have files."""
+    return count // CATEGORY_PAGE
+
+
+def page_of(position: int) -> int:
+    """The page (1, 2, ...) holding the release at ``position`` (0 = the category's oldest)."""
+    return position // CATEGORY_PAGE + 1
 
 
 def feed_dir(category: str | None) -> str:

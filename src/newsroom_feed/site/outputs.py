@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from newsroom_feed.models import Category, Release
@@ -26,9 +26,16 @@ class Affected:
     category_ids: set[int]
     #: Releases inserted since the last build: the ids below the lowest of them were given out before.
     inserted: set[int]
+    #: Categories where a release already listed may have moved or gone (an edit, a retraction, a link
+    #: changed): all their pages are made again. Elsewhere the changes only add releases to the lists.
+    unsettled: set[int] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.release_ids or self.category_ids)
+
+
+#: Above this many added releases, finding the place of each costs more than making every page again.
+_PLACES_LOOKED_UP = 100
 
 
 class Renderer:
@@ -111,11 +118,38 @@ class Renderer:
         return outputs
 
     def _category(
-        self, category: Category, newest: list[Release], listed: Sequence[Listed], prev_archive: int | None
+        self,
+        category: Category,
+        newest: list[Release],
+        listed: Sequence[Listed],
+        count: int,
+        prev_archive: int | None,
     ) -> dict[str, bytes]:
+        """The category's feeds and its own page; ``listed``: its newest `layout.CATEGORY_PAGE` at least."""
         scope = FeedScope(self.settings, category, None, prev_archive)
         outputs = formats.render_feeds(scope, newest[: self.settings.feed.items], self.entries)
-        outputs[layout.category_path(category.slug)] = self.pages.category(category, listed)
+        outputs[layout.category_path(category.slug)] = self.pages.category(
+            category, listed[: layout.CATEGORY_PAGE], count
+        )
+        return outputs
+
+    def _category_pages(
+        self, category: Category, count: int, pages: Iterable[int], every: Sequence[Listed] | None = None
+    ) -> dict[str, bytes]:
+        """Older pages of a category's list; from ``every`` visible release of it (newest first) when
+        the caller has them, else read page by page."""
+        outputs: dict[str, bytes] = {}
+        for page in pages:
+            # Page n holds the releases at places (n-1)*size .. n*size-1 counted from the oldest.
+            skip = count - page * layout.CATEGORY_PAGE
+            if every is not None:
+                listed: Sequence[Listed] = every[skip : skip + layout.CATEGORY_PAGE]
+            else:
+                listed = self.store.visible_lines(
+                    self.now, category.slug, limit=layout.CATEGORY_PAGE, offset=skip
+                )
+            path = layout.category_page_path(category.slug, page)
+            outputs[path] = self.pages.category(category, listed, count, page)
         return outputs
 
     def everything(
@@ -138,7 +172,12 @@ class Renderer:
                 by_category.setdefault(category.slug, []).append(release)
         for slug, releases in by_category.items():
             blocks = self._blocks(release.id for release in releases)
-            outputs.update(self._category(categories[slug], releases, releases, max(blocks, default=None)))
+            count = len(releases)
+            outputs.update(
+                self._category(categories[slug], releases, releases, count, max(blocks, default=None))
+            )
+            pages = range(1, layout.complete_pages(count) + 1)
+            outputs.update(self._category_pages(categories[slug], count, pages, releases))
             outputs.update(self._archives(categories[slug], blocks, blocks, found)[0])
         stale = publisher.files_under(*layout.OUTPUT_FOLDERS) - outputs.keys()
         if on_progress is not None:
@@ -161,21 +200,28 @@ class Renderer:
             ids = range(first, completed[-1] * layout.ARCHIVE_BLOCK + 1)
             category_ids |= self.store.release_category_ids(ids)
 
-        blocks = self._blocks(self.store.visible_ids(self.now))
-        outputs = self._front(max(blocks, default=None))
+        blocks, newest_archive = self._scope_blocks(None, wanted)
+        outputs = self._front(newest_archive)
         archives, stale = self._archives(None, blocks, wanted)
         outputs.update(archives)
         shown = {category.slug: category for category, _ in self.counts}
+        unsettled = set(self.store.category_slugs_by_id(affected.unsettled))
         for slug in self.store.category_slugs_by_id(category_ids):
             if slug not in shown:
                 stale.add(layout.category_path(slug))
-                stale.update(publisher.files_under(layout.feed_dir(slug)))
+                stale.update(publisher.files_under(layout.feed_dir(slug), layout.category_pages_dir(slug)))
                 continue
-            blocks = self._blocks(self.store.visible_ids(self.now, slug))
-            # The feeds need the newest releases whole; the page lists all of them, read light.
+            blocks, newest_archive = self._scope_blocks(slug, wanted)
+            # The feeds need the newest releases whole; the page lists its newest, read light.
             newest = self.store.visible_releases(self.now, category=slug, limit=self.settings.feed.items)
-            listed = self.store.visible_lines(self.now, slug)
-            outputs.update(self._category(shown[slug], newest, listed, max(blocks, default=None)))
+            listed = self.store.visible_lines(self.now, slug, limit=layout.CATEGORY_PAGE)
+            count = self.store.visible_count(self.now, slug)
+            outputs.update(self._category(shown[slug], newest, listed, count, newest_archive))
+            pages = self._moved_pages(shown[slug], count, affected.release_ids, slug in unsettled)
+            outputs.update(self._category_pages(shown[slug], count, pages))
+            if slug in unsettled:
+                kept = {layout.category_page_path(slug, page) for page in pages}
+                stale |= publisher.files_under(layout.category_pages_dir(slug)) - kept
             archives, gone = self._archives(shown[slug], blocks, wanted)
             outputs.update(archives)
             stale |= gone
@@ -189,6 +235,33 @@ class Renderer:
         # Releases the store holds back now (`Store.flaws`): their pages go, where a page can have been.
         stale.update(map(layout.release_path, self.store.page_slugs(affected.release_ids - read)))
         return outputs, stale
+
+    def _scope_blocks(self, slug: str | None, wanted: set[int]) -> tuple[dict[int, list[int]], int | None]:
+        """The archived blocks of a scope by id, and its newest archive (its feed's ``prev-archive``).
+        Every visible id is read only when archives are to be made (``wanted``); otherwise, as after a
+        new release that completes no block, the newest archive is found without them."""
+        if wanted:
+            blocks = self._blocks(self.store.visible_ids(self.now, slug))
+            return blocks, max(blocks, default=None)
+        last = self.store.last_visible_id(self.now, slug, self.archived * layout.ARCHIVE_BLOCK)
+        return {}, None if last is None else layout.archive_block(last)
+
+    def _moved_pages(self, category: Category, count: int, added: set[int], unsettled: bool) -> range:
+        """The older pages of a category that the changes can have altered. Where releases were only
+        added, those from the page of the oldest added one on, and the last page before them, whose
+        link to a newer page is new when they complete one; elsewhere all of them."""
+        last = layout.complete_pages(count)
+        if unsettled or len(added) > _PLACES_LOOKED_UP:
+            return range(1, last + 1)
+        newer = [self.store.visible_newer(self.now, category.slug, release_id) for release_id in added]
+        places = [count - 1 - after for after in newer if after is not None]
+        if not places:
+            return range(0)
+        first = layout.page_of(min(places))
+        before = layout.complete_pages(count - len(places))
+        if before < last:
+            first = min(first, max(before, 1))
+        return range(first, last + 1)
 
 
 def _by_id(releases: Iterable[Release]) -> dict[int, Release]:

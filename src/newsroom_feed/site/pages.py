@@ -5,10 +5,11 @@ Pages are in Polish (``<html lang="pl">``), dates in the newsroom's zone written
 Jinja2 autoescapes everything except a release's ``body_html``, which the store has already sanitised.
 
 What each page lists (its URL is `site.layout`'s): ``/`` lists the newest ``feed.items`` releases and every
-category with a visible release; ``/categories/<slug>/`` lists every visible release of the category (the
-archive, newest first) beside that category's feeds at ``/feeds/<slug>/``; ``/releases/<slug>/`` is the
-release, the ``link`` of its feed entries. A page depends only on what it shows, so that one new release
-rewrites the index, its categories' pages and its own page, and nothing else.
+category with a visible release; ``/categories/<slug>/`` lists the newest visible releases of the
+category beside its feeds at ``/feeds/<slug>/`` and links to its older pages (`layout.CATEGORY_PAGE`
+releases each, counted from the oldest); ``/releases/<slug>/`` is the release, the ``link`` of its feed
+entries. A page depends only on what it shows, so that one new release rewrites the index, the first page
+of each of its categories and its own page, and nothing else.
 """
 
 from __future__ import annotations
@@ -216,14 +217,28 @@ class Pages:
             corrected=updated > release.visible_at,
         )
 
-    def category(self, category: Category, releases: Sequence[Listed]) -> bytes:
-        """Every visible release of the category, newest first: the category's archive."""
+    def category(
+        self, category: Category, releases: Sequence[Listed], count: int, page: int | None = None
+    ) -> bytes:
+        """One page of the category's list, newest first: its own page (``page`` None) shows the newest
+        `layout.CATEGORY_PAGE` releases, page n those at n's place counted from the oldest; each links to
+        the older page and the newer one, so every release is reachable. ``count``: all it holds."""
+        last = layout.complete_pages(count)
+        newest = last if page is None else page - 1
+        older = layout.category_page_path(category.slug, newest) if newest >= 1 else None
+        newer = None
+        if page is not None:
+            newer = layout.category_page_path(category.slug, page + 1 if page < last else None)
         return self._render(
             self._category,
-            category_path(category.slug),
+            layout.category_page_path(category.slug, page),
             category,
             category=category,
             items=self._items(releases),
+            count=count,
+            page=page,
+            older_url=None if older is None else public_url(self.settings, older),
+            newer_url=None if newer is None else public_url(self.settings, newer),
         )
 
     def stylesheet(self) -> bytes:

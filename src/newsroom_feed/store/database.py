@@ -694,9 +694,14 @@ class Store:
         """What the public may see at ``now``, newest first: never embargoed, scheduled or retracted."""
         return self.releases_by_ids(self.visible_ids(now, category, limit=limit))
 
-    def visible_lines(self, now: datetime, category: str) -> list[ReleaseLine]:
-        """Every release of a category the public may see at ``now``, newest first, as list lines."""
-        rows = self._visible("r.slug, r.title, r.number, r.visible_at, r.urgent, r.summary", now, category)
+    def visible_lines(
+        self, now: datetime, category: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[ReleaseLine]:
+        """Releases of a category the public may see at ``now``, newest first, as list lines: all, or
+        ``limit`` of them after skipping the newest ``offset`` (one page of the category's list)."""
+        rows = self._visible(
+            "r.slug, r.title, r.number, r.visible_at, r.urgent, r.summary", now, category, limit, offset
+        )
         return [
             ReleaseLine(
                 slug,
@@ -715,22 +720,68 @@ class Store:
         """Ids of the releases the public may see at ``now`` (in one category), newest first."""
         return [row[0] for row in self._visible("r.id", now, category, limit)]
 
+    def visible_count(self, now: datetime, category: str) -> int:
+        """How many releases of a category the public may see at ``now``: what its pages are cut from."""
+        return int(self._visible("count(*)", now, category, order=None).fetchone()[0])
+
+    def visible_newer(self, now: datetime, category: str, release_id: int) -> int | None:
+        """How many visible releases of a category come after this one in its list (its place counted
+        from the newest); None when it is not visible in the category. Cheap for a new release, whose
+        place is near the top, and what tells which of the category's pages a change moves."""
+        row = self.conn.execute("SELECT visible_at FROM releases WHERE id = ?", (release_id,)).fetchone()
+        if row is None or row[0] is None or release_id not in self.visible_among(now, category, [release_id]):
+            return None
+        after = "(r.visible_at > ? OR (r.visible_at = ? AND r.id > ?))"
+        cursor = self._visible(
+            "count(*)", now, category, order=None, extra=(after, [row[0], row[0], release_id])
+        )
+        return int(cursor.fetchone()[0])
+
+    def last_visible_id(self, now: datetime, category: str | None, at_most: int) -> int | None:
+        """The highest id at most ``at_most`` of a release the public may see at ``now`` (in one category):
+        where the newest archive of a scope is, found from the top of the id index rather than by
+        reading every visible id."""
+        extra = ("r.id <= ?", [at_most])
+        row = self._visible("r.id", now, category, 1, order="r.id DESC", extra=extra).fetchone()
+        return None if row is None else int(row[0])
+
+    def visible_among(self, now: datetime, category: str, release_ids: list[int]) -> set[int]:
+        """Which of these releases the public may see at ``now`` in the category."""
+        found: set[int] = set()
+        for chunk, marks in id_chunks(sorted(set(release_ids))):
+            cursor = self._visible("r.id", now, category, order=None, extra=(f"r.id IN ({marks})", chunk))
+            found.update(row[0] for row in cursor)
+        return found
+
     def _visible(
-        self, columns: str, now: datetime, category: str | None, limit: int | None = None
+        self,
+        columns: str,
+        now: datetime,
+        category: str | None,
+        limit: int | None = None,
+        offset: int = 0,
+        *,
+        order: str | None = "r.visible_at DESC, r.id DESC",
+        extra: tuple[str, list[Any]] | None = None,
     ) -> sqlite3.Cursor:
         """``columns`` of the releases ``r`` the public may see at ``now`` (in one category), newest first:
-        the one query behind every public list, so they cannot disagree about what is visible."""
+        the one query behind every public list, so they cannot disagree about what is visible. ``extra``
+        narrows it further (SQL and its parameters)."""
         params: list[Any] = []
         sql = _select_releases(columns, category, params)
         sql += (
             " WHERE r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ?"
             f" AND {_readable_times()}{self._publishable('r.', None if category is None else 'c.')}"
-            " ORDER BY r.visible_at DESC, r.id DESC"
         )
         params.append(iso(now))
+        if extra is not None:
+            sql += f" AND {extra[0]}"
+            params.extend(extra[1])
+        if order is not None:
+            sql += f" ORDER BY {order}"
         if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
         return self.conn.execute(sql, params)
 
     def last_release_id(self) -> int:

@@ -193,6 +193,9 @@ class Composer:
         self._inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
         self._domain = settings.domain
         self._prototypes: OrderedDict[tuple[Any, ...], _Prototype] = OrderedDict()
+        #: How many message bodies were rendered through the templates (each then spliced for many
+        #: recipients): the figure that says whether the expensive part ran once or once per recipient.
+        self.bodies_rendered = 0
         self._list_headers: dict[str, bytes] = {}
         self._release_cache: dict[int, Release] = {}
         self._release_stamps: dict[int, tuple[str | None, str | None]] = {}
@@ -301,6 +304,7 @@ class Composer:
         prototype = self._prototypes.get(cache_key)
         if prototype is None:
             prototype = self._prototype(kind, item.key, releases, language, city, now)
+            self.bodies_rendered += 1
             self._prototypes[cache_key] = prototype
             if len(self._prototypes) > PROTOTYPE_CACHE:
                 self._prototypes.popitem(last=False)

@@ -113,7 +113,14 @@ def build(
         result = publisher.publish(*renderer.some(affected, publisher))
     else:
         result = PublishResult()
-    store.save_build_state(max(head, state.change_cursor), now, _held_problem(store), fingerprint=made_with)
+    store.save_build_state(
+        max(head, state.change_cursor),
+        now,
+        _held_problem(store),
+        fingerprint=made_with,
+        counts=renderer.recounted,
+        every_count=renderer.every_count,
+    )
     if plan_alerts:
         newly_visible = announce(store, settings, now)  # notices them too
     else:

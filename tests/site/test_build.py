@@ -485,3 +485,34 @@ def test_markdown_edited_with_plain_sql_shows_in_the_page_and_feeds_after_the_ne
     parsed = json.loads((settings.public_dir / "feeds" / "feed.json").read_text(encoding="utf-8"))
     assert new_html in [item["content_html"] for item in parsed["items"]]
     assert store.get_release(release.id).uid == release.uid
+
+
+def _index_counts_hold(store: Store, settings: Settings, at: datetime) -> None:
+    """The index an incremental build wrote at ``at`` is the one a full build writes, and the counts the
+    build kept are every category's visible count."""
+    incremental = planner.build(store, settings, at)
+    assert not incremental.full
+    index = (settings.public_dir / "index.html").read_bytes()
+    kept = {category_id: count for category_id, count in store.kept_category_counts().items() if count}
+    assert kept == store.count_visible(at)
+    assert planner.build(store, settings, at, full=True).full
+    assert (settings.public_dir / "index.html").read_bytes() == index
+
+
+def test_the_index_counts_stay_right_through_incremental_builds(
+    built: planner.BuildReport, store: Store, settings: Settings
+) -> None:
+    """Each incremental build recounts only the categories its changes touch: after an addition, a
+    retraction, an embargo lifting and a move to another category the index is a full build's."""
+    later = NOW + timedelta(hours=1)
+    add_release(store, later, title="Dzień Samorządu w Gnieźnie", categories=["nagrody", "transport"])
+    _index_counts_hold(store, settings, later)
+    later += timedelta(minutes=1)
+    store.retract_release("nowy-rozklad-jazdy-tramwajow-w-lodzi", later)
+    _index_counts_hold(store, settings, later)
+    _index_counts_hold(store, settings, EMBARGO_LIFTS)
+    later = EMBARGO_LIFTS + timedelta(minutes=1)
+    store.update_release("dzien-samorzadu-w-gnieznie", {"categories": ["fuzje"]}, later)
+    _index_counts_hold(store, settings, later)
+    index = (settings.public_dir / "index.html").read_text(encoding="utf-8")
+    assert "transport" not in index

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from newsroom_feed import planner
 from newsroom_feed.markup import render_markdown
 from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import HELD_UNTIL, Store
@@ -179,3 +180,22 @@ def test_the_services_own_body_updates_keep_their_html(store: Store, body: str) 
     updated = store.update_release(release.id, {"body": body}, NOW)
     assert updated.body_html == render_markdown(body)
     assert store.complete_pending(NOW) == []
+
+
+def test_a_store_upgraded_to_schema_7_gets_its_category_counts_on_the_next_build(
+    store: Store, settings: Settings
+) -> None:
+    """Migration 7 adds the counts the build keeps; it makes the next build a full one, which fills them."""
+    sample_newsroom(store)
+    assert planner.build(store, settings, NOW).full
+    # The store as a build before migration 7 left it: no counts, the fingerprint of its outputs kept.
+    with store.transaction() as conn:
+        conn.execute("DROP TABLE category_counts")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 7")
+    store.close()
+    with Store.for_settings(settings) as upgraded:
+        assert upgraded.schema_version == 7
+        assert upgraded.kept_category_counts() == {}
+        assert planner.build(upgraded, settings, NOW).full
+        assert upgraded.kept_category_counts() == upgraded.count_visible(NOW) != {}
+        assert not planner.build(upgraded, settings, NOW).full

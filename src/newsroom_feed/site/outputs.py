@@ -53,10 +53,24 @@ class Renderer:
         self.pages = Pages(settings)
         #: Each release's RSS item and Atom entry, serialised once for every document that lists it.
         self.entries = Entries(settings)
+        #: The visible counts by category id this build made (`recount`), for the build to keep, and
+        #: whether they are every category's.
+        self.recounted: dict[int, int] = {}
+        self.every_count = False
 
     @functools.cached_property
     def counts(self) -> list[tuple[Category, int]]:
+        """The categories the index lists and how many visible releases each has; counted whole unless
+        a build recounted (`recount`)."""
         return self.store.visible_category_counts(self.now)
+
+    def recount(self, category_ids: set[int] | None) -> None:
+        """Count the visible releases of these categories (None: of all) and take the others' from the
+        counts the last build kept: a change costs the categories it touches, not the whole store."""
+        self.recounted = self.store.count_visible(self.now, category_ids)
+        self.every_count = category_ids is None
+        kept = {} if category_ids is None else self.store.kept_category_counts()
+        self.counts = self.store.listed_categories({**kept, **self.recounted})
 
     @functools.cached_property
     def archived(self) -> int:
@@ -156,6 +170,7 @@ class Renderer:
         self, publisher: Publisher, on_progress: Callable[[int, int], None] | None = None
     ) -> tuple[dict[str, bytes], set[str]]:
         """Every output, and every file the build owns that should no longer exist."""
+        self.recount(None)
         visible = self.store.visible_releases(self.now)
         found = _by_id(visible)
         blocks = self._blocks(found)
@@ -193,6 +208,7 @@ class Renderer:
         completed = range(archived_before + 1, self.archived + 1)
         wanted = {layout.archive_block(release_id) for release_id in affected.release_ids}
         wanted = {block for block in wanted if block <= self.archived} | set(completed)
+        self.recount(affected.category_ids)
         category_ids = set(affected.category_ids)
         if completed:
             # Every scope with a release in a new archive links its feed to it.
@@ -205,6 +221,7 @@ class Renderer:
         archives, stale = self._archives(None, blocks, wanted)
         outputs.update(archives)
         shown = {category.slug: category for category, _ in self.counts}
+        counted = {category.slug: count for category, count in self.counts}
         unsettled = set(self.store.category_slugs_by_id(affected.unsettled))
         for slug in self.store.category_slugs_by_id(category_ids):
             if slug not in shown:
@@ -215,7 +232,8 @@ class Renderer:
             # The feeds need the newest releases whole; the page lists its newest, read light.
             newest = self.store.visible_releases(self.now, category=slug, limit=self.settings.feed.items)
             listed = self.store.visible_lines(self.now, slug, limit=layout.CATEGORY_PAGE)
-            count = self.store.visible_count(self.now, slug)
+            # Recounted above when affected; one here only for a completed block has not changed.
+            count = counted[slug]
             outputs.update(self._category(shown[slug], newest, listed, count, newest_archive))
             pages = self._moved_pages(shown[slug], count, affected.release_ids, slug in unsettled)
             outputs.update(self._category_pages(shown[slug], count, pages))

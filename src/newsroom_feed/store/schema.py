@@ -318,4 +318,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX changes_at ON changes(at);
     CREATE INDEX subscribers_pending ON subscribers(created_at) WHERE status = 'pending';
     """,
+    # 7: how many visible releases each category has, as of the last build, kept by the build: a full one
+    # refills it, an incremental one recounts the categories its changes touch, in the transaction that
+    # saves the build state (`Store.save_build_state`), so the index lists the categories without counting
+    # every release. Emptying the fingerprint makes the next build a full one, which fills it.
+    """
+    CREATE TABLE category_counts (
+        category_id INTEGER PRIMARY KEY REFERENCES categories(id) ON DELETE CASCADE,
+        visible INTEGER NOT NULL
+    );
+    UPDATE build_state SET fingerprint = NULL;
+    """,
 )

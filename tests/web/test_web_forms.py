@@ -390,9 +390,9 @@ def test_unsubscribe_page_looks_the_same_for_a_token_that_does_not_exist(
 
 
 def test_pages_have_no_inline_script_or_style_for_the_csp_to_block() -> None:
-    from newsroom_feed.web.render import templates_dir
+    from newsroom_feed.bundled import bundled_templates
 
-    templates = sorted(templates_dir().glob("*.html"))
+    templates = sorted(bundled_templates("web").glob("*.html"))
     assert len(templates) >= 5, "the subscriber pages are templates in this directory"
     for template in templates:
         text = template.read_text(encoding="utf-8")

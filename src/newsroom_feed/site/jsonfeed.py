@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from newsroom_feed.markup import xml_safe
-from newsroom_feed.models import Release
+from newsroom_feed.models import Release, iso
 from newsroom_feed.settings import Settings
 from newsroom_feed.site.feeds import Entries, FeedScope, OutputFormat, entry_updated, release_url, summary
 
@@ -24,8 +23,8 @@ def _item(settings: Settings, release: Release) -> dict[str, Any]:
         "title": release.title,
         "content_html": release.body_html or f"<p>{_escape(summary(release))}</p>",
         "summary": summary(release),
-        "date_published": _rfc3339(release.visible_at),
-        "date_modified": _rfc3339(entry_updated(release)),
+        "date_published": iso(release.visible_at),
+        "date_modified": iso(entry_updated(release)),
         "language": release.language,
     }
     if release.categories:
@@ -66,10 +65,6 @@ def render(scope: FeedScope, releases: Sequence[Release], entries: Entries | Non
         return text.encode()
     except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot hold (json escapes the controls)
         return xml_safe(text).encode()
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _escape(text: str) -> str:

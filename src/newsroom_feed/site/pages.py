@@ -18,7 +18,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ from jinja2.runtime import Context
 from newsroom_feed.bundled import bundled_templates
 from newsroom_feed.labels import attachment_label
 from newsroom_feed.markup import summarise
-from newsroom_feed.models import Attachment, Category, Release
+from newsroom_feed.models import Attachment, Category, Release, iso
 from newsroom_feed.settings import Settings
 from newsroom_feed.site import layout
 from newsroom_feed.site.feeds import FeedScope, entry_updated, release_url
@@ -41,11 +41,6 @@ from newsroom_feed.site.layout import INDEX_PATH, STYLESHEET_PATH, category_path
 _LOCALE = Locale.parse("pl")
 #: Polish month names in the genitive ("26 listopada"), as dates are written, by month number.
 _MONTHS: dict[int, str] = dict(_LOCALE.months["format"]["wide"])
-
-
-def templates_dir() -> Path:
-    """The bundled page templates."""
-    return bundled_templates("pages")
 
 
 @functools.cache
@@ -58,15 +53,11 @@ def _environment(directory: Path) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters["isotime"] = _isotime
+    environment.filters["isotime"] = iso
     environment.filters["label"] = _label
     environment.filters["tel"] = lambda phone: re.sub(r"[^\d+]", "", phone)
     environment.filters["date"] = _date
     return environment
-
-
-def _isotime(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pass_context
@@ -138,7 +129,7 @@ class Pages:
 
     def __init__(self, settings: Settings, directory: Path | None = None) -> None:
         self.settings = settings
-        self.directory = directory or templates_dir()
+        self.directory = directory or bundled_templates("pages")
         self.zone: ZoneInfo = settings.zone
         environment = _environment(self.directory)
         self._index = environment.get_template("index.html")
@@ -192,7 +183,7 @@ class Pages:
             ListItem(
                 url=layout.release_url(base_url, release.slug),
                 title=release.title,
-                iso=_isotime(release.visible_at),
+                iso=iso(release.visible_at),
                 date=local_date(release.visible_at, self.zone),
                 number=release.number,
                 urgent=release.urgent,

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from newsroom_feed.bundled import bundled_templates
 from newsroom_feed.errors import InputError, NotFound, RateLimited
 from newsroom_feed.models import Subscriber
 from newsroom_feed.people import subscriptions
@@ -30,7 +31,6 @@ from newsroom_feed.web.render import (
     message,
     render,
     stylesheet_bytes,
-    templates_dir,
     too_many,
     with_csrf,
 )
@@ -54,7 +54,7 @@ _FIELD_ORDER = ("email", "name", "kind", "organization", "frequency", "consent")
 @router.get("/_web/web.css")
 def stylesheet() -> Response:
     return Response(
-        stylesheet_bytes(templates_dir()),
+        stylesheet_bytes(bundled_templates("web")),
         media_type="text/css; charset=utf-8",
         headers={"cache-control": "public, max-age=86400"},
     )

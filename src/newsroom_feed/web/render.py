@@ -25,11 +25,6 @@ from newsroom_feed.web.texts import texts
 # -- rendering -------------------------------------------------------------------------------------
 
 
-def templates_dir() -> Path:
-    """The bundled web templates."""
-    return bundled_templates("web")
-
-
 @functools.cache
 def _environment(directory: Path) -> Environment:
     return Environment(
@@ -49,7 +44,7 @@ def stylesheet_bytes(directory: Path) -> bytes:
 def render(request: Request, name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page of ``templates/web`` in ``lang``, with the site's names and the words of that language."""
     web = state_of(request)
-    template = _environment(templates_dir()).get_template(name)
+    template = _environment(bundled_templates("web")).get_template(name)
     html = template.render(
         lang=lang,
         t=texts(lang),

@@ -78,7 +78,7 @@ class Transport(Protocol):
     ) -> Accepted: ...
 
 
-class Renderer(Protocol):
+class MessageRenderer(Protocol):
     """What turns outbox rows into bytes: `compose.Composer`. ``render_many`` loads what a batch needs
     in a few queries and puts an error in the place of a row it cannot compose."""
 
@@ -112,7 +112,9 @@ def make_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def default_renderer(settings: Settings, store: Store, clock: Callable[[], datetime] = utcnow) -> Renderer:
+def default_renderer(
+    settings: Settings, store: Store, clock: Callable[[], datetime] = utcnow
+) -> MessageRenderer:
     """The real composer, one per run: it renders each distinct body once and splices recipients in."""
     return Composer(settings, store, clock=clock)
 
@@ -124,7 +126,7 @@ def preview_digests(
     out: Path,
     *,
     limit: int,
-    renderer: Renderer | None = None,
+    renderer: MessageRenderer | None = None,
 ) -> list[Path]:
     """Write the exact bytes of planned-but-not-stored digests as ``.eml``, and their HTML part as
     ``.html``, into ``out``; the store is only read. Returns the files written."""
@@ -163,7 +165,7 @@ async def deliver(
     until_idle: bool = True,
     wake: asyncio.Event | None = None,
     transport: Transport | None = None,
-    renderer: Renderer | None = None,
+    renderer: MessageRenderer | None = None,
     metrics: Metrics | None = None,
     on_outcome: Callable[[outbox.Attempt, str], None] | None = None,
     clock: Callable[[], datetime] = utcnow,
@@ -245,7 +247,7 @@ class _Run:
         self,
         store: Store,
         settings: Settings,
-        renderer: Renderer,
+        renderer: MessageRenderer,
         metrics: Metrics | None,
         clock: Callable[[], datetime],
     ) -> None:

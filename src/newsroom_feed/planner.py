@@ -120,6 +120,8 @@ def build(
         fingerprint=made_with,
         counts=renderer.recounted,
         every_count=renderer.every_count,
+        pairs=renderer.pairs,
+        pairs_of=renderer.pairs_of,
     )
     if plan_alerts:
         newly_visible = announce(store, settings, now)  # notices them too

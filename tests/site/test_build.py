@@ -502,7 +502,7 @@ def _index_counts_hold(store: Store, settings: Settings, at: datetime) -> None:
 def test_the_index_counts_stay_right_through_incremental_builds(
     built: planner.BuildReport, store: Store, settings: Settings
 ) -> None:
-    """Each incremental build recounts only the categories its changes touch: after an addition, a
+    """Each incremental build moves only the counts its changes touch: after an addition, a
     retraction, an embargo lifting and a move to another category the index is a full build's."""
     later = NOW + timedelta(hours=1)
     add_release(store, later, title="Dzień Samorządu w Gnieźnie", categories=["nagrody", "transport"])
@@ -516,3 +516,26 @@ def test_the_index_counts_stay_right_through_incremental_builds(
     _index_counts_hold(store, settings, later)
     index = (settings.public_dir / "index.html").read_text(encoding="utf-8")
     assert "transport" not in index
+
+
+def test_the_counts_stay_right_when_releases_change_while_a_build_runs(
+    built: planner.BuildReport, store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build keeps the visible links it counted, not those in the store when it saves: what another
+    process changes in between (a release added, one the build counted retracted) the next build
+    counts, once."""
+    later = NOW + timedelta(hours=1)
+    counted = add_release(store, later, title="Komunikat przed budową", categories=["nagrody"])
+    read = store.visible_pairs
+
+    def read_then_add(now: datetime, release_ids: set[int] | None = None) -> list[tuple[int, int]]:
+        pairs = read(now, release_ids)
+        with Store.for_settings(settings) as other:
+            add_release(other, later, title="Komunikat w trakcie budowy", categories=["nagrody", "fuzje"])
+            other.retract_release(counted.slug, later)
+        return pairs
+
+    monkeypatch.setattr(store, "visible_pairs", read_then_add)
+    planner.build(store, settings, later)
+    monkeypatch.undo()
+    _index_counts_hold(store, settings, later + timedelta(minutes=1))

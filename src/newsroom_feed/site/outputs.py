@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,10 @@ class Renderer:
         #: whether they are every category's.
         self.recounted: dict[int, int] = {}
         self.every_count = False
+        #: The visible (release, category) links the counts were made of, and the releases they are
+        #: of: for the build to keep in place of the old ones, so the next build counts by difference.
+        self.pairs: list[tuple[int, int]] = []
+        self.pairs_of: set[int] = set()
 
     @functools.cached_property
     def counts(self) -> list[tuple[Category, int]]:
@@ -64,12 +69,21 @@ class Renderer:
         a build recounted (`recount`)."""
         return self.store.visible_category_counts(self.now)
 
-    def recount(self, category_ids: set[int] | None) -> None:
-        """Count the visible releases of these categories (None: of all) and take the others' from the
-        counts the last build kept: a change costs the categories it touches, not the whole store."""
-        self.recounted = self.store.count_visible(self.now, category_ids)
-        self.every_count = category_ids is None
-        kept = {} if category_ids is None else self.store.kept_category_counts()
+    def recount(self, release_ids: set[int] | None) -> None:
+        """Count the visible releases of every category (None), or move the counts the last build kept
+        by what these releases changed: their visible links now against those it counted. A change
+        costs the releases it touches, not the size of their categories."""
+        self.pairs = self.store.visible_pairs(self.now, release_ids)
+        self.every_count = release_ids is None
+        now_counted = Counter(category_id for _, category_id in self.pairs)
+        if release_ids is None:
+            self.recounted, kept = dict(now_counted), {}
+        else:
+            self.pairs_of = set(release_ids)
+            kept = self.store.kept_category_counts()
+            moved = now_counted.copy()
+            moved.subtract(category_id for _, category_id in self.store.counted_pairs(release_ids))
+            self.recounted = {c: kept.get(c, 0) + n for c, n in sorted(moved.items()) if n}
         self.counts = self.store.listed_categories({**kept, **self.recounted})
 
     @functools.cached_property
@@ -208,7 +222,7 @@ class Renderer:
         completed = range(archived_before + 1, self.archived + 1)
         wanted = {layout.archive_block(release_id) for release_id in affected.release_ids}
         wanted = {block for block in wanted if block <= self.archived} | set(completed)
-        self.recount(affected.category_ids)
+        self.recount(affected.release_ids)
         category_ids = set(affected.category_ids)
         if completed:
             # Every scope with a release in a new archive links its feed to it.

@@ -295,16 +295,7 @@ class Store:
         none), or in every category that has any when None: what `category_counts` keeps."""
         wanted = None if category_ids is None else sorted(set(category_ids))
         counts = dict.fromkeys(wanted or (), 0)
-        visible = (
-            f"r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ? AND {_readable_times()}"
-            f"{self._publishable('r.')}"
-        )
-        sql = (
-            "SELECT rc.category_id, count(*) FROM release_categories rc "
-            "JOIN releases r ON r.id = rc.release_id "
-            # Joined so that a link an outside writer left to no category (foreign keys off) is not kept.
-            f"JOIN categories c ON c.id = rc.category_id WHERE {visible}"
-        )
+        sql = f"SELECT rc.category_id, count(*) {self._visible_links()}"
         if wanted is None:
             counts.update(self.conn.execute(f"{sql} GROUP BY rc.category_id", (iso(now),)).fetchall())
             return counts
@@ -314,6 +305,37 @@ class Store:
             )
             counts.update(rows.fetchall())
         return counts
+
+    def _visible_links(self) -> str:
+        """FROM and WHERE of the release-category links the public may see at a moment (the parameter)."""
+        visible = (
+            f"r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ? AND {_readable_times()}"
+            f"{self._publishable('r.')}"
+        )
+        return (
+            "FROM release_categories rc JOIN releases r ON r.id = rc.release_id "
+            # Joined so that a link an outside writer left to no category (foreign keys off) is not kept.
+            f"JOIN categories c ON c.id = rc.category_id WHERE {visible}"
+        )
+
+    def visible_pairs(self, now: datetime, release_ids: Iterable[int] | None = None) -> list[tuple[int, int]]:
+        """The (release, category) links the public may see at ``now``, of these releases (None: of
+        all): what the counts are made of, read once so that the counts and the pairs kept agree."""
+        sql = f"SELECT rc.release_id, rc.category_id {self._visible_links()}"
+        if release_ids is None:
+            return self.conn.execute(sql, (iso(now),)).fetchall()
+        pairs: list[tuple[int, int]] = []
+        for chunk, marks in id_chunks(sorted(set(release_ids))):
+            pairs += self.conn.execute(f"{sql} AND rc.release_id IN ({marks})", [iso(now), *chunk])
+        return pairs
+
+    def counted_pairs(self, release_ids: Iterable[int]) -> list[tuple[int, int]]:
+        """The (release, category) links of these releases the last build counted (`save_build_state`)."""
+        pairs: list[tuple[int, int]] = []
+        for chunk, marks in id_chunks(sorted(set(release_ids))):
+            sql = f"SELECT release_id, category_id FROM counted_pairs WHERE release_id IN ({marks})"
+            pairs += self.conn.execute(sql, chunk)
+        return pairs
 
     def kept_category_counts(self) -> dict[int, int]:
         """The visible releases of each category as the last build counted them (`save_build_state`)."""
@@ -983,11 +1005,15 @@ class Store:
         fingerprint: str | None = None,
         counts: dict[int, int] | None = None,
         every_count: bool = False,
+        pairs: Iterable[tuple[int, int]] = (),
+        pairs_of: Iterable[int] = (),
     ) -> None:
         """Record a build: its change cursor, time, problem (None: all well), when given the fingerprint
-        of the settings and templates it was made with (otherwise the last one is kept), and the visible
-        counts of the categories it counted (``every_count``: of all of them, the others have none).
-        One transaction, so the kept counts always match the cursor: a crash before it recounts again."""
+        of the settings and templates it was made with (otherwise the last one is kept), the visible
+        counts of the categories it counted (``every_count``: of all of them, the others have none), and
+        the visible ``pairs`` they were made of, in place of those kept of ``pairs_of`` (of every release
+        with ``every_count``). One transaction, so the kept counts always match the cursor and the pairs:
+        a crash before it counts again."""
         with self.transaction():
             self.conn.execute(
                 "UPDATE build_state SET change_cursor = ?, built_at = ?, last_error = ?, "
@@ -996,6 +1022,10 @@ class Store:
             )
             if every_count:
                 self.conn.execute("DELETE FROM category_counts")
+                self.conn.execute("DELETE FROM counted_pairs")
+            for chunk, marks in id_chunks(sorted(set(pairs_of))):
+                self.conn.execute(f"DELETE FROM counted_pairs WHERE release_id IN ({marks})", chunk)
+            self.conn.executemany("INSERT INTO counted_pairs (release_id, category_id) VALUES (?, ?)", pairs)
             if counts:
                 self.conn.executemany(
                     "INSERT INTO category_counts (category_id, visible) VALUES (?, ?) "

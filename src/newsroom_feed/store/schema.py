@@ -329,4 +329,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     UPDATE build_state SET fingerprint = NULL;
     """,
+    # 8: the (release, category) pairs the last build counted visible, so that an incremental build moves
+    # `category_counts` by what its releases changed instead of recounting whole categories: the cost of
+    # a change no longer grows with the store (`Store.save_build_state`). Emptying the fingerprint makes
+    # the next build a full one, which fills it.
+    """
+    CREATE TABLE counted_pairs (
+        release_id INTEGER NOT NULL,
+        category_id INTEGER NOT NULL,
+        PRIMARY KEY (release_id, category_id)
+    ) WITHOUT ROWID;
+    UPDATE build_state SET fingerprint = NULL;
+    """,
 )

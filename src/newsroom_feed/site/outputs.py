@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from newsroom_feed.models import Category, Release
 from newsroom_feed.settings import Settings
@@ -16,7 +17,7 @@ from newsroom_feed.site.feeds import Entries, FeedScope
 from newsroom_feed.site.layout import INDEX_PATH, STYLESHEET_PATH
 from newsroom_feed.site.pages import Listed, Pages
 from newsroom_feed.site.publisher import Publisher
-from newsroom_feed.store.database import Store
+from newsroom_feed.store.database import ReleaseLine
 
 
 @dataclass(slots=True)
@@ -35,6 +36,39 @@ class Affected:
         return bool(self.release_ids or self.category_ids)
 
 
+class PublishableStore(Protocol):
+    """What the build may ask of the store: reads of what the public may see, nothing that writes.
+
+    The build makes bytes from these answers and the plan (`Affected`); saving what it counted and
+    where it got to is the planner's business (`Store.save_build_state`), after the files are in place.
+    `store.database.Store` is one; a test or a second backend can be another.
+    """
+
+    def visible_category_counts(self, now: datetime) -> list[tuple[Category, int]]: ...
+    def visible_pairs(
+        self, now: datetime, release_ids: Iterable[int] | None = None
+    ) -> list[tuple[int, int]]: ...
+    def kept_category_counts(self) -> dict[int, int]: ...
+    def counted_pairs(self, release_ids: Iterable[int]) -> list[tuple[int, int]]: ...
+    def listed_categories(self, counts: dict[int, int]) -> list[tuple[Category, int]]: ...
+    def last_release_id(self) -> int: ...
+    def releases_by_ids(self, ids: list[int], *, held: bool = False) -> list[Release]: ...
+    def visible_releases(
+        self, now: datetime, *, category: str | None = None, limit: int | None = None
+    ) -> list[Release]: ...
+    def visible_lines(
+        self, now: datetime, category: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[ReleaseLine]: ...
+    def release_category_ids(self, release_ids: Iterable[int]) -> set[int]: ...
+    def category_slugs_by_id(self, ids: Iterable[int]) -> list[str]: ...
+    def page_slugs(self, release_ids: Iterable[int]) -> list[str]: ...
+    def visible_ids(
+        self, now: datetime, category: str | None = None, *, limit: int | None = None
+    ) -> list[int]: ...
+    def last_visible_id(self, now: datetime, category: str | None, at_most: int) -> int | None: ...
+    def visible_newer(self, now: datetime, category: str, release_id: int) -> int | None: ...
+
+
 #: Above this many added releases, finding the place of each costs more than making every page again.
 _PLACES_LOOKED_UP = 100
 
@@ -47,8 +81,9 @@ class Renderer:
     linking to the one before (``prev-archive``); the feed links to the newest (see `layout.ARCHIVE_BLOCK`).
     """
 
-    def __init__(self, store: Store, settings: Settings, now: datetime) -> None:
-        self.store = store
+    def __init__(self, view: PublishableStore, settings: Settings, now: datetime) -> None:
+        #: Read-only: the build asks it what to publish and never writes through it.
+        self.view = view
         self.settings = settings
         self.now = now
         self.pages = Pages(settings)
@@ -67,29 +102,29 @@ class Renderer:
     def counts(self) -> list[tuple[Category, int]]:
         """The categories the index lists and how many visible releases each has; counted whole unless
         a build recounted (`recount`)."""
-        return self.store.visible_category_counts(self.now)
+        return self.view.visible_category_counts(self.now)
 
     def recount(self, release_ids: set[int] | None) -> None:
         """Count the visible releases of every category (None), or move the counts the last build kept
         by what these releases changed: their visible links now against those it counted. A change
         costs the releases it touches, not the size of their categories."""
-        self.pairs = self.store.visible_pairs(self.now, release_ids)
+        self.pairs = self.view.visible_pairs(self.now, release_ids)
         self.every_count = release_ids is None
         now_counted = Counter(category_id for _, category_id in self.pairs)
         if release_ids is None:
             self.recounted, kept = dict(now_counted), {}
         else:
             self.pairs_of = set(release_ids)
-            kept = self.store.kept_category_counts()
+            kept = self.view.kept_category_counts()
             moved = now_counted.copy()
-            moved.subtract(category_id for _, category_id in self.store.counted_pairs(release_ids))
+            moved.subtract(category_id for _, category_id in self.view.counted_pairs(release_ids))
             self.recounted = {c: kept.get(c, 0) + n for c, n in sorted(moved.items()) if n}
-        self.counts = self.store.listed_categories({**kept, **self.recounted})
+        self.counts = self.view.listed_categories({**kept, **self.recounted})
 
     @functools.cached_property
     def archived(self) -> int:
         """Blocks 1..archived are complete and have archive documents."""
-        return layout.complete_blocks(self.store.last_release_id())
+        return layout.complete_blocks(self.view.last_release_id())
 
     def core_paths(self) -> list[str]:
         """Files every build leaves in place: if one is missing, the directory was wiped."""
@@ -130,14 +165,14 @@ class Renderer:
             after = order[position + 1] if position + 1 < len(order) else None
             scope = FeedScope(self.settings, category, block, before, after)
             ids = blocks[block]
-            found = releases if releases is not None else _by_id(self.store.releases_by_ids(ids))
+            found = releases if releases is not None else _by_id(self.view.releases_by_ids(ids))
             # One the store held back between its two reads (a writer broke it meanwhile) is left out.
             listed = [found[release_id] for release_id in ids if release_id in found]
             outputs.update(formats.render_archive(scope, listed, self.entries))
         return outputs, stale
 
     def _front(self, prev_archive: int | None) -> dict[str, bytes]:
-        newest = self.store.visible_releases(self.now, limit=self.settings.feed.items)
+        newest = self.view.visible_releases(self.now, limit=self.settings.feed.items)
         outputs = formats.render_feeds(
             FeedScope(self.settings, None, None, prev_archive), newest, self.entries
         )
@@ -173,7 +208,7 @@ class Renderer:
             if every is not None:
                 listed: Sequence[Listed] = every[skip : skip + layout.CATEGORY_PAGE]
             else:
-                listed = self.store.visible_lines(
+                listed = self.view.visible_lines(
                     self.now, category.slug, limit=layout.CATEGORY_PAGE, offset=skip
                 )
             path = layout.category_page_path(category.slug, page)
@@ -185,7 +220,7 @@ class Renderer:
     ) -> tuple[dict[str, bytes], set[str]]:
         """Every output, and every file the build owns that should no longer exist."""
         self.recount(None)
-        visible = self.store.visible_releases(self.now)
+        visible = self.view.visible_releases(self.now)
         found = _by_id(visible)
         blocks = self._blocks(found)
         outputs = self._front(max(blocks, default=None))
@@ -228,7 +263,7 @@ class Renderer:
             # Every scope with a release in a new archive links its feed to it.
             first = (completed[0] - 1) * layout.ARCHIVE_BLOCK + 1
             ids = range(first, completed[-1] * layout.ARCHIVE_BLOCK + 1)
-            category_ids |= self.store.release_category_ids(ids)
+            category_ids |= self.view.release_category_ids(ids)
 
         blocks, newest_archive = self._scope_blocks(None, wanted)
         outputs = self._front(newest_archive)
@@ -236,16 +271,16 @@ class Renderer:
         outputs.update(archives)
         shown = {category.slug: category for category, _ in self.counts}
         counted = {category.slug: count for category, count in self.counts}
-        unsettled = set(self.store.category_slugs_by_id(affected.unsettled))
-        for slug in self.store.category_slugs_by_id(category_ids):
+        unsettled = set(self.view.category_slugs_by_id(affected.unsettled))
+        for slug in self.view.category_slugs_by_id(category_ids):
             if slug not in shown:
                 stale.add(layout.category_path(slug))
                 stale.update(publisher.files_under(layout.feed_dir(slug), layout.category_pages_dir(slug)))
                 continue
             blocks, newest_archive = self._scope_blocks(slug, wanted)
             # The feeds need the newest releases whole; the page lists its newest, read light.
-            newest = self.store.visible_releases(self.now, category=slug, limit=self.settings.feed.items)
-            listed = self.store.visible_lines(self.now, slug, limit=layout.CATEGORY_PAGE)
+            newest = self.view.visible_releases(self.now, category=slug, limit=self.settings.feed.items)
+            listed = self.view.visible_lines(self.now, slug, limit=layout.CATEGORY_PAGE)
             # Recounted above when affected; one here only for a completed block has not changed.
             count = counted[slug]
             outputs.update(self._category(shown[slug], newest, listed, count, newest_archive))
@@ -258,14 +293,14 @@ class Renderer:
             outputs.update(archives)
             stale |= gone
         read = set()
-        for release in self.store.releases_by_ids(sorted(affected.release_ids)):
+        for release in self.view.releases_by_ids(sorted(affected.release_ids)):
             read.add(release.id)
             if release.is_visible(self.now):
                 outputs[layout.release_path(release.slug)] = self.pages.release(release)
             elif release.slug:
                 stale.add(layout.release_path(release.slug))
         # Releases the store holds back now (`Store.flaws`): their pages go, where a page can have been.
-        stale.update(map(layout.release_path, self.store.page_slugs(affected.release_ids - read)))
+        stale.update(map(layout.release_path, self.view.page_slugs(affected.release_ids - read)))
         return outputs, stale
 
     def _scope_blocks(self, slug: str | None, wanted: set[int]) -> tuple[dict[int, list[int]], int | None]:
@@ -273,9 +308,9 @@ class Renderer:
         Every visible id is read only when archives are to be made (``wanted``); otherwise, as after a
         new release that completes no block, the newest archive is found without them."""
         if wanted:
-            blocks = self._blocks(self.store.visible_ids(self.now, slug))
+            blocks = self._blocks(self.view.visible_ids(self.now, slug))
             return blocks, max(blocks, default=None)
-        last = self.store.last_visible_id(self.now, slug, self.archived * layout.ARCHIVE_BLOCK)
+        last = self.view.last_visible_id(self.now, slug, self.archived * layout.ARCHIVE_BLOCK)
         return {}, None if last is None else layout.archive_block(last)
 
     def _moved_pages(self, category: Category, count: int, added: set[int], unsettled: bool) -> range:
@@ -285,7 +320,7 @@ class Renderer:
         last = layout.complete_pages(count)
         if unsettled or len(added) > _PLACES_LOOKED_UP:
             return range(1, last + 1)
-        newer = [self.store.visible_newer(self.now, category.slug, release_id) for release_id in added]
+        newer = [self.view.visible_newer(self.now, category.slug, release_id) for release_id in added]
         places = [count - 1 - after for after in newer if after is not None]
         if not places:
             return range(0)

@@ -229,15 +229,20 @@ def _line(label: str, runs: list[tuple[float, float, Any]], base: float, note: s
     )
 
 
+def bench_settings(root: Path) -> Settings:
+    """Settings of a scratch newsroom under ``root``: what every build and daemon bench runs with."""
+    return load_settings(
+        database=root / "newsroom.db",
+        public_dir=root / "public",
+        base_url="https://prasa.example.pl",
+        secret_key="bench",
+    )
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-build-") as scratch:
         root = Path(scratch)
-        settings = load_settings(
-            database=root / "newsroom.db",
-            public_dir=root / "public",
-            base_url="https://prasa.example.pl",
-            secret_key="bench",
-        )
+        settings = bench_settings(root)
         store = Store.for_settings(settings)
         seconds, _, _ = _timed(lambda: _fill(store))
         print(f"store: {RELEASES} releases in {CATEGORIES} categories, filled in {seconds:.1f} s")
@@ -290,12 +295,7 @@ def _one_change(releases: int) -> float:
     """Best of 5 builds after one new release, over a store of ``releases`` built in full first."""
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
         root = Path(scratch)
-        settings = load_settings(
-            database=root / "newsroom.db",
-            public_dir=root / "public",
-            base_url="https://prasa.example.pl",
-            secret_key="bench",
-        )
+        settings = bench_settings(root)
         with Store.for_settings(settings) as store:
             _fill(store, releases)
             planner.build(store, settings, NOW)

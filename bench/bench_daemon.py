@@ -24,10 +24,10 @@ import threading
 import time
 from pathlib import Path
 
-from bench.bench_build import CATEGORIES, RELEASES, SCALING, _fill
+from bench.bench_build import CATEGORIES, RELEASES, SCALING, _fill, bench_settings
 from newsroom_feed import planner
 from newsroom_feed.models import utcnow
-from newsroom_feed.settings import Settings, load_settings
+from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 
 INSERTS = 100
@@ -160,15 +160,6 @@ def latencies(
     return times, idle_share, lines
 
 
-def _settings(root: Path) -> Settings:
-    return load_settings(
-        database=root / "newsroom.db",
-        public_dir=root / "public",
-        base_url="https://prasa.example.pl",
-        secret_key="bench",
-    )
-
-
 def _report(times: list[float], inserts: int, base_p50: float, base_p95: float) -> tuple[float, float]:
     p50, p95 = statistics.median(times), _quantile(times, 0.95)
     print(
@@ -185,7 +176,7 @@ def _measure(releases: int, inserts: int, idle_seconds: float) -> tuple[float, f
     """The baseline and the daemon's latencies over a fresh store of ``releases``: (p50, p95) seconds."""
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as scratch:
         root = Path(scratch)
-        settings = _settings(root)
+        settings = bench_settings(root)
         with Store.for_settings(settings) as store:
             _fill(store, releases)
         print(f"store: {releases:,} releases in {CATEGORIES} categories", flush=True)

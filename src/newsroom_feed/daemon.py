@@ -30,6 +30,7 @@ from newsroom_feed.errors import NewsroomError
 from newsroom_feed.lock import InstanceLock
 from newsroom_feed.mail import outbox
 from newsroom_feed.mail.delivery import deliver
+from newsroom_feed.maintenance import prune
 from newsroom_feed.metrics import Metrics
 from newsroom_feed.models import utcnow
 from newsroom_feed.planner import DIGEST_PERIODS, last_digest_end, plan_digest
@@ -223,9 +224,6 @@ class Daemon:
     async def prune(self) -> None:
         """Remove what the `privacy` settings keep no longer (`maintenance.prune`), at start and daily;
         one that fails is logged and the next day's run catches up (it prunes by age, not by day)."""
-        # Imported here: maintenance imports this module (for the instance lock).
-        from newsroom_feed.maintenance import prune
-
         async with self._build_lock:  # the shutdown waits for it as for a build
             if self._stop_watching.is_set():
                 return

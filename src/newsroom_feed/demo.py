@@ -18,9 +18,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from newsroom_feed.daemon import Daemon, log, quietly, until
 from newsroom_feed.errors import InputError, NewsroomError, SettingsError, SubscriberNotFound
 from newsroom_feed.lock import InstanceLock
 from newsroom_feed.mail import sink as mailsink
@@ -30,6 +29,9 @@ from newsroom_feed.planner import build
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.site import formats, layout
 from newsroom_feed.store.database import Store
+
+if TYPE_CHECKING:
+    from newsroom_feed.daemon import Daemon
 
 DATA_FILE = "demo_releases.json"
 KEY_PREFIX = "demo:"
@@ -157,10 +159,10 @@ def run_demo(settings: Settings, maildir: Path, announce: Callable[[Daemon], Non
     """`make run`: the daemon with the demo's SMTP sink (`mailsink`) on the same loop, at the SMTP
     address of the settings; ``announce`` is called once everything listens. Ctrl-C stops both.
 
-    :raises SettingsError: a secret too short to serve with, as for `run`.
     :raises LockedError: a daemon already runs on this store.
     """
-    settings.require_strong_secrets()
+    # Imported here: the daemon pulls in uvicorn and APScheduler, which seeding does not need.
+    from newsroom_feed.daemon import Daemon, log, quietly, until
 
     async def both() -> int:
         stop_sink = asyncio.Event()

@@ -39,9 +39,7 @@ from newsroom_feed.errors import (
     SubscriberNotFound,
 )
 from newsroom_feed.mail.kinds import MessageKind, kind_named
-from newsroom_feed.mail.templates import BUNDLED_TEMPLATES as BUNDLED_TEMPLATES
-from newsroom_feed.mail.templates import make_environment as make_environment
-from newsroom_feed.mail.templates import release_view, template_helpers
+from newsroom_feed.mail.templates import make_environment, release_view, template_helpers
 from newsroom_feed.models import LANGUAGES, OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
 from newsroom_feed.people.subscriptions import subscribers_by_ids
 from newsroom_feed.people.tokens import LinkSigner

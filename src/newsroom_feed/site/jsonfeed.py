@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +22,7 @@ def _item(settings: Settings, release: Release) -> dict[str, Any]:
         "id": release.uid,
         "url": release_url(settings, release),
         "title": release.title,
-        "content_html": release.body_html or f"<p>{_escape(summary(release))}</p>",
+        "content_html": release.body_html or f"<p>{html.escape(summary(release), quote=False)}</p>",
         "summary": summary(release),
         "date_published": iso(release.visible_at),
         "date_modified": iso(entry_updated(release)),
@@ -65,10 +66,6 @@ def render(scope: FeedScope, releases: Sequence[Release], entries: Entries | Non
         return text.encode()
     except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot hold (json escapes the controls)
         return xml_safe(text).encode()
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 FORMAT = OutputFormat(NAME, "JSON Feed", MEDIA_TYPE, render, archived=False)

@@ -30,11 +30,10 @@ from jinja2.runtime import Context
 
 from newsroom_feed.bundled import bundled_templates
 from newsroom_feed.labels import attachment_label
-from newsroom_feed.markup import summarise
 from newsroom_feed.models import Attachment, Category, Release, iso
 from newsroom_feed.settings import Settings
 from newsroom_feed.site import layout
-from newsroom_feed.site.feeds import FeedScope, entry_updated, release_url
+from newsroom_feed.site.feeds import FeedScope, entry_updated, release_url, summary
 from newsroom_feed.site.formats import FORMATS
 from newsroom_feed.site.layout import INDEX_PATH, STYLESHEET_PATH, category_path, public_url, release_path
 
@@ -203,7 +202,7 @@ class Pages:
             release_path(release.slug),
             None,
             release=release,
-            summary=release.summary or summarise(release.body_html) or release.title,
+            summary=summary(release),
             updated=updated,
             corrected=updated > release.visible_at,
         )

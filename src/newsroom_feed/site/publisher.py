@@ -9,7 +9,7 @@ nothing new reports nothing changed.
 
 # String paths and os calls, not pathlib, in the per-file path of a build: pathlib cost about as much as
 # writing the files themselves (30 µs a path; a full build writes 14,000 files).
-# ruff: noqa: PTH105, PTH108, PTH113, PTH116, PTH120, PTH123
+# ruff: noqa: PTH105, PTH108, PTH112, PTH113, PTH116, PTH120, PTH123
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsroom_feed.errors import NewsroomError
+from newsroom_feed.private_files import sync_directory
 
 #: Above this many changed files, one `os.sync` replaces an fsync per file and per directory.
 _SYNC_BATCH = 64
@@ -114,7 +115,7 @@ class Publisher:
         elif self.durable:
             # The renames themselves are durable once their directories are flushed.
             for directory in sorted({os.path.dirname(target) for _, target in staged}):
-                _fsync_directory(Path(directory))
+                sync_directory(Path(directory))
         for path in sorted(set(remove) - set(outputs)):
             if self._remove(self.target(path)):
                 result.removed.append(path)
@@ -192,19 +193,6 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
-def _fsync_directory(directory: Path) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass  # some file systems cannot flush a directory; the rename still happened
-    finally:
-        os.close(descriptor)
-
-
 def _make_public_directory(root: Path, directory: str) -> None:
     """Make ``directory`` (and its parents up to ``root``) readable by everyone, whatever the umask.
 
@@ -212,6 +200,8 @@ def _make_public_directory(root: Path, directory: str) -> None:
     directory is the one thing a separate web server (nginx as www-data) must read, and a directory made
     under that umask would be 0700 and answer 403 for every page.
     """
+    if os.path.isdir(directory):  # the common case, once per directory of a build: one stat, no pathlib
+        return
     target = Path(directory)
     top = root.parent.resolve()
     missing = [path for path in (target, *target.parents) if not path.is_dir() and path.resolve() != top]

@@ -12,12 +12,6 @@ from pathlib import Path
 from newsroom_feed.store.database import Store
 
 
-def last_error(store: Store) -> str | None:
-    """The problem of the last build, None when it went well."""
-    row = store.conn.execute("SELECT last_error FROM build_state WHERE id = 1").fetchone()
-    return row[0] if row else None
-
-
 def note_error(store: Store, problem: str) -> None:
     """Set the last build's problem alone, keeping its cursor and time; joins the caller's transaction."""
     store.conn.execute("UPDATE build_state SET last_error = ? WHERE id = 1", (problem,))

@@ -94,6 +94,8 @@ class BuildState:
     built_at: datetime | None
     #: Of the settings and templates the last build's outputs were made with (`planner.fingerprint`).
     fingerprint: str | None = None
+    #: Why the last build or lift failed, or what it held back; None when all is well (`/healthz`).
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -778,10 +780,6 @@ class Store:
                 return ids
         return [row[0] for row in self._visible("r.id", now, category, limit)]
 
-    def visible_count(self, now: datetime, category: str) -> int:
-        """How many releases of a category the public may see at ``now``: what its pages are cut from."""
-        return int(self._visible("count(*)", now, category, order=None).fetchone()[0])
-
     def visible_newer(self, now: datetime, category: str, release_id: int) -> int | None:
         """How many visible releases of a category come after this one in its list (its place counted
         from the newest); None when it is not visible in the category. Cheap for a new release, whose
@@ -992,9 +990,9 @@ class Store:
 
     def build_state(self) -> BuildState:
         row = self.conn.execute(
-            "SELECT change_cursor, built_at, fingerprint FROM build_state WHERE id = 1"
+            "SELECT change_cursor, built_at, fingerprint, last_error FROM build_state WHERE id = 1"
         ).fetchone()
-        return BuildState(int(row[0]), stored_moment(row[1]), row[2])
+        return BuildState(int(row[0]), stored_moment(row[1]), row[2], row[3])
 
     def save_build_state(
         self,

@@ -220,11 +220,6 @@ def count_waiting(store: Store) -> int:
     return int(row[0])
 
 
-def count_failed(store: Store) -> int:
-    row = store.conn.execute("SELECT count(*) FROM outbox WHERE status = 'failed'").fetchone()
-    return int(row[0])
-
-
 def counts_by_kind(store: Store) -> list[tuple[str, str, int]]:
     """(kind, status, rows) for every pair present, in that order."""
     return [

@@ -22,8 +22,6 @@ from newsroom_feed.errors import NewsroomError
 from newsroom_feed.mail import outbox
 from newsroom_feed.metrics import CONTENT_TYPE
 from newsroom_feed.models import OutboxStatus, iso
-from newsroom_feed.store import build as build_rows
-from newsroom_feed.store import outbox as outbox_rows
 from newsroom_feed.web.security import bearer_matches
 from newsroom_feed.web.state import state_of
 
@@ -43,11 +41,14 @@ def healthz(request: Request) -> JSONResponse:
     try:
         store = web.stores.get()
         state = store.build_state()
-        last_error = build_rows.last_error(store)
-        failed = outbox_rows.count_failed(store)
+        last_error = state.last_error
+        by_status = {status: sum(kinds.values()) for status, kinds in outbox.counts(store).items()}
         report["last_build"] = iso(state.built_at) if state.built_at else None
         report["last_error"] = last_error
-        report["outbox"] = {"backlog": outbox.waiting(store), "failed": int(failed)}
+        report["outbox"] = {
+            "backlog": by_status.get("pending", 0) + by_status.get("sending", 0),
+            "failed": by_status.get("failed", 0),
+        }
     except (sqlite3.Error, NewsroomError) as error:
         report = {"status": "down", "store": {"reachable": False, "error": str(error)}}
         return _answer(request, report, 503)

@@ -6,7 +6,8 @@
     │   └── ImportRowError       one row of an import file, with its line number
     ├── NotFound (LookupError)
     │   ├── ReleaseNotFound
-    │   └── SubscriberNotFound
+    │   ├── SubscriberNotFound
+    │   └── UserNotFound       no desk user with that address or id
     ├── NotYetVisible          a queued message's releases went back under embargo: send it later
     ├── UnknownMessageKind (LookupError)  an outbox row names a kind `mail.kinds.KINDS` does not hold
     ├── RateLimited            a limit for everyone is reached (new-address confirmations per hour)
@@ -119,3 +120,9 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     pass
+
+
+class UserNotFound(NotFound):
+    def __init__(self, ref: object) -> None:
+        super().__init__(f"no desk user {ref}")
+        self.ref = ref

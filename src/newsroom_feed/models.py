@@ -48,6 +48,10 @@ BODY_MAX = 200_000
 CONTACT_NAME_MAX = 200
 PHONE_MAX = 40
 ATTACHMENT_TITLE_MAX = 300
+#: An image attachment's alternative text, caption and credit (the desk's image fields).
+ALT_MAX = 500
+CAPTION_MAX = 1000
+CREDIT_MAX = 200
 #: RFC 6838 section 4.2: a type and a subtype name of at most 127 characters each.
 MIME_TYPE_MAX = 255
 CATEGORY_NAME_MAX = 200
@@ -218,6 +222,10 @@ class AttachmentInput(_Input):
     title: str | None = Field(default=None, max_length=ATTACHMENT_TITLE_MAX)
     mime_type: str = "application/octet-stream"
     length: int = Field(default=0, ge=0)
+    #: For images: the text that stands for the picture, its caption and whom it is credited to.
+    alt: str | None = Field(default=None, max_length=ALT_MAX)
+    caption: str | None = Field(default=None, max_length=CAPTION_MAX)
+    credit: str | None = Field(default=None, max_length=CREDIT_MAX)
 
     _url = field_validator("url")(classmethod(lambda cls, value: http_url(value)))
 
@@ -229,7 +237,7 @@ class AttachmentInput(_Input):
             raise ValueError(problem)
         return value.lower()
 
-    @field_validator("title")
+    @field_validator("title", "alt", "caption", "credit")
     @classmethod
     def _title(cls, value: str | None) -> str | None:
         if value is not None and has_control_characters(value):
@@ -368,6 +376,24 @@ class Attachment:
     title: str | None
     mime_type: str
     length: int
+    alt: str | None = None
+    caption: str | None = None
+    credit: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        """The attachment of a release document; the image fields only when set, so a document of a
+        release without them reads as it always did."""
+        document: dict[str, Any] = {
+            "url": self.url,
+            "title": self.title,
+            "mime_type": self.mime_type,
+            "length": self.length,
+        }
+        for name in ("alt", "caption", "credit"):
+            value = getattr(self, name)
+            if value is not None:
+                document[name] = value
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,10 +459,7 @@ class Release:
             "categories": [category.slug for category in self.categories],
             "urgent": self.urgent,
             "language": self.language,
-            "attachments": [
-                {"url": a.url, "title": a.title, "mime_type": a.mime_type, "length": a.length}
-                for a in self.attachments
-            ],
+            "attachments": [attachment.to_document() for attachment in self.attachments],
             "published_at": iso(self.published_at),
             "embargo_until": iso(self.embargo_until) if self.embargo_until else None,
             "contact": {

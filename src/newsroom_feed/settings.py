@@ -135,6 +135,17 @@ class PrivacySettings(_Section):
     replies_days: int = Field(default=180, ge=1)
 
 
+class DeskSettings(_Section):
+    """The newsroom desk at ``/desk/``: press officers' sessions and uploads."""
+
+    #: A desk session ends this many hours after sign-in.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    #: The largest attachment a press officer may upload, in bytes.
+    upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    #: Failed sign-ins allowed per account, and per client address, in 15 minutes.
+    sign_in_attempts: int = Field(default=5, ge=1)
+
+
 class WebSubSettings(_Section):
     hubs: list[str] = Field(default_factory=list)
 
@@ -198,6 +209,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     privacy: PrivacySettings = PrivacySettings()
     websub: WebSubSettings = WebSubSettings()
+    desk: DeskSettings = DeskSettings()
     feed: FeedSettings = FeedSettings()
 
     @field_validator("base_url")

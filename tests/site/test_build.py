@@ -254,12 +254,31 @@ def test_a_store_at_schema_1_migrates_on_open_and_keeps_its_releases(
     monkeypatch.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:1])
     with Store(settings.database, settings.domain, zone=settings.zone) as old:
         assert old.schema_version == 1
-        sample_newsroom(old)
-        before = [release.uid for release in old.list_releases(now=NOW)]
+        # Written as the program of schema 1 wrote them: its columns only.
+        for number in (1, 2):
+            old.conn.execute(
+                "INSERT INTO releases (id, uid, number, slug, title, body_markdown, body_html, published_at,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, '', '', ?, ?, ?)",
+                (number, f"tag:t,2026:release/{number}", f"{number}/2026", f"r-{number}",
+                 f"Komunikat {number}", *["2026-11-20T10:00:00Z"] * 3),
+            )  # fmt: skip
+        old.conn.execute(
+            "INSERT INTO attachments (release_id, url, title, mime_type, length) "
+            "VALUES (2, 'https://example.pl/a.pdf', 'Komunikat (PDF)', 'application/pdf', 1234)"
+        )
     monkeypatch.undo()
     with Store(settings.database, settings.domain, zone=settings.zone) as current:
         assert current.schema_version == len(store_module.MIGRATIONS) > 1
-        assert [release.uid for release in current.list_releases(now=NOW)] == before
+        assert sorted(release.uid for release in current.list_releases(now=NOW)) == [
+            "tag:t,2026:release/1",
+            "tag:t,2026:release/2",
+        ]
+        assert current.get_release(2).attachments[0].to_document() == {
+            "url": "https://example.pl/a.pdf",
+            "title": "Komunikat (PDF)",
+            "mime_type": "application/pdf",
+            "length": 1234,
+        }
         report = planner.build(current, settings, NOW)
     assert report.full and "feeds/rss.xml" in report.written
 

@@ -143,7 +143,8 @@ def test_backup_copies_an_older_store_as_it_is_and_leaves_it_unmigrated(
     with pytest.MonkeyPatch.context() as older:
         older.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:-1])
         with Store.for_settings(settings) as old:
-            old.add_release(ReleaseInput.parse({"title": "Komunikat sprzed aktualizacji"}), utcnow())
+            # As the older program would, with only the columns every version has.
+            old.conn.execute("INSERT INTO releases (title) VALUES ('Komunikat sprzed aktualizacji')")
     before = _migrations(settings.database)
     assert len(before) == len(store_module.MIGRATIONS) - 1
     folder = tmp_path / "kopie"

@@ -6,7 +6,7 @@ adds its commands to the root group when imported here.
 
 from __future__ import annotations
 
-from newsroom_feed.cli import delivery, operations, releases, subscribers
+from newsroom_feed.cli import delivery, operations, releases, subscribers, users
 from newsroom_feed.cli.base import Context, cli, emit_json, main, open_store, pass_context, run
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "releases",
     "run",
     "subscribers",
+    "users",
 ]

@@ -118,3 +118,8 @@ def category_url(base_url: str, slug: str) -> str:
 def category_scheme(base_url: str) -> str:
     """The ``domain``/``scheme`` of feed categories: the folder the category pages live in."""
     return f"{base_url}/categories/"
+
+
+def desk_setup_url(base_url: str, token: str) -> str:
+    """Where a new desk user sets their password: the one-time link `user add` prints."""
+    return f"{base_url}/desk/setup/{token}"

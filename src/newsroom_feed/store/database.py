@@ -46,6 +46,9 @@ from slugify import slugify
 from newsroom_feed.errors import ReleaseNotFound, StoreError
 from newsroom_feed.markup import clean_html, render_markdown, xml_safe, xml_safe_or_none
 from newsroom_feed.models import (
+    ALT_MAX,
+    CAPTION_MAX,
+    CREDIT_MAX,
     DEFAULT_ZONE,
     Attachment,
     Category,
@@ -940,13 +943,21 @@ class Store:
             chunk,
         ):
             categories.setdefault(row[0], []).append(_category(row[1], row[2], row[3]))
-        for release_id, url, title, mime_type, length in self.conn.execute(
-            f"SELECT release_id, url, title, mime_type, length FROM attachments "
+        for release_id, url, title, mime_type, length, alt, caption, credit in self.conn.execute(
+            f"SELECT release_id, url, title, mime_type, length, alt, caption, credit FROM attachments "
             f"WHERE release_id IN ({marks}) ORDER BY release_id, position",
             chunk,
         ):
             if rules.attachment_problem(url, title, mime_type, length) is None:
-                attachment = Attachment(url.strip(), xml_safe_or_none(title), mime_type.lower(), length)
+                attachment = Attachment(
+                    url.strip(),
+                    xml_safe_or_none(title),
+                    mime_type.lower(),
+                    length,
+                    _image_text(alt, ALT_MAX),
+                    _image_text(caption, CAPTION_MAX),
+                    _image_text(credit, CREDIT_MAX),
+                )
                 attachments.setdefault(release_id, []).append(attachment)
         found = {}
         for row in self.conn.execute(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE id IN ({marks})", chunk):
@@ -1095,15 +1106,18 @@ class Store:
                 [(release_id, category_id, position) for position, category_id in enumerate(wanted)],
             )
         stored = self.conn.execute(
-            "SELECT url, title, mime_type, length FROM attachments WHERE release_id = ? ORDER BY position",
+            "SELECT url, title, mime_type, length, alt, caption, credit FROM attachments "
+            "WHERE release_id = ? ORDER BY position",
             (release_id,),
         ).fetchall()
-        given = [(a.url, a.title, a.mime_type, a.length) for a in document.attachments]
+        given = [
+            (a.url, a.title, a.mime_type, a.length, a.alt, a.caption, a.credit) for a in document.attachments
+        ]
         if [tuple(row) for row in stored] != given:
             self.conn.execute("DELETE FROM attachments WHERE release_id = ?", (release_id,))
             self.conn.executemany(
-                "INSERT INTO attachments (release_id, position, url, title, mime_type, length) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO attachments (release_id, position, url, title, mime_type, length, alt, "
+                "caption, credit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(release_id, position, *values) for position, values in enumerate(given)],
             )
 
@@ -1220,6 +1234,13 @@ def _release(
         categories=tuple(categories.get(release_id, ())),
         attachments=tuple(attachments.get(release_id, ())),
     )
+
+
+def _image_text(value: Any, maximum: int) -> str | None:
+    """An image field as an outside writer may have left it: text only, XML-safe, within its bound."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return xml_safe(" ".join(value.split()))[:maximum]
 
 
 def _category(slug: str, name: str, description: str) -> Category:

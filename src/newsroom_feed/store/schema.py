@@ -341,4 +341,79 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     UPDATE build_state SET fingerprint = NULL;
     """,
+    # 9: the newsroom desk. Desk users (argon2id hashes; a one-time set-up link's hashed nonce; TOTP
+    # secret and hashed recovery codes), their sessions (the cookie carries a random key, the row its
+    # SHA-256, so a copy of the store opens no session), the audit log of every change made through the
+    # desk or the CLI (JSON {field: [old, new]}), drafts (a release document that is never published:
+    # outputs never read this table), uploads (content-addressed files in the public directory), image
+    # fields of attachments, and the WebSub pings the daemon made.
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL CHECK (role IN ('editor', 'admin')),
+        password_hash TEXT,
+        setup_nonce TEXT,
+        setup_expires_at TEXT,
+        totp_secret TEXT,
+        totp_last_step INTEGER,
+        recovery_codes TEXT NOT NULL DEFAULT '[]',
+        disabled_at TEXT,
+        last_sign_in_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE desk_sessions (
+        key_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX desk_sessions_user ON desk_sessions(user_id);
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        actor TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        subject_id INTEGER,
+        action TEXT NOT NULL,
+        changes TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX audit_log_subject ON audit_log(subject, subject_id, id);
+    CREATE INDEX audit_log_user ON audit_log(user_id, id);
+    CREATE TABLE drafts (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        document TEXT NOT NULL,
+        created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE uploads (
+        sha256 TEXT PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        file_name TEXT NOT NULL,
+        mime_type TEXT NOT NULL,
+        length INTEGER NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        uploaded_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        uploaded_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE attachments ADD COLUMN alt TEXT;
+    ALTER TABLE attachments ADD COLUMN caption TEXT;
+    ALTER TABLE attachments ADD COLUMN credit TEXT;
+    CREATE TABLE websub_pings (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        hub TEXT NOT NULL,
+        url TEXT NOT NULL,
+        ok INTEGER NOT NULL,
+        status INTEGER,
+        error TEXT,
+        release_ids TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX websub_pings_at ON websub_pings(at);
+    """,
 )

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from newsroom_feed.metrics import Metrics
 from newsroom_feed.settings import Settings
-from newsroom_feed.web import account, forms, health
+from newsroom_feed.web import account, desk, forms, health
 from newsroom_feed.web.api import create_api
 from newsroom_feed.web.security import ApiGate, ASGIApp, Message, Receive, Scope, SecurityHeaders, Send
 from newsroom_feed.web.state import WebState
@@ -57,6 +57,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(forms.router)
     app.include_router(account.router)
+    desk.install(app, state)
     app.mount("/api", create_api(state))
     # Added last is outermost: security headers go on every answer, including the gate's 401s.
     app.add_middleware(StaticFirst, files=PublicFiles(settings))
@@ -76,6 +77,7 @@ DYNAMIC_PATHS = (
     "/_web",
     "/healthz",
     "/metrics",
+    "/desk",
 )
 
 
@@ -137,7 +139,7 @@ class RequestMetrics:
             self._timers[area].observe(time.perf_counter() - started)
 
 
-AREAS = ("api", "healthz", "metrics", "forms", "static")
+AREAS = ("api", "healthz", "metrics", "forms", "desk", "static")
 
 
 def area_of(path: str) -> str:
@@ -147,4 +149,6 @@ def area_of(path: str) -> str:
         return path[1:]
     if path.startswith(forms.FORM_PREFIXES):
         return "forms"
+    if path == "/desk" or path.startswith("/desk/"):
+        return "desk"
     return "static"

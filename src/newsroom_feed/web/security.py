@@ -192,6 +192,15 @@ class RateLimiter:
             events.append(now)
             return True
 
+    def full(self, address: str) -> bool:
+        """Whether the client at ``address`` is at the limit now (nothing is counted)."""
+        key = client_key(address)
+        now = self.clock()
+        with self._lock:
+            events = self._events.get(key)
+            recent = sum(1 for moment in events or () if moment > now - self.window)
+            return recent >= self.limit
+
     def retry_after(self, address: str) -> int:
         """Seconds until the client at ``address`` may try again."""
         with self._lock:

@@ -144,6 +144,10 @@ class DeskSettings(_Section):
     upload_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     #: Failed sign-ins allowed per account, and per client address, in 15 minutes.
     sign_in_attempts: int = Field(default=5, ge=1)
+    #: The media contact a new release starts with (the press officer may change it per release).
+    contact_name: str | None = "Biuro prasowe"
+    contact_email: EmailStr | None = None
+    contact_phone: str | None = None
 
 
 class WebSubSettings(_Section):

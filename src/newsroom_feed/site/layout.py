@@ -123,3 +123,18 @@ def category_scheme(base_url: str) -> str:
 def desk_setup_url(base_url: str, token: str) -> str:
     """Where a new desk user sets their password: the one-time link `user add` prints."""
     return f"{base_url}/desk/setup/{token}"
+
+
+#: Files press officers upload from the desk: outside `OUTPUT_FOLDERS`, so no build ever removes them.
+UPLOADS = "files"
+
+
+def upload_path(sha256: str, file_name: str) -> str:
+    """Where an uploaded file lives: named by its content (the first 16 hex digits of its SHA-256, 64
+    bits: no two different files meet), so the path is stable and the same file uploaded twice is one."""
+    return f"{UPLOADS}/{sha256[:16]}/{file_name}"
+
+
+def upload_preview_path(sha256: str) -> str:
+    """The small JPEG the desk shows of an uploaded image (an upload's own name never starts with _)."""
+    return f"{UPLOADS}/{sha256[:16]}/_preview.jpg"

@@ -16,7 +16,7 @@ import pytest
 from newsroom_feed import demo
 from newsroom_feed.mail import outbox
 from newsroom_feed.mail.kinds import ALERT
-from newsroom_feed.people import subscriptions
+from newsroom_feed.people import subscriptions, users
 from newsroom_feed.planner import build
 from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
@@ -93,6 +93,24 @@ def test_demo_main_seeds_and_builds_in_var(tmp_path: Path, capsys: pytest.Captur
     assert "Ranking Miast Przyjaznych Rowerom" not in rss, "the embargoed release stays out"
     assert demo.main(["--no-serve"]) == 0
     assert "Seeded" not in capsys.readouterr().err, "a store with releases is not seeded again"
+
+
+def test_the_demo_prints_a_desk_account_a_newcomer_can_sign_in_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert demo.main(["--no-serve"]) == 0
+    first = capsys.readouterr().err
+    found = re.search(r"sign in as (\S+) with the password (\S+) \(or set one: (\S+)\)", first)
+    assert found, first
+    email, password, link = found.groups()
+    with Store(tmp_path / "var" / "newsroom.db") as store:
+        assert users.check_password(store, email, password) is not None
+        assert users.get(store, email).is_admin
+    assert "/desk/setup/" in link
+    assert demo.main(["--no-serve"]) == 0
+    again = capsys.readouterr().err
+    assert "with the password" not in again, "the password is shown only when it is made"
+    assert f"sign in as {email}; a new password can be set once" in again
 
 
 @pytest.mark.slow

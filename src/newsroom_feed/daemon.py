@@ -37,8 +37,9 @@ from newsroom_feed.planner import DIGEST_PERIODS, last_digest_end, plan_digest
 from newsroom_feed.planner import build as build_outputs
 from newsroom_feed.scheduler import Clock, missed_digests
 from newsroom_feed.settings import Settings
-from newsroom_feed.site.websub import ping_hubs
+from newsroom_feed.site.websub import Ping, ping_hubs
 from newsroom_feed.store import build as build_rows
+from newsroom_feed.store import history
 from newsroom_feed.store.database import Store
 from newsroom_feed.systemd import Notifier
 from newsroom_feed.watcher import Watcher
@@ -148,7 +149,7 @@ class Daemon:
                 self._wake_sender.set()
             if feeds and self.settings.websub.hubs:
                 # Pinging may wait on a slow hub; it must not hold up the next build.
-                self._spawn("websub", self._ping(feeds))
+                self._spawn("websub", self._ping(feeds, released))
             moments = await self._in_worker(self.build_store.future_moments, now)
             synced = self.clock.sync_embargoes(moments)
             if synced.added or synced.moved or synced.dropped:
@@ -167,8 +168,16 @@ class Daemon:
         except Exception:
             log.exception("could not record the failed build", problem=problem)
 
-    async def _ping(self, feeds: list[str]) -> None:
-        await ping_hubs(self.settings, feeds, metrics=self.metrics)
+    async def _ping(self, feeds: list[str], release_ids: list[int] | None = None) -> None:
+        """Tell the hubs, then record each ping with the releases this build made visible, for the
+        desk's history of a release; a record that fails is logged, the pings stand."""
+        pings = await ping_hubs(self.settings, feeds, metrics=self.metrics)
+        if not pings:
+            return
+        try:
+            await self._in_worker(_record_pings, self.build_store, pings, release_ids or [], utcnow())
+        except Exception:
+            log.exception("could not record the WebSub pings", pings=len(pings))
 
     async def _on_watch(self) -> None:
         await self.build("retry" if self._retrying else "change")
@@ -462,6 +471,13 @@ def _note_build_error(store: Store, problem: str) -> None:
     outputs are as the last good build left them."""
     with store.transaction():
         build_rows.note_error(store, problem)
+
+
+def _record_pings(store: Store, pings: list[Ping], release_ids: list[int], at: datetime) -> None:
+    with store.transaction():
+        history.record_pings(
+            store, [(ping.hub, ping.url, ping.ok, ping.status, ping.error) for ping in pings], release_ids, at
+        )
 
 
 def _log_delivery(attempt: outbox.Attempt, status: str) -> None:

@@ -6,6 +6,8 @@ release carrying an ``external_key`` of its own and each subscriber being added 
 not stored yet. One sample release is under embargo for two hours from the moment of seeding, so the
 embargo lifts while the demo runs, and the three demo subscribers (a journalist on alerts, a city press
 office on a daily digest, an English-speaking weekly reader) make its alerts and digests land in the sink.
+`make run` also makes one desk account (`DESK_ADMIN`, an admin) on the first start, prints its password
+then, and prints a fresh one-time set-up link on every start, so a newcomer can sign in at ``/desk/``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,10 +27,11 @@ from newsroom_feed.errors import InputError, NewsroomError, SettingsError, Subsc
 from newsroom_feed.lock import InstanceLock
 from newsroom_feed.mail import sink as mailsink
 from newsroom_feed.models import Release, ReleaseInput, Subscriber, utcnow
-from newsroom_feed.people import subscriptions
+from newsroom_feed.people import subscriptions, users
 from newsroom_feed.planner import build
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.site import formats, layout
+from newsroom_feed.store.audit import OPERATOR
 from newsroom_feed.store.database import Store
 
 if TYPE_CHECKING:
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
 
 DATA_FILE = "demo_releases.json"
 KEY_PREFIX = "demo:"
+#: The desk account of the demo newsroom.
+DESK_ADMIN = "redakcja@zmp-demo.example.pl"
 
 
 def load_data() -> dict[str, Any]:
@@ -90,6 +96,21 @@ def seed_subscribers(store: Store, now: datetime, data: dict[str, Any] | None = 
     return added
 
 
+def seed_desk(store: Store, settings: Settings, now: datetime) -> tuple[str | None, str]:
+    """The demo's desk admin: made (with a new random password, returned) when the store has no desk
+    user yet; and a fresh one-time set-up link for it (valid 24 h), whether new or not."""
+    password = None
+    if not users.listing(store):
+        password = secrets.token_urlsafe(12)
+        users.add(store, DESK_ADMIN, "admin", now, OPERATOR, password)
+    try:
+        account = users.get(store, DESK_ADMIN)
+    except LookupError:
+        return password, ""
+    token = users.Links(settings.verifying_keys()).setup_link(store, account.id, now)
+    return password, layout.desk_setup_url(settings.base_url, token)
+
+
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -120,14 +141,27 @@ def main(argv: list[str] | None = None) -> int:
                     f"in {settings.database}"
                 )
             _build(store, settings, now)
+            password, setup_link = seed_desk(store, settings, now)
+        desk = _desk_lines(password, setup_link)
+        if options.no_serve:
+            _say(desk)
+            return 0
         # The daemon opens stores of its own; this one is closed before it starts.
-        return 0 if options.no_serve else _run_daemon(settings)
+        return _run_daemon(settings, desk)
     except NewsroomError as error:
         _say(f"error: {error}")
         return 2 if isinstance(error, SettingsError | InputError) else 1
 
 
-def _run_daemon(settings: Settings) -> int:
+def _desk_lines(password: str | None, setup_link: str) -> str:
+    if not setup_link:
+        return "Desk: no demo account (the store has other desk users): newsroom-feed user list"
+    if password:
+        return f"Desk: sign in as {DESK_ADMIN} with the password {password} (or set one: {setup_link})"
+    return f"Desk: sign in as {DESK_ADMIN}; a new password can be set once, within 24 h, at {setup_link}"
+
+
+def _run_daemon(settings: Settings, desk: str = "") -> int:
     """`make run`: the daemon (watcher, clock, sender, web app) with the demo mail sink beside it."""
     # Imported here: the daemon pulls in uvicorn and APScheduler, which seeding does not need.
     from newsroom_feed.logs import configure_logging
@@ -143,7 +177,8 @@ def _run_daemon(settings: Settings) -> int:
             f"  {root}/subscribe   (the subscription form)\n"
             f"Mail goes to the sink on {settings.smtp.host}:{settings.smtp.port}: one file per message in "
             f"{maildir}/new\n"
-            f"Store: {settings.database} (try: newsroom-feed release add --title 'Nowy komunikat')",
+            f"Store: {settings.database} (try: newsroom-feed release add --title 'Nowy komunikat')\n"
+            f"The newsroom desk: {root}/desk/\n{desk}",
             flush=True,
         )
 

@@ -67,6 +67,24 @@ class InstanceLock:
         self.release()
 
 
+def held_by(database: Path) -> int | None:
+    """Whether a process holds the lock now: its PID (0 when it wrote none), or None when the lock is free.
+
+    Tries the lock without writing the PID file, so asking (the desk's health page) never looks like a
+    holder. No lock file means no holder ever ran here, and none is made.
+    """
+    lock = InstanceLock(database)
+    if not lock.path.exists():
+        return None
+    probe = FileLock(str(lock.path), timeout=0)
+    try:
+        probe.acquire()
+    except Timeout:
+        return lock.holder() or 0
+    probe.release()
+    return None
+
+
 @contextlib.contextmanager
 def try_instance_lock(database: Path) -> Iterator[bool]:
     """Hold the lock if it is free; yields whether we hold it (False: a daemon runs and will deliver).

@@ -68,6 +68,17 @@ class MailSettings(_Section):
     templates_dir: Path | None = None
 
 
+class DkimSettings(_Section):
+    """DKIM signing of every message (RFC 6376); off while no key file is set."""
+
+    #: The selector: the key is published at ``<selector>._domainkey.<domain>``.
+    selector: str = Field(default="newsroom", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")  # dkim.SELECTOR
+    #: A PEM RSA private key (`newsroom-feed dkim keygen` writes one, owner-only).
+    private_key_file: Path | None = None
+    #: The signing domain (``d=``); default: the domain of the From address.
+    domain: str | None = None
+
+
 class DigestSettings(_Section):
     daily_at: str = "08:00"
     weekly_at: str = "mon 08:00"
@@ -208,6 +219,7 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0)
     smtp: SmtpSettings = SmtpSettings()
     mail: MailSettings = MailSettings()
+    dkim: DkimSettings = DkimSettings()
     digest: DigestSettings = DigestSettings()
     outbox: OutboxSettings = OutboxSettings()
     http: HttpSettings = HttpSettings()
@@ -277,6 +289,11 @@ class Settings(BaseSettings):
         if "." not in host or host.replace(".", "").isdigit() or ":" in host:
             return str(self.mail.from_address).rsplit("@", 1)[1].lower()
         return host
+
+    @property
+    def dkim_domain(self) -> str:
+        """The DKIM signing domain: the setting, else the From address's domain."""
+        return (self.dkim.domain or str(self.mail.from_address).rsplit("@", 1)[1]).lower()
 
     def signing_key(self) -> str:
         """The key that signs subscriber links: the setting, a secrets file, or one made once and kept.

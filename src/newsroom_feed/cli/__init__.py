@@ -6,7 +6,7 @@ adds its commands to the root group when imported here.
 
 from __future__ import annotations
 
-from newsroom_feed.cli import delivery, operations, releases, subscribers, users
+from newsroom_feed.cli import delivery, mailing, operations, releases, subscribers, users
 from newsroom_feed.cli.base import Context, cli, emit_json, main, open_store, pass_context, run
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "cli",
     "delivery",
     "emit_json",
+    "mailing",
     "main",
     "open_store",
     "operations",

@@ -38,6 +38,7 @@ from newsroom_feed.errors import (
     ReleaseNotFound,
     SubscriberNotFound,
 )
+from newsroom_feed.mail.dkim import Signer
 from newsroom_feed.mail.kinds import MessageKind, kind_named
 from newsroom_feed.mail.templates import make_environment, release_view, template_helpers
 from newsroom_feed.models import LANGUAGES, OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
@@ -203,6 +204,10 @@ class Composer:
         self._marks = {name: f"nfslot{nonce}{index}x" for index, name in enumerate(_SLOTS)}
         sender = address_header("From", settings.mail.from_name, str(settings.mail.from_address))
         reply_to = settings.mail.reply_to
+        key_file = settings.dkim.private_key_file
+        self._dkim = (
+            Signer.from_file(key_file, settings.dkim_domain, settings.dkim.selector) if key_file else None
+        )
         self._sender_headers = sender + (address_header("Reply-To", None, str(reply_to)) if reply_to else b"")
 
     # -- public ------------------------------------------------------------------------------------
@@ -254,6 +259,17 @@ class Composer:
             except NewsroomError as error:
                 results.append(error)
         return results
+
+    def compose(self, item: OutboxItem, subscriber: Subscriber, releases: list[Release]) -> OutgoingMessage:
+        """The message of ``item`` for a subscriber and releases given rather than read from the store:
+        the desk's preview of an alert for a release not yet visible (or a draft), to nobody real.
+
+        :raises UnknownMessageKind, ReleaseNotFound, InputError: as `render` would.
+        """
+        now = self.clock()
+        return self._compose(
+            item, subscriber, releases, now, f"Date: {format_datetime(now)}\r\n".encode("ascii")
+        )
 
     def _releases(self, ids: list[int]) -> dict[int, Release]:
         """Releases by id, reloading only those changed since this composer last read them.
@@ -338,6 +354,8 @@ class Composer:
         data = head + b"".join(
             piece if isinstance(piece, bytes) else values[piece] for piece in prototype.pieces
         )
+        if self._dkim is not None:
+            data = self._dkim.sign(data, now.timestamp())
         return OutgoingMessage(
             outbox_id=item.id,
             sender=str(self.settings.mail.from_address),

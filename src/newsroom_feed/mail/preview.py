@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime
 
 from newsroom_feed.errors import InputError
 from newsroom_feed.mail.compose import Composer, address_header
 from newsroom_feed.mail.kinds import ALERT
-from newsroom_feed.models import LANGUAGES, OutboxItem, OutgoingMessage, Release, Subscriber
+from newsroom_feed.models import LANGUAGES, OutboxItem, Release, Subscriber
 from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 
@@ -38,16 +37,6 @@ class MailPreview:
     html: str
     #: The whole message as it would go over SMTP (for the curious: quoted-printable and all).
     raw: bytes
-
-
-class PreviewComposer(Composer):
-    """A `Composer` that composes one message of given releases for a given subscriber."""
-
-    def compose(self, item: OutboxItem, subscriber: Subscriber, releases: list[Release]) -> OutgoingMessage:
-        """:raises UnknownMessageKind, ReleaseNotFound, InputError: as `Composer.render` would."""
-        now = self.clock()
-        date = f"Date: {format_datetime(now)}\r\n".encode("ascii")
-        return self._compose(item, subscriber, releases, now, date)
 
 
 def sample_subscriber(address: str, language: str, fallback: str) -> Subscriber:
@@ -77,7 +66,7 @@ def alert_preview(
 
     :raises TemplateNotFound: no alert template in that language (the operator's or the bundled).
     """
-    composer = PreviewComposer(settings, store, clock=lambda: now)
+    composer = Composer(settings, store, clock=lambda: now)
     recipient = sample_subscriber(address, release.language, str(settings.mail.from_address))
     item = OutboxItem(
         id=0,

@@ -1,7 +1,7 @@
 """The newsroom desk at ``/desk/``: press officers write, embargo and follow releases; admins also manage
 subscribers, the outbox and users. Server-rendered (Jinja2 templates in ``templates/desk``); every page
-works without script, and the little script there is (``desk.js``: the embargo countdown, the preview
-refresh) is ours, served from here, with no build step.
+works without script, and the little script there is (``desk.js``: the embargo countdown) is ours, served
+from here, with no build step.
 
 `install(app, state)` adds the routes, the desk's share of the state and the answers to "not signed in"
 (a redirect to the sign-in page) and "not an admin" (a 403 page).

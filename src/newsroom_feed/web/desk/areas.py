@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from newsroom_feed.web.desk import history as release_history
-from newsroom_feed.web.desk import outbox, releases, service, subscribers, uploads
+from newsroom_feed.web.desk import outbox, releases, service, subscribers
 from newsroom_feed.web.desk import preview as release_preview
 from newsroom_feed.web.desk import users as desk_users
 
@@ -16,7 +16,6 @@ def routers() -> list[APIRouter]:
         release_preview.router,
         release_history.router,
         releases.router,
-        uploads.router,
         subscribers.router,
         outbox.router,
         service.router,

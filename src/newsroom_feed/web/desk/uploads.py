@@ -1,7 +1,0 @@
-"""(Being written.)"""
-
-from __future__ import annotations
-
-from fastapi import APIRouter
-
-router = APIRouter()

@@ -130,6 +130,8 @@ def daemon_env(settings: Settings, smtp_server: SmtpServer, tmp_path: Path) -> d
         NEWSROOM_HTTP__PORT="0",
         NEWSROOM_LOG_FORMAT="json",
         NEWSROOM_WATCH_INTERVAL="0.05",
+        # The mail pre-flight at start asks no resolver outside the test (nothing listens there).
+        NEWSROOM_DNS__NAMESERVERS="127.0.0.1:9",
     )
     return env
 

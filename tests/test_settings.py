@@ -24,7 +24,7 @@ def _sections(text: str) -> dict[str, str]:
     sections: dict[str, str] = {}
     name = ""
     for line in text.splitlines():
-        header = re.match(r"^\[(\w+)\]\s*$", line)
+        header = re.match(r"^\[([\w.]+)\]\s*$", line)
         if header:
             name = header.group(1)
             continue
@@ -43,8 +43,16 @@ def test_every_setting_is_documented_in_the_example_config() -> None:
     for name, info in Settings.model_fields.items():
         sub_model = info.annotation
         if isinstance(sub_model, type) and issubclass(sub_model, BaseModel):
-            for sub_name in sub_model.model_fields:
-                if not re.search(rf"^(# )?{sub_name} = ", sections.get(name, ""), re.MULTILINE):
+            for sub_name, sub_info in sub_model.model_fields.items():
+                nested = sub_info.annotation
+                if isinstance(nested, type) and issubclass(nested, BaseModel):
+                    # A section inside a section: [bounces.imap]
+                    for leaf in nested.model_fields:
+                        if not re.search(
+                            rf"^(# )?{leaf} = ", sections.get(f"{name}.{sub_name}", ""), re.MULTILINE
+                        ):
+                            missing.append(f"[{name}.{sub_name}] {leaf}")
+                elif not re.search(rf"^(# )?{sub_name} = ", sections.get(name, ""), re.MULTILINE):
                     missing.append(f"[{name}] {sub_name}")
         elif not re.search(rf"^(# )?{name} = ", sections[""], re.MULTILINE):
             missing.append(name)

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -28,7 +29,7 @@ import uvicorn
 
 from newsroom_feed.errors import NewsroomError
 from newsroom_feed.lock import InstanceLock
-from newsroom_feed.mail import outbox
+from newsroom_feed.mail import intake, outbox, preflight
 from newsroom_feed.mail.delivery import deliver
 from newsroom_feed.maintenance import prune
 from newsroom_feed.metrics import Metrics
@@ -99,6 +100,14 @@ class Daemon:
         self._send_store: Store | None = None
         self._server: uvicorn.Server | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # The bounce mailbox is read on a thread of its own: an IMAP server may take its time, and a
+        # build must not wait behind it.
+        self._bounce_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsroom-bounces")
+        self._stop_polling = threading.Event()
+        #: The SMTP bounce receiver (NEWSROOM_BOUNCES__SMTP_PORT), None when off.
+        self.bounce_receiver: intake.BounceReceiver | None = None
+        #: The mail pre-flight run at start (`/healthz` shows it to admins once it has ended).
+        self.mail_preflight = preflight.PreflightResult()
 
     # -- the worker thread ---------------------------------------------------------------------------
 
@@ -243,6 +252,51 @@ class Daemon:
                 return
         log.info("prune", **report.to_json())
 
+    async def poll_bounces(self) -> None:
+        """Read the bounce mailbox once (`intake.poll`, on the bounce thread with its own store); a read
+        that fails is logged and the next poll tries again: the messages wait in the mailbox."""
+        if self._stop_polling.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            summary = await loop.run_in_executor(
+                self._bounce_executor, intake.poll, self.settings, self._stop_polling
+            )
+        except Exception as error:
+            log.warning("bounce mailbox read failed; it is read again at the next poll", error=str(error))
+            return
+        if summary.read:
+            log.info("bounces", **summary.to_json())
+
+    async def _start_bounces(self) -> None:
+        """Poll the bounce mailbox (a Maildir or IMAP) every ``poll_seconds``, first at once, and start
+        the SMTP bounce receiver when its port is set.
+
+        :raises SettingsError: the receiver is on but NEWSROOM_BOUNCES__ADDRESS is not set.
+        :raises NewsroomError: the receiver cannot listen on its port.
+        """
+        bounces = self.settings.bounces
+        if intake.mailbox_configured(self.settings):
+            self.clock.scheduler.add_job(
+                self.poll_bounces,
+                "interval",
+                seconds=bounces.poll_seconds,
+                id="bounces",
+                replace_existing=True,
+                next_run_time=utcnow(),
+            )
+        if bounces.smtp_port is not None:
+            receiver = intake.BounceReceiver(self.settings)
+            await receiver.start()
+            self.bounce_receiver = receiver
+
+    async def _stop_bounces(self) -> None:
+        """Stop the receiver (a report being recorded finishes) and let a poll under way end early."""
+        self._stop_polling.set()
+        if self.bounce_receiver is not None:
+            await self.bounce_receiver.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self._bounce_executor.shutdown, True)
+
     async def _catch_up(self, served_since: dict[str, datetime | None]) -> None:
         """Run once, now, each digest whose scheduled time passed while no daemon was running."""
         for frequency in missed_digests(self.clock.triggers, served_since, utcnow()):
@@ -308,6 +362,7 @@ class Daemon:
         if not self.web_enabled:
             return
         app = create_app(self.settings, metrics=self.metrics)
+        app.state.mail_preflight = self.mail_preflight
         config = uvicorn.Config(
             app,
             host=self.settings.http.host,
@@ -377,6 +432,8 @@ class Daemon:
         # From the first moment: systemd's watchdog runs from the start, and the first build may be long.
         self._spawn("watchdog", self.notifier.keep_alive())
         self.notifier.status("Starting: first build")
+        # Beside the start, never before it: DNS and the relay may be slow or away.
+        self._spawn("mail pre-flight", self._check_mail())
         settings = self.settings
         self._build_store = Store.for_settings(settings)
         self._send_store = Store.for_settings(settings, migrate=False)
@@ -423,9 +480,30 @@ class Daemon:
         # Missed digests are planned beside the start, not before it: one that fails keeps retrying
         # (see `digest`) while the rest of the daemon runs.
         self._spawn("digest catch-up", self._catch_up(served_since))
+        # The bounce mailbox and the bounce receiver (issue 11), when configured.
+        await self._start_bounces()
         # 3. sender, 4. web app.
         self._spawn("sender", self._send_loop(), critical=True)
         await self._start_web()
+
+    async def _check_mail(self) -> None:
+        """The mail pre-flight (`check --mail`), once at start: each problem a warning in the log."""
+        try:
+            findings = await preflight.run(self.settings)
+        except Exception:
+            log.exception("mail pre-flight failed")
+            return
+        self.mail_preflight.record(findings, utcnow())
+        for finding in findings:
+            level = logging.INFO if finding.level == "ok" else logging.WARNING
+            log.log(
+                level,
+                "mail pre-flight",
+                severity=finding.level,
+                check=finding.check,
+                found=finding.found,
+                action=finding.action,
+            )
 
     def _status_line(self) -> str:
         """What `systemctl status` shows while the daemon runs."""
@@ -444,12 +522,17 @@ class Daemon:
             await quietly(self._tasks.get("web"))
         await self._stop_sender()
         self.clock.shutdown()
+        await self._stop_bounces()
         self._stop_watching.set()
         await quietly(self._tasks.get("watcher"))
         await quietly(self._tasks.get("digest catch-up"))
         async with self._build_lock:
             pass  # a lift or digest already running finishes its transaction
-        pending = [task for name, task in self._tasks.items() if name == "websub" and not task.done()]
+        pending = [
+            task
+            for name, task in self._tasks.items()
+            if name in ("websub", "mail pre-flight") and not task.done()
+        ]
         for task in pending:
             task.cancel()
             await quietly(task)

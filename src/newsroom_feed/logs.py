@@ -22,9 +22,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 LogFormat = Literal["human", "json"]
 
-#: Libraries that narrate every step at INFO (APScheduler: "Added job", "Running job"); the daemon
-#: logs the events that matter itself.
-_CHATTY = ("apscheduler", "aiosmtpd", "mail.log", "httpx", "httpcore", "uvicorn.access")
+#: Libraries that narrate every step at INFO (APScheduler: "Added job", "Running job"; flufl.bounce:
+#: "Running detector" 17 times per report); the daemon logs the events that matter itself.
+_CHATTY = ("apscheduler", "aiosmtpd", "mail.log", "httpx", "httpcore", "uvicorn.access", "flufl.bounce")
 
 
 def configure_logging(

@@ -6,11 +6,12 @@ named by `--config` or `NEWSROOM_CONFIG` > the defaults below, which run the dem
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -77,6 +79,90 @@ class DkimSettings(_Section):
     private_key_file: Path | None = None
     #: The signing domain (``d=``); default: the domain of the From address.
     domain: str | None = None
+
+
+class ImapSettings(_Section):
+    """The bounce mailbox over IMAP (imap-tools): where DSNs, complaints and mailto unsubscribes land."""
+
+    host: str | None = None
+    port: int = Field(default=993, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    security: Literal["none", "starttls", "tls"] = "tls"
+    folder: str = "INBOX"
+    #: Read messages are moved here (created when missing), so none is read twice.
+    processed_folder: str = "newsroom-processed"
+    #: Messages that could not be read at all are moved here, set aside for a person.
+    unreadable_folder: str = "newsroom-unreadable"
+
+
+class BouncesSettings(_Section):
+    """Learning from bounces: VERP envelope senders, a bounce mailbox, soft-bounce limits."""
+
+    #: The envelope sender of every message; VERP adds ``+<token>`` before the ``@``, the token naming
+    #: the outbox row, signed. Unset: the From address, no VERP.
+    address: EmailStr | None = None
+    imap: ImapSettings = ImapSettings()
+    #: A local Maildir to read instead of IMAP (``new`` and ``cur``; read messages go to ``cur`` with
+    #: the ``S`` flag, unreadable ones to ``.unreadable``).
+    maildir: Path | None = None
+    #: A bounce receiver inside the daemon (SMTP on this port of `smtp_host`); off when unset.
+    smtp_port: int | None = Field(default=None, ge=0, le=65535)
+    smtp_host: str = "127.0.0.1"
+    #: How often the daemon reads the mailbox.
+    poll_seconds: float = Field(default=300.0, gt=0)
+    #: Soft bounces (4.x.x) make a subscriber `bounced` after this many within `soft_days` days.
+    soft_limit: int = Field(default=5, ge=1)
+    soft_days: int = Field(default=14, ge=1)
+
+
+class DnsSettings(_Section):
+    """The resolver the mail pre-flight (`check --mail`, the daemon at start) asks."""
+
+    #: Name servers as ``ip`` or ``ip:port`` (``[ipv6]:port``); a comma-separated list in the
+    #: environment. Empty: the system's resolver (/etc/resolv.conf).
+    nameservers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Seconds one lookup may take before it counts as failed.
+    timeout: float = Field(default=3.0, gt=0, le=30)
+
+    @field_validator("nameservers", mode="before")
+    @classmethod
+    def _split_servers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [server.strip() for server in value.split(",") if server.strip()]
+        return value
+
+    @field_validator("nameservers")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for server in value:
+            nameserver_address(server)
+        return value
+
+    def servers(self) -> list[tuple[str, int]]:
+        """Each name server as (IP address, port)."""
+        return [nameserver_address(server) for server in self.nameservers]
+
+
+def nameserver_address(server: str) -> tuple[str, int]:
+    """``ip``, ``ip:port`` or ``[ipv6]:port`` as (address, port); port 53 when none is given.
+
+    :raises ValueError: not an IP address, or a port out of range.
+    """
+    host, port = server, "53"
+    if server.startswith("["):
+        host, _, rest = server[1:].partition("]")
+        port = rest.removeprefix(":") or port
+    elif server.count(":") == 1:
+        host, port = server.split(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        example = "e.g. 127.0.0.1:5353"
+        raise ValueError(f"{server!r} is not an IP address with an optional :port, {example}") from None
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{server!r}: the port must be a number from 1 to 65535")
+    return str(address), int(port)
 
 
 class DigestSettings(_Section):
@@ -220,6 +306,8 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     mail: MailSettings = MailSettings()
     dkim: DkimSettings = DkimSettings()
+    bounces: BouncesSettings = BouncesSettings()
+    dns: DnsSettings = DnsSettings()
     digest: DigestSettings = DigestSettings()
     outbox: OutboxSettings = OutboxSettings()
     http: HttpSettings = HttpSettings()

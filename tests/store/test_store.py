@@ -194,7 +194,7 @@ def test_a_store_upgraded_to_schema_7_gets_its_category_counts_on_the_next_build
         conn.execute("DROP TABLE category_counts")
         conn.execute("DROP TABLE counted_pairs")
         # and without what migration 9 (the desk) added after them.
-        for table in ("desk_sessions", "audit_log", "drafts", "uploads", "websub_pings", "users"):
+        for table in ("desk_sessions", "audit_log", "drafts", "uploads", "websub_pings", "bounces", "users"):
             conn.execute(f"DROP TABLE {table}")
         for column in ("alt", "caption", "credit"):
             conn.execute(f"ALTER TABLE attachments DROP COLUMN {column}")

@@ -6,11 +6,12 @@ adds its commands to the root group when imported here.
 
 from __future__ import annotations
 
-from newsroom_feed.cli import delivery, mailing, operations, releases, subscribers, users
+from newsroom_feed.cli import bounces, delivery, mailing, operations, releases, subscribers, users
 from newsroom_feed.cli.base import Context, cli, emit_json, main, open_store, pass_context, run
 
 __all__ = [
     "Context",
+    "bounces",
     "cli",
     "delivery",
     "emit_json",

@@ -41,6 +41,7 @@ from newsroom_feed.errors import (
 from newsroom_feed.mail.dkim import Signer
 from newsroom_feed.mail.kinds import MessageKind, kind_named
 from newsroom_feed.mail.templates import make_environment, release_view, template_helpers
+from newsroom_feed.mail.verp import Verp
 from newsroom_feed.models import LANGUAGES, OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
 from newsroom_feed.people.subscriptions import subscribers_by_ids
 from newsroom_feed.people.tokens import LinkSigner
@@ -209,6 +210,8 @@ class Composer:
             Signer.from_file(key_file, settings.dkim_domain, settings.dkim.selector) if key_file else None
         )
         self._sender_headers = sender + (address_header("Reply-To", None, str(reply_to)) if reply_to else b"")
+        #: Signed per-row envelope senders and mailto unsubscribe addresses; None: no bounce address set.
+        self._verp = Verp.for_settings(settings)
 
     # -- public ------------------------------------------------------------------------------------
 
@@ -348,7 +351,7 @@ class Composer:
                 self._sender_headers,
                 f"Message-ID: {message_id}\r\n".encode("ascii"),
                 self._list_header(list_name),
-                f"List-Unsubscribe: <{unsubscribe}>\r\n".encode("ascii"),
+                self._unsubscribe_header(unsubscribe, subscriber),
             )
         )
         data = head + b"".join(
@@ -358,11 +361,22 @@ class Composer:
             data = self._dkim.sign(data, now.timestamp())
         return OutgoingMessage(
             outbox_id=item.id,
-            sender=str(self.settings.mail.from_address),
+            sender=self._verp.sender(item.id) if self._verp else str(self.settings.mail.from_address),
             recipient=subscriber.email,
             message_id=message_id,
             data=data,
         )
+
+    def _unsubscribe_header(self, unsubscribe: str, subscriber: Subscriber) -> bytes:
+        """List-Unsubscribe: the https one-click link (RFC 8058) first, then, with a bounce address, the
+        RFC 2369 ``mailto:`` form that the bounce intake honours. Headers are never quoted-printable, so
+        the per-recipient values are spliced whole; the second one goes on a folded line of its own,
+        which keeps every line far below 998 characters (DKIM's relaxed canonicalisation unfolds it)."""
+        if self._verp is None:
+            return f"List-Unsubscribe: <{unsubscribe}>\r\n".encode("ascii")
+        mailto = self._verp.unsubscribe_address(subscriber.id, subscriber.token)
+        value = f"<{unsubscribe}>,\r\n <mailto:{mailto}?subject=unsubscribe>"
+        return f"List-Unsubscribe: {value}\r\n".encode("ascii")
 
     def _list_header(self, slug: str) -> bytes:
         cached = self._list_headers.get(slug)

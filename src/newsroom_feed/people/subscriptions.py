@@ -51,6 +51,7 @@ from newsroom_feed.people.tokens import Purpose as Purpose
 from newsroom_feed.people.tokens import link_token as link_token
 from newsroom_feed.people.tokens import link_url as link_url
 from newsroom_feed.settings import Settings
+from newsroom_feed.store import bounces as bounce_rows
 from newsroom_feed.store import outbox as outbox_rows
 from newsroom_feed.store import subscribers as rows
 from newsroom_feed.store.database import Store, stored_moment
@@ -532,11 +533,19 @@ def confirm(
     return subscriber
 
 
-def unsubscribe(store: Store, token: str, now: datetime, *, source: str = UNSUBSCRIBE_PAGE) -> Subscriber:
+def unsubscribe(
+    store: Store,
+    token: str,
+    now: datetime,
+    *,
+    source: str = UNSUBSCRIBE_PAGE,
+    event: Literal["withdrawal", "complaint"] = "withdrawal",
+) -> Subscriber:
     """Stop all mail at once (RFC 8058 one-click); idempotent, the first time is kept.
 
     Messages queued but not yet sent are dropped; a bounced subscriber stays bounced. The withdrawal
-    goes into the consent history with ``source`` (the page's button, one-click from a mail provider).
+    goes into the consent history with ``source`` (the page's button, one-click from a mail provider,
+    a mailto unsubscribe), as ``event`` (a spam complaint, from the bounce intake, is a ``complaint``).
 
     :raises NotFound: no subscriber has this token.
     """
@@ -547,7 +556,7 @@ def unsubscribe(store: Store, token: str, now: datetime, *, source: str = UNSUBS
                 store, subscriber.id, ("pending", "active"), "unsubscribed", unsubscribed_at=iso(now)
             )
             if withdrawn:
-                consent.record(store, subscriber.id, "withdrawal", source, now)
+                consent.record(store, subscriber.id, event, source, now)
             outbox_rows.drop_pending(store, subscriber.id)
         subscriber = _by_token(store, token)
     return subscriber
@@ -633,6 +642,7 @@ def _erase_row(store: Store, subscriber_id: int, email: str) -> None:
         outbox_rows.drop_pending(store, subscriber_id)
         consent.erase(store, subscriber_id)
         outbox_rows.scrub_subscriber(store, subscriber_id, pattern, "[erased]")
+        bounce_rows.scrub_subscriber(store, subscriber_id, pattern, "[erased]")
         rows.delete(store, subscriber_id)
 
 

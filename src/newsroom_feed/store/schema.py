@@ -424,4 +424,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS drafts_updated ON drafts(updated_at DESC, id DESC);
     CREATE INDEX IF NOT EXISTS outbox_key ON outbox(key);
     """,
+    # 11: what the bounce mailbox told us. One row per report read (DSN, complaint, auto-reply, mailto
+    # unsubscribe, or unreadable), keyed by the SHA-256 of its bytes so no report counts twice; the outbox
+    # row (and so the delivery and the subscriber) it names through its VERP address when it has one.
+    """
+    CREATE TABLE bounces (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN (
+            'hard', 'soft', 'complaint', 'auto-reply', 'unsubscribe', 'unknown', 'unreadable'
+        )),
+        outbox_id INTEGER REFERENCES outbox(id) ON DELETE SET NULL,
+        delivery_id INTEGER REFERENCES deliveries(id) ON DELETE SET NULL,
+        subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+        recipient TEXT,
+        status TEXT,
+        diagnostic TEXT,
+        report_message_id TEXT
+    );
+    CREATE INDEX bounces_subscriber ON bounces(subscriber_id, kind, at);
+    CREATE INDEX bounces_at ON bounces(at);
+    """,
 )

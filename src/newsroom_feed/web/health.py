@@ -7,6 +7,9 @@ The public gets only ``{"status": "ok" | "degraded" | "down"}``: a build error o
 quote paths, addresses and SQL, and counts tell an outsider how big the list is and when mail goes out.
 The details go to a caller with the admin token, or to a client on this machine that did not come
 through a proxy (an operator's ``curl http://127.0.0.1:8000/healthz``, a local monitoring agent).
+Under the daemon the details also carry ``mail``: the findings of the mail pre-flight it ran at start
+(`mail.preflight`; ``findings`` null while it runs). A DNS problem does not make the service degraded:
+feeds and forms work, and the mail still leaves.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from fastapi.responses import JSONResponse, Response
 
 from newsroom_feed.errors import NewsroomError
 from newsroom_feed.mail import outbox
+from newsroom_feed.mail.preflight import PreflightResult
 from newsroom_feed.metrics import CONTENT_TYPE
 from newsroom_feed.models import OutboxStatus, iso
 from newsroom_feed.web.security import bearer_matches
@@ -54,6 +58,10 @@ def healthz(request: Request) -> JSONResponse:
         return _answer(request, report, 503)
     if last_error:
         report["status"] = "degraded"
+    # Set by the daemon on the app it serves; an app without a daemon has no pre-flight to show.
+    preflight = getattr(request.app.state, "mail_preflight", None)
+    if isinstance(preflight, PreflightResult):
+        report["mail"] = preflight.to_json()
     return _answer(request, report, 200)
 
 

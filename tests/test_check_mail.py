@@ -9,18 +9,13 @@ import datetime
 import ipaddress
 import json
 import os
-import socket
 import ssl
-import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dns.exception
-import dns.message
-import dns.query
 import pytest
 from aiosmtpd.smtp import SMTP
 from cryptography import x509
@@ -33,6 +28,7 @@ from newsroom_feed.mail import dkim, preflight
 from newsroom_feed.settings import Settings
 
 from .conftest import make_settings
+from .mail_servers import Nsd, free_port
 from .smtp_server import SmtpServer
 from .test_daemon import Daemon, wait_until
 
@@ -44,104 +40,11 @@ pytestmark = [
 #: A test zone of our own; email-validator refuses addresses in .test, a special-use name.
 DOMAIN = "zmp.example.pl"
 SELECTOR = "newsroom"
-SOA = f"""$ORIGIN {DOMAIN}.
-$TTL 60
-@           IN SOA ns.{DOMAIN}. hostmaster.{DOMAIN}. 1 3600 600 86400 60
-@           IN NS  ns.{DOMAIN}.
-ns          IN A   127.0.0.1
-"""
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (NSD listens on both)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-
-
-class Nsd:
-    """One NSD of our own: config, zone, pid and log files in a temp directory, on a loopback port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, records: str) -> Nsd:
-        directory = self.directory
-        directory.mkdir(parents=True, exist_ok=True)
-        zone = directory / f"{DOMAIN}.zone"
-        zone.write_text(SOA + records, encoding="utf-8")
-        checked = subprocess.run(
-            ["/usr/sbin/nsd-checkzone", DOMAIN, str(zone)], capture_output=True, text=True, timeout=30
-        )
-        assert checked.returncode == 0, checked.stdout + checked.stderr
-        self.port = free_port()
-        config = directory / "nsd.conf"
-        config.write_text(
-            f"""server:
-    ip-address: 127.0.0.1@{self.port}
-    port: {self.port}
-    username: ""
-    chroot: ""
-    zonesdir: "{directory}"
-    pidfile: "{directory}/nsd.pid"
-    logfile: "{directory}/nsd.log"
-    xfrdfile: "{directory}/xfrd.state"
-    zonelistfile: "{directory}/zone.list"
-    xfrdir: "{directory}"
-    database: ""
-    server-count: 1
-    verbosity: 1
-remote-control:
-    control-enable: no
-zone:
-    name: {DOMAIN}
-    zonefile: "{zone}"
-""",
-            encoding="utf-8",
-        )
-        self.process = subprocess.Popen(
-            ["/usr/sbin/nsd", "-d", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        wait_until(self._answers, 10.0, 0.05)
-        return self
-
-    def _answers(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            logfile = self.directory / "nsd.log"
-            log = logfile.read_text(errors="replace") if logfile.exists() else ""
-            raise AssertionError(f"nsd exited {self.process.returncode}: {log}")
-        query = dns.message.make_query(f"{DOMAIN}.", "SOA")
-        try:
-            answer = dns.query.udp(query, "127.0.0.1", timeout=0.2, port=self.port)
-        except (dns.exception.Timeout, OSError):
-            return False
-        return bool(answer.answer)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        if self.process is not None and self.process.stderr is not None:
-            self.process.stderr.close()
 
 
 @pytest.fixture
 def nsd(tmp_path: Path) -> Iterator[Nsd]:
-    server = Nsd(tmp_path / "nsd")
+    server = Nsd(tmp_path / "nsd", DOMAIN)
     yield server
     server.stop()
 

@@ -4,26 +4,19 @@ loopback port), and the daemon's SMTP bounce receiver spoken to with smtplib."""
 from __future__ import annotations
 
 import asyncio
-import grp
 import hashlib
 import mailbox
-import os
-import pwd
 import shutil
 import smtplib
-import socket
 import ssl
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from imap_tools import MailBoxUnencrypted
 
 from newsroom_feed.cli import main
 from newsroom_feed.daemon import Daemon
@@ -33,10 +26,10 @@ from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 
 from ..conftest import make_settings
+from ..mail_servers import DOVECOT, Dovecot, free_port, start_dovecot
 from ..smtp_server import SmtpServer
 
 BOUNCE_ADDRESS = "bounces@prasa.example.pl"
-DOVECOT = Path("/usr/sbin/dovecot")
 
 
 def dsn(recipient: str, status: str = "5.1.1", *, to: str = "bounces+abc@prasa.example.pl") -> bytes:
@@ -213,157 +206,6 @@ def test_a_path_that_is_no_maildir_is_named_in_the_error(tmp_path: Path, now: da
 
 
 # -- IMAP: Debian's Dovecot, an instance of our own --------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Dovecot:
-    port: int
-    username: str
-    password: str
-    home: Path
-    #: The self-signed certificate the TLS listener presents, when started with TLS.
-    certificate: Path | None = None
-
-    def client(self) -> MailBoxUnencrypted:
-        return MailBoxUnencrypted("127.0.0.1", self.port).login(self.username, self.password)
-
-    def folder_sizes(self, *folders: str) -> dict[str, int]:
-        with self.client() as box:
-            return {folder: len(box.uids("ALL")) if _select(box, folder) else 0 for folder in folders}
-
-
-def _select(box: MailBoxUnencrypted, folder: str) -> bool:
-    if not box.folder.exists(folder):
-        return False
-    box.folder.set(folder)
-    return True
-
-
-def _wait_for_greeting(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"dovecot exited: {log.read_text(errors='replace') if log.exists() else ''}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as connection:
-                if connection.recv(100).startswith(b"* OK"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("dovecot did not answer within 15 s")
-
-
-def _accounts() -> tuple[pwd.struct_passwd, str]:
-    """(the mail user, the login user). Dovecot serves no mail as root and runs no login process as
-    root: under root (CI containers) the mail belongs to ``nobody`` and logins run as ``dovenull``."""
-    if os.geteuid() != 0:
-        me = pwd.getpwuid(os.getuid())
-        return me, me.pw_name
-    try:
-        login = pwd.getpwnam("dovenull").pw_name
-    except KeyError:
-        login = "nobody"
-    return pwd.getpwnam("nobody"), login
-
-
-def start_dovecot(home: Path, *, tls: bool = False) -> tuple[subprocess.Popen[bytes], Dovecot]:
-    mail_user, login_user = _accounts()
-    me = pwd.getpwuid(os.getuid())
-    port = free_port()
-    maildir = home / "Maildir"
-    for sub in ("new", "cur", "tmp"):
-        (maildir / sub).mkdir(parents=True)
-    for path in (home, maildir, *(maildir / sub for sub in ("new", "cur", "tmp"))):
-        os.chown(path, mail_user.pw_uid, mail_user.pw_gid)
-    (home / "passwd").write_text(f"bounces:{{PLAIN}}secret:{mail_user.pw_uid}:{mail_user.pw_gid}::{home}::\n")
-    certificate = None
-    ssl_lines = "ssl = no"
-    if tls:
-        certificate, key = home / "cert.pem", home / "key.pem"
-        request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"]
-        san = ["-addext", "subjectAltName=IP:127.0.0.1"]
-        subprocess.run(
-            ["openssl", *request, *san, "-keyout", str(key), "-out", str(certificate)],
-            check=True,
-            capture_output=True,
-        )
-        ssl_lines = f"ssl = required\nssl_cert = <{certificate}\nssl_key = <{key}"
-    listener = "imaps" if tls else "imap"
-    other = "imap" if tls else "imaps"
-    (home / "dovecot.conf").write_text(
-        f"""
-protocols = imap
-listen = 127.0.0.1
-base_dir = {home}/run
-state_dir = {home}/state
-log_path = {home}/dovecot.log
-default_internal_user = {me.pw_name}
-default_internal_group = {grp.getgrgid(os.getgid()).gr_name}
-default_login_user = {login_user}
-first_valid_uid = {mail_user.pw_uid}
-first_valid_gid = {mail_user.pw_gid}
-{ssl_lines}
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:{maildir}
-passdb {{
-  driver = passwd-file
-  args = {home}/passwd
-}}
-userdb {{
-  driver = passwd-file
-  args = {home}/passwd
-}}
-service imap-login {{
-  chroot =
-  inet_listener {listener} {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener {other} {{
-    port = 0
-  }}
-}}
-service anvil {{
-  chroot =
-}}
-"""
-    )
-    (home / "state").mkdir()
-    process = subprocess.Popen(
-        [str(DOVECOT), "-F", "-c", str(home / "dovecot.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        if tls:  # the greeting comes only after a TLS handshake: wait for the port
-            _wait_for_port(port, process, home / "dovecot.log")
-        else:
-            _wait_for_greeting(port, process, home / "dovecot.log")
-    except BaseException:
-        process.terminate()
-        process.wait(10)
-        raise
-    return process, Dovecot(port, "bounces", "secret", home, certificate)
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"dovecot exited: {log.read_text(errors='replace') if log.exists() else ''}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("dovecot did not listen within 15 s")
 
 
 @pytest.fixture

@@ -182,7 +182,9 @@ class Composer:
     ``clock`` gives the ``Date`` header and the issue time of confirmation links (tests fix it).
     """
 
-    def __init__(self, settings: Settings, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, *, clock: Callable[[], datetime] = utcnow, sign: bool = True
+    ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
@@ -205,10 +207,9 @@ class Composer:
         self._marks = {name: f"nfslot{nonce}{index}x" for index, name in enumerate(_SLOTS)}
         sender = address_header("From", settings.mail.from_name, str(settings.mail.from_address))
         reply_to = settings.mail.reply_to
-        key_file = settings.dkim.private_key_file
-        self._dkim = (
-            Signer.from_file(key_file, settings.dkim_domain, settings.dkim.selector) if key_file else None
-        )
+        #: Signing here serves those who compose one message (the CLI's previews, tests); a sending run
+        #: composes with ``sign=False`` and signs on a thread of its own (`delivery._Run`).
+        self._dkim = Signer.for_settings(settings) if sign else None
         self._sender_headers = sender + (address_header("Reply-To", None, str(reply_to)) if reply_to else b"")
         #: Signed per-row envelope senders and mailto unsubscribe addresses; None: no bounce address set.
         self._verp = Verp.for_settings(settings)

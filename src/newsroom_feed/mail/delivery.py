@@ -45,6 +45,7 @@ import structlog
 from newsroom_feed.errors import DeliveryError, NewsroomError, NotYetVisible, PermanentDeliveryError
 from newsroom_feed.mail import outbox
 from newsroom_feed.mail.compose import Composer
+from newsroom_feed.mail.dkim import Signer
 from newsroom_feed.mail.smtp import Accepted, Mailer
 from newsroom_feed.models import OutboxItem, OutgoingMessage, utcnow
 from newsroom_feed.settings import Settings
@@ -113,10 +114,10 @@ def make_owner() -> str:
 
 
 def default_renderer(
-    settings: Settings, store: Store, clock: Callable[[], datetime] = utcnow
+    settings: Settings, store: Store, clock: Callable[[], datetime] = utcnow, *, sign: bool = True
 ) -> MessageRenderer:
     """The real composer, one per run: it renders each distinct body once and splices recipients in."""
-    return Composer(settings, store, clock=clock)
+    return Composer(settings, store, clock=clock, sign=sign)
 
 
 def preview_digests(
@@ -177,7 +178,9 @@ async def deliver(
     hears every recorded attempt with the row's new status (the daemon logs them). ``store`` is
     used from one worker thread while this runs; do not use it elsewhere until it returns.
     """
-    run = _Run(store, settings, renderer or default_renderer(settings, store, clock), metrics, clock)
+    run = _Run(
+        store, settings, renderer or default_renderer(settings, store, clock, sign=False), metrics, clock
+    )
     run.on_outcome = on_outcome
     stop = stop or asyncio.Event()
     mailer: Mailer | None = None
@@ -263,14 +266,23 @@ class _Run:
         # quarter of a lease at the rate limit: rows are not held long away from other senders (their
         # leases are renewed meanwhile, see `keep_leases`).
         self.batch = max(1, min(PREFETCH_ROWS, int(settings.smtp.rate_per_second * lease / 4)))
-        self.prefetch: deque[tuple[OutboxItem, OutgoingMessage | Exception]] = deque()
-        self.prefetch_deadline = 0.0
+        #: Claimed and composed rows waiting for a worker, each with the moment it grows stale (half a
+        #: lease after its claim: past it, other senders may take the row back).
+        self.prefetch: deque[tuple[OutboxItem, OutgoingMessage | Exception, float]] = deque()
+        #: The claim (and compose) of the next batch, started while the workers still send this one.
+        self.refill: asyncio.Future[None] | None = None
+        #: The last claim found fewer rows than a batch: claim again only when the prefetch runs dry.
+        self.drained = False
         self.claiming = asyncio.Lock()
         self.outcomes: list[tuple[outbox.Attempt, asyncio.Future[str]]] = []
         self.checks: list[tuple[OutboxItem, asyncio.Future[str | None]]] = []
         self.committing = False
         self.commit_task: asyncio.Task[None] | None = None
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        #: DKIM: each batch is signed on a thread of its own, so the store thread is free to commit
+        #: outcomes meanwhile, and the RSA (which leaves the GIL) runs beside the SMTP loop.
+        self.signer = Signer.for_settings(settings)
+        self.signing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkim") if self.signer else None
         self.on_outcome: Callable[[outbox.Attempt, str], None] | None = None
 
     async def _in_thread(self, function: Callable[..., _T], *args: object) -> _T:
@@ -279,25 +291,60 @@ class _Run:
     async def close(self) -> None:
         """Return claimed rows not started to the queue, and end the store thread."""
         try:
-            await asyncio.shield(self._in_thread(self._give_back, [item.id for item, _ in self.prefetch]))
+            if self.refill is not None:
+                await asyncio.gather(self.refill, return_exceptions=True)
+            await asyncio.shield(self._in_thread(self._give_back, [item.id for item, _, _ in self.prefetch]))
             self.prefetch.clear()
         finally:
             self.thread.shutdown(wait=True)
+            if self.signing is not None:
+                self.signing.shutdown(wait=True)
 
     # -- claiming -----------------------------------------------------------------------------------
 
     async def next_item(self) -> tuple[OutboxItem, OutgoingMessage | Exception] | None:
+        """The next claimed and composed row, or None when nothing is due.
+
+        The next batch is claimed and composed in the store thread while the workers send the second
+        half of this one, so the SMTP connections do not stand idle while a batch is composed (and
+        signed): DKIM's RSA runs outside the GIL, on the other core.
+        """
         async with self.claiming:
-            if self.prefetch and time.monotonic() > self.prefetch_deadline:
-                stale = [item.id for item, _ in self.prefetch]
-                self.prefetch.clear()
+            if self.prefetch and time.monotonic() > self.prefetch[0][2]:
+                now = time.monotonic()
+                stale = [item.id for item, _, deadline in self.prefetch if deadline < now]
+                self.prefetch = deque(entry for entry in self.prefetch if entry[2] >= now)
                 await self._in_thread(self._give_back, stale)
+            if self.refill is not None and self.refill.done():
+                finished, self.refill = self.refill, None
+                finished.result()  # a background claim that failed fails this worker, as a claim here would
             if not self.prefetch:
-                claimed, composed = await self._in_thread(self._claim)
-                self.report.withdrawn += claimed.withdrawn
-                self.prefetch.extend(zip(claimed.items, composed, strict=True))
-                self.prefetch_deadline = time.monotonic() + self.settings.outbox.lease_seconds / 2
-        return self.prefetch.popleft() if self.prefetch else None
+                if self.refill is None:
+                    self.refill = asyncio.ensure_future(self._refill())
+                refill = self.refill
+                try:
+                    await refill
+                finally:
+                    if self.refill is refill:
+                        self.refill = None
+            if not self.prefetch:
+                return None
+            item, message, _ = self.prefetch.popleft()
+            if self.refill is None and not self.drained and len(self.prefetch) <= self.batch // 2:
+                # Done refills are collected above; this one is awaited there or by `close`.
+                self.refill = asyncio.ensure_future(self._refill())
+            return item, message
+
+    async def _refill(self) -> None:
+        claimed, composed = await self._in_thread(self._claim)
+        if self.signing is not None:
+            composed = await asyncio.get_running_loop().run_in_executor(self.signing, self._sign, composed)
+        self.report.withdrawn += claimed.withdrawn
+        deadline = time.monotonic() + self.settings.outbox.lease_seconds / 2
+        self.prefetch.extend(
+            (item, message, deadline) for item, message in zip(claimed.items, composed, strict=True)
+        )
+        self.drained = len(claimed.items) < self.batch
 
     def _claim(self) -> tuple[outbox.Claimed, list[OutgoingMessage | Exception]]:
         claimed = outbox.claim(
@@ -339,6 +386,14 @@ class _Run:
         return outbox.renew(
             self.store, self.owner, self.clock(), lease_seconds=self.settings.outbox.lease_seconds
         )
+
+    def _sign(self, composed: list[OutgoingMessage | Exception]) -> list[OutgoingMessage | Exception]:
+        assert self.signer is not None
+        moment = self.clock().timestamp()
+        return [
+            self.signer.sign_message(message, moment) if isinstance(message, OutgoingMessage) else message
+            for message in composed
+        ]
 
     def _give_back(self, ids: list[int]) -> None:
         if ids:
@@ -545,8 +600,8 @@ class _Run:
         withdrawn if the address is now `bounced`, rather than sending to it once more."""
         if not bounced or not self.prefetch:
             return
-        back = [item.id for item, _ in self.prefetch if item.subscriber_id in bounced]
-        self.prefetch = deque(pair for pair in self.prefetch if pair[0].subscriber_id not in bounced)
+        back = [item.id for item, _, _ in self.prefetch if item.subscriber_id in bounced]
+        self.prefetch = deque(entry for entry in self.prefetch if entry[0].subscriber_id not in bounced)
         await self._in_thread(self._give_back, back)
 
     def _count(self, attempt: outbox.Attempt, status: str) -> None:

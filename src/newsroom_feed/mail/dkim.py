@@ -13,6 +13,7 @@ is not listed (listing it would only forbid adding it later, which no relay of o
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import re
 import time
@@ -23,7 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from newsroom_feed.errors import SettingsError
+from newsroom_feed.models import OutgoingMessage
 from newsroom_feed.private_files import write_new_private_file
+from newsroom_feed.settings import Settings
 
 #: The header fields signed when present, in this order (DESIGN.md section 5).
 SIGNED_FIELDS = (
@@ -80,6 +83,12 @@ class Signer:
     key: rsa.RSAPrivateKey
 
     @classmethod
+    def for_settings(cls, settings: Settings) -> Signer | None:
+        """The signer the settings ask for; None while no key file is set (signing off)."""
+        key_file = settings.dkim.private_key_file
+        return cls.from_file(key_file, settings.dkim_domain, settings.dkim.selector) if key_file else None
+
+    @classmethod
     def from_file(cls, path: Path, domain: str, selector: str) -> Signer:
         """:raises SettingsError: the file cannot be read or holds no RSA private key."""
         try:
@@ -89,6 +98,9 @@ class Signer:
         if not isinstance(key, rsa.RSAPrivateKey):
             raise SettingsError(_KEY_SETTING, f"{path} does not hold an RSA private key")
         return cls(domain.lower(), selector, key)
+
+    def sign_message(self, message: OutgoingMessage, now: float | None = None) -> OutgoingMessage:
+        return dataclasses.replace(message, data=self.sign(message.data, now))
 
     def sign(self, message: bytes, now: float | None = None) -> bytes:
         """``message`` (CRLF line ends, head and body split by an empty line) with a DKIM-Signature

@@ -352,6 +352,7 @@ class Composer:
                 self._sender_headers,
                 f"Message-ID: {message_id}\r\n".encode("ascii"),
                 self._list_header(list_name),
+                self._feedback_id(kind.name, list_name),
                 self._unsubscribe_header(unsubscribe, subscriber),
             )
         )
@@ -378,6 +379,13 @@ class Composer:
         mailto = self._verp.unsubscribe_address(subscriber.id, subscriber.token)
         value = f"<{unsubscribe}>,\r\n <mailto:{mailto}?subject=unsubscribe>"
         return f"List-Unsubscribe: {value}\r\n".encode("ascii")
+
+    def _feedback_id(self, kind: str, list_name: str) -> bytes:
+        """``Feedback-ID`` (Gmail's feedback loop: campaign, list, sender) on signed mail only: a
+        provider trusts it only under a DKIM signature that covers it."""
+        if self.settings.dkim.private_key_file is None:
+            return b""
+        return f"Feedback-ID: {kind}:{list_name or 'all'}:newsroom-feed:{self._domain}\r\n".encode("ascii")
 
     def _list_header(self, slug: str) -> bytes:
         cached = self._list_headers.get(slug)

@@ -31,7 +31,7 @@ from newsroom_feed.settings import Settings
 #: The header fields signed when present, in this order (DESIGN.md section 5).
 SIGNED_FIELDS = (
     "from", "to", "subject", "date", "message-id", "mime-version", "content-type", "list-id",
-    "list-unsubscribe", "list-unsubscribe-post",
+    "list-unsubscribe", "list-unsubscribe-post", "feedback-id",
 )  # fmt: skip
 KEY_BITS = 2048
 #: A selector: one DNS label or a few (RFC 6376 section 3.1).

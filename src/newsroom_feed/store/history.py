@@ -90,6 +90,21 @@ def bounced_count(store: Store, key: str) -> int:
     return int(row[0])
 
 
+def bounce_reports(
+    store: Store, key: str, limit: int = 100
+) -> list[tuple[str, str, str | None, str | None, str | None]]:
+    """What the bounce mailbox said of the rows of ``key``, newest first: (at, kind, recipient,
+    status, diagnostic); the recipient is NULL once its subscriber was erased."""
+    return [
+        (str(at), str(kind), recipient, status, diagnostic)
+        for at, kind, recipient, status, diagnostic in store.conn.execute(
+            "SELECT b.at, b.kind, b.recipient, b.status, b.diagnostic FROM bounces b "
+            "JOIN outbox o ON o.id = b.outbox_id WHERE o.key = ? ORDER BY b.id DESC LIMIT ?",
+            (key, limit),
+        )
+    ]
+
+
 def alert_rows(
     store: Store, key: str, statuses: Sequence[str] = (), *, limit: int = 50, offset: int = 0
 ) -> list[AlertRow]:

@@ -14,10 +14,11 @@ import httpx
 import lxml.html
 
 from newsroom_feed.daemon import Daemon
-from newsroom_feed.mail import outbox
+from newsroom_feed.mail import bounces, outbox
 from newsroom_feed.mail.delivery import deliver
 from newsroom_feed.mail.kinds import DIGEST
 from newsroom_feed.mail.outbox import NewMessage
+from newsroom_feed.mail.verp import envelope_sender
 from newsroom_feed.models import Release, ReleaseInput, utcnow
 from newsroom_feed.people.subscriptions import add_subscriber, remove_subscriber
 from newsroom_feed.planner import announce
@@ -26,6 +27,7 @@ from newsroom_feed.store import audit, history
 from newsroom_feed.store.database import Store
 
 from ...conftest import make_settings
+from ...mail.test_bounces import postfix_dsn
 from ...mail_helpers import smtp_settings
 from ...smtp_server import SmtpServer
 from ...web_helpers import csrf_token
@@ -184,3 +186,27 @@ async def _run_daemon_until_pinged(settings: Settings, store: Store) -> Release:
     finally:
         daemon.request_stop()
         assert await running == 0
+
+
+def test_a_bounce_that_came_back_after_the_relay_accepted_shows_with_its_reason(
+    store: Store, settings: Settings, smtp_server: SmtpServer, signed_in: Callable[[str], httpx.Client]
+) -> None:
+    release = published_release(store)
+    add_subscriber(store, {"email": "gmina@example.pl", "frequency": "immediate"}, utcnow())
+    announce(store, settings, utcnow())
+    verp = settings.model_copy(
+        update={"bounces": settings.bounces.model_copy(update={"address": "bounces@prasa.example.pl"})}
+    )
+    assert asyncio.run(deliver(store, one_connection(verp, smtp_server.port))).sent == 1
+    [row] = outbox.list_rows(store)
+    report = postfix_dsn(
+        None, to=envelope_sender(verp, row.id), recipient="gmina@example.pl", headers=""
+    )  # the relay said 250; the city's server refused later, and the DSN came back to the VERP address
+    assert bounces.process(store, verp, report, "maildir", utcnow()) is not None
+
+    page = signed_in("editor").get(f"/desk/releases/{release.id}/history")
+
+    reports = lxml.html.fromstring(page.text).xpath(
+        "string(//table[@aria-labelledby='hist-reports-heading'])"
+    )
+    assert "gmina@example.pl" in reports and "5.1.1" in reports and "User unknown" in reports

@@ -198,6 +198,10 @@ def test_a_store_upgraded_to_schema_7_gets_its_category_counts_on_the_next_build
             conn.execute(f"DROP TABLE {table}")
         for column in ("alt", "caption", "credit"):
             conn.execute(f"ALTER TABLE attachments DROP COLUMN {column}")
+        # and migration 12's personal feed tokens.
+        conn.execute("DROP TABLE retired_feed_tokens")
+        conn.execute("DROP INDEX subscribers_feed_token")
+        conn.execute("ALTER TABLE subscribers DROP COLUMN feed_token")
         conn.execute("DELETE FROM schema_migrations WHERE version >= 7")
     store.close()
     with Store.for_settings(settings) as upgraded:

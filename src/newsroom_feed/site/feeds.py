@@ -98,6 +98,11 @@ class FeedScope:
             return f"{self.settings.base_url}/"
         return layout.category_url(self.settings.base_url, self.category.slug)
 
+    @property
+    def feed_id(self) -> str:
+        """The Atom feed ``id``: the home page of a public scope; a personal feed has one of its own."""
+        return self.home_url
+
     def current_url(self, name: str) -> str:
         """The subscription document of this scope in one format."""
         return f"{self.settings.base_url}/{layout.feed_path(self.slug, name)}"
@@ -178,7 +183,7 @@ def generator(scope: FeedScope, releases: Sequence[Release], name: str, media_ty
     """The feedgen channel of one RSS or Atom document, without entries."""
     settings = scope.settings
     generator = FeedGenerator()
-    generator.id(scope.home_url)
+    generator.id(scope.feed_id)
     generator.title(scope.title)
     generator.subtitle(scope.description)
     generator.description(scope.description)

@@ -125,6 +125,15 @@ def desk_setup_url(base_url: str, token: str) -> str:
     return f"{base_url}/desk/setup/{token}"
 
 
+#: Personal feeds, served by the app from memory and never written into the public directory.
+PERSONAL = "my"
+
+
+def personal_feed_url(base_url: str, token: str, name: str) -> str:
+    """A subscriber's personal feed in the format whose file is ``name``: ``/my/<token>/rss.xml``."""
+    return f"{base_url}/{PERSONAL}/{token}/{name}"
+
+
 #: Files press officers upload from the desk: outside `OUTPUT_FOLDERS`, so no build ever removes them.
 UPLOADS = "files"
 

@@ -32,7 +32,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -782,6 +782,21 @@ class Store:
             if len(ids) == limit:
                 return ids
         return [row[0] for row in self._visible("r.id", now, category, limit)]
+
+    def visible_ids_in(
+        self, now: datetime, categories: Sequence[str], *, limit: int | None = None
+    ) -> list[int]:
+        """Ids of the releases the public may see at ``now`` in any of these categories, newest first
+        (a subscriber's personal feed): the same `_visible` read as every public list, narrowed to them."""
+        if not categories:
+            return self.visible_ids(now, limit=limit)
+        marks = ",".join("?" * len(categories))
+        held = self._publishable(None, "c.")
+        listed = (
+            "r.id IN (SELECT rc.release_id FROM release_categories rc JOIN categories c"
+            f" ON c.id = rc.category_id WHERE c.slug IN ({marks}){held})"
+        )
+        return [row[0] for row in self._visible("r.id", now, None, limit, extra=(listed, list(categories)))]
 
     def visible_newer(self, now: datetime, category: str, release_id: int) -> int | None:
         """How many visible releases of a category come after this one in its list (its place counted

@@ -447,4 +447,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX bounces_subscriber ON bounces(subscriber_id, kind, at);
     CREATE INDEX bounces_at ON bounces(at);
     """,
+    # 12: a subscriber's personal feed (``/my/<token>/rss.xml``): a random token of its own, minted when
+    # first shown, so a feed address never gives away the signed links of the mails; replaced ones are
+    # kept (with no link to anyone) so that they answer 410 Gone instead of 404.
+    """
+    ALTER TABLE subscribers ADD COLUMN feed_token TEXT;
+    CREATE UNIQUE INDEX subscribers_feed_token ON subscribers(feed_token);
+    CREATE TABLE retired_feed_tokens (
+        token TEXT PRIMARY KEY,
+        retired_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

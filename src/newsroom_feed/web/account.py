@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from newsroom_feed.errors import InputError, NotFound
 from newsroom_feed.models import LANGUAGES, Subscriber
 from newsroom_feed.people import subscriptions
+from newsroom_feed.web import personal
 from newsroom_feed.web.forms import FREQUENCIES
 from newsroom_feed.web.render import (
     button_page,
@@ -105,10 +106,17 @@ def _preferences_page(
     errors: dict[str, str] | None = None,
     saved: bool = False,
     status: int = 200,
+    feed_replaced: bool = False,
 ) -> Response:
     web = state_of(request)
     categories = web.stores.get().categories()
     unsubscribe_href = local_path(web, subscriptions.link_url(web.settings, subscriber, "unsubscribe"))
+    # Only an active subscriber has a personal feed; its token is minted the first time it is shown.
+    feed_urls = (
+        personal.feed_urls(web.settings, personal.feed_token(web.stores.get(), subscriber.id))
+        if subscriber.status == "active"
+        else []
+    )
     form = {
         "categories": list(subscriber.categories),
         "frequency": subscriber.frequency,
@@ -128,10 +136,12 @@ def _preferences_page(
             form=form,
             errors=errors or {},
             saved=saved,
+            feed_replaced=feed_replaced,
             categories=categories,
             frequencies=FREQUENCIES,
             languages=LANGUAGES,
             unsubscribe_href=unsubscribe_href,
+            feed_urls=feed_urls,
         ),
     )
 
@@ -144,7 +154,9 @@ def preferences_page(request: Request, token: str, lang: str | None = None) -> R
     except NotFound:
         return invalid_link(request, language(lang))
     saved = request.query_params.get("saved") == "1"
-    return _preferences_page(request, subscriber, token, language(lang, subscriber.language), saved=saved)
+    replaced = request.query_params.get("feed") == "new"
+    lang = language(lang, subscriber.language)
+    return _preferences_page(request, subscriber, token, lang, saved=saved, feed_replaced=replaced)
 
 
 @router.post("/preferences/{token}")
@@ -167,6 +179,11 @@ async def preferences(request: Request, token: str) -> Response:
             )
         await run_in_threadpool(_erase, web, subscriber)
         return message(request, lang, "erased_title", "erased_text", role="status")
+    if form_text(form, "action") == "new_feed_address" and subscriber.status == "active":
+        await run_in_threadpool(
+            lambda: personal.replace_feed_token(web.stores.get(), subscriber.id, web.clock())
+        )
+        return RedirectResponse(f"/preferences/{quote(token, safe='')}?feed=new", status_code=303)
     changes = {
         "categories": form_choices(form, "categories"),
         "frequency": form_text(form, "frequency"),

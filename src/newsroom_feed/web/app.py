@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from newsroom_feed.metrics import Metrics
 from newsroom_feed.settings import Settings
-from newsroom_feed.web import account, desk, forms, health
+from newsroom_feed.web import account, desk, forms, health, personal
 from newsroom_feed.web.api import create_api
 from newsroom_feed.web.security import ApiGate, ASGIApp, Message, Receive, Scope, SecurityHeaders, Send
 from newsroom_feed.web.state import WebState
@@ -57,6 +57,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(forms.router)
     app.include_router(account.router)
+    app.include_router(personal.router)
     desk.install(app, state)
     app.mount("/api", create_api(state))
     # Added last is outermost: security headers go on every answer, including the gate's 401s.
@@ -78,6 +79,7 @@ DYNAMIC_PATHS = (
     "/healthz",
     "/metrics",
     "/desk",
+    "/my",
 )
 
 

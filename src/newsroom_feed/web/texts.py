@@ -78,6 +78,14 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "preferences_for": "Adres:",
         "save_button": "Zapisz ustawienia",
         "saved": "Zapisano ustawienia.",
+        "personal_feed_title": "Twój kanał RSS",
+        "personal_feed_text": (
+            "Te same informacje prasowe co w Twoich wiadomościach, w czytniku kanałów. Adres jest tylko "
+            "dla Ciebie: nie udostępniaj go."
+        ),
+        "personal_feed_new_text": "Jeśli adres trafił do innych osób, utwórz nowy: stary przestanie działać.",
+        "personal_feed_new_button": "Nowy adres kanału",
+        "personal_feed_replaced": "Utworzono nowy adres kanału. Poprzedni już nie działa.",
         "erase_title": "Usuń moje dane",
         "erase_text": (
             "Usuniemy Twój adres, imię, instytucję i historię zgody. W rejestrze wysyłek zostanie tylko "
@@ -168,6 +176,16 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "preferences_for": "Address:",
         "save_button": "Save settings",
         "saved": "Settings saved.",
+        "personal_feed_title": "Your news feed",
+        "personal_feed_text": (
+            "The same press releases as in your e-mails, in a feed reader. The address is yours alone: "
+            "do not share it."
+        ),
+        "personal_feed_new_text": (
+            "If the address has reached others, make a new one: the old one stops working."
+        ),
+        "personal_feed_new_button": "New feed address",
+        "personal_feed_replaced": "A new feed address was made. The previous one no longer works.",
         "erase_title": "Erase my data",
         "erase_text": (
             "We will erase your address, name, institution and consent record. The delivery ledger keeps "

@@ -202,6 +202,14 @@ def test_a_store_upgraded_to_schema_7_gets_its_category_counts_on_the_next_build
         conn.execute("DROP TABLE retired_feed_tokens")
         conn.execute("DROP INDEX subscribers_feed_token")
         conn.execute("ALTER TABLE subscribers DROP COLUMN feed_token")
+        # and migration 13's journalists and early access.
+        for table in ("terms_acceptances", "early_access_log"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DROP TRIGGER releases_early_access")
+        conn.execute("DROP INDEX subscribers_verification")
+        conn.execute("ALTER TABLE releases DROP COLUMN early_access")
+        for column in ("verification", "work_url", "press_card", "verified_at", "revoked_at"):
+            conn.execute(f"ALTER TABLE subscribers DROP COLUMN {column}")
         conn.execute("DELETE FROM schema_migrations WHERE version >= 7")
     store.close()
     with Store.for_settings(settings) as upgraded:

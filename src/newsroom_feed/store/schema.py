@@ -458,4 +458,38 @@ MIGRATIONS: tuple[str, ...] = (
         retired_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 13: verified journalists and early access. A journalist is a subscriber of kind ``journalist`` who
+    # applied (work link, press card) and whom an admin verified; ``verification`` is NULL for everyone
+    # else. Each acceptance of the embargo terms is kept with the version accepted. A release saved with
+    # ``early_access`` goes to verified journalists before its embargo lifts; who had it, by mail or in a
+    # personal feed, and when, is recorded, so a leak can be traced.
+    """
+    ALTER TABLE releases ADD COLUMN early_access INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE subscribers ADD COLUMN verification TEXT
+        CHECK (verification IN ('applied', 'verified', 'refused', 'revoked'));
+    ALTER TABLE subscribers ADD COLUMN work_url TEXT;
+    ALTER TABLE subscribers ADD COLUMN press_card TEXT;
+    ALTER TABLE subscribers ADD COLUMN verified_at TEXT;
+    ALTER TABLE subscribers ADD COLUMN revoked_at TEXT;
+    CREATE INDEX subscribers_verification ON subscribers(verification) WHERE verification IS NOT NULL;
+    CREATE TABLE terms_acceptances (
+        id INTEGER PRIMARY KEY,
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+        version TEXT NOT NULL,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL
+    );
+    CREATE INDEX terms_acceptances_subscriber ON terms_acceptances(subscriber_id, id);
+    CREATE TABLE early_access_log (
+        id INTEGER PRIMARY KEY,
+        release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+        subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+        channel TEXT NOT NULL CHECK (channel IN ('mail', 'feed')),
+        at TEXT NOT NULL
+    );
+    CREATE INDEX early_access_log_release ON early_access_log(release_id, id);
+    CREATE TRIGGER releases_early_access AFTER UPDATE OF early_access ON releases BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'update', NEW.id);
+    END;
+    """,
 )

@@ -363,3 +363,29 @@ def test_a_document_file_is_read_as_utf8(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "komunikat.json"
     path.write_text('{"title": "Łódź i Gdańsk", "categories": ["miasta"]}', encoding="utf-8")
     assert cli.json("release", "add", str(path), "--json")["title"] == "Łódź i Gdańsk"
+
+
+def test_early_access_is_set_by_option_kept_by_other_updates_and_read_from_json_lines(
+    cli: Cli, tmp_path: Path
+) -> None:
+    plain = cli.json("release", "add", "--title", "Bez wcześniejszego dostępu", "--json")
+    assert plain["early_access"] is False
+    shared = cli.json(
+        "release", "add", "--title", "Odkrycie", "--embargo-until", "2031-01-15T10:00",
+        "--early-access", "--json",
+    )  # fmt: skip
+    assert shared["early_access"] is True
+    assert cli("release", "show", str(shared["id"])) == 0
+    assert "early access" in cli.out
+    kept = cli.json("release", "update", str(shared["id"]), "--summary", "Nowy lead", "--json")
+    assert kept["early_access"] is True
+    withdrawn = cli.json("release", "update", str(shared["id"]), "--no-early-access", "--json")
+    assert withdrawn["early_access"] is False
+    lines = tmp_path / "releases.jsonl"
+    lines.write_text(
+        json.dumps({"title": "Z pliku", "embargo_until": "2031-02-01T10:00:00+01:00", "early_access": True})
+        + "\n",
+        encoding="utf-8",
+    )
+    assert cli("import", str(lines)) == 0, cli.err
+    assert cli.json("release", "show", "z-pliku", "--json")["early_access"] is True

@@ -281,6 +281,8 @@ class ReleaseInput(_Input):
     embargo_until: datetime | None = None
     contact: ContactInput | None = None
     source_url: str | None = None
+    #: Shares the release with verified journalists before its embargo lifts (no embargo: no effect).
+    early_access: bool = False
 
     _source_url = field_validator("source_url")(classmethod(lambda cls, value: _optional_url(value)))
 
@@ -426,6 +428,7 @@ class Release:
     retracted_at: datetime | None
     categories: tuple[Category, ...] = ()
     attachments: tuple[Attachment, ...] = ()
+    early_access: bool = False
 
     @property
     def visible_at(self) -> datetime:
@@ -471,6 +474,7 @@ class Release:
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
             "retracted_at": iso(self.retracted_at) if self.retracted_at else None,
+            "early_access": self.early_access,
         }
 
 

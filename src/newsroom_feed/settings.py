@@ -247,6 +247,15 @@ class DeskSettings(_Section):
     contact_phone: str | None = None
 
 
+class JournalistsSettings(_Section):
+    """The embargo terms verified journalists accept (`people.journalists`): a new `terms_version` must be
+    accepted again before more early material goes out."""
+
+    terms_version: str = Field(default="2026-1", min_length=1, max_length=40)
+    #: A UTF-8 text file with the terms (both languages, as the operator words them); None: the bundled text.
+    terms_file: Path | None = None
+
+
 class WebSubSettings(_Section):
     hubs: list[str] = Field(default_factory=list)
 
@@ -314,6 +323,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = PrivacySettings()
     websub: WebSubSettings = WebSubSettings()
     desk: DeskSettings = DeskSettings()
+    journalists: JournalistsSettings = JournalistsSettings()
     feed: FeedSettings = FeedSettings()
 
     @field_validator("base_url")

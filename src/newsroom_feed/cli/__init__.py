@@ -6,7 +6,16 @@ adds its commands to the root group when imported here.
 
 from __future__ import annotations
 
-from newsroom_feed.cli import bounces, delivery, mailing, operations, releases, subscribers, users
+from newsroom_feed.cli import (
+    bounces,
+    delivery,
+    journalists,
+    mailing,
+    operations,
+    releases,
+    subscribers,
+    users,
+)
 from newsroom_feed.cli.base import Context, cli, emit_json, main, open_store, pass_context, run
 
 __all__ = [
@@ -15,6 +24,7 @@ __all__ = [
     "cli",
     "delivery",
     "emit_json",
+    "journalists",
     "mailing",
     "main",
     "open_store",

@@ -67,6 +67,11 @@ def release_options(command: F) -> F:
         click.option("--contact-email", help="Media contact: e-mail address."),
         click.option("--contact-phone", help="Media contact: phone number."),
         click.option("--source-url", metavar="URL", help="The release on the association's own site."),
+        click.option(
+            "--early-access/--no-early-access",
+            default=None,
+            help="Share it with verified journalists before its embargo lifts (or not); needs an embargo.",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the stored release document on stdout."),
     ]
     for option in reversed(options):
@@ -180,6 +185,8 @@ def _document_from_options(options: dict[str, Any]) -> dict[str, Any]:
         document["categories"] = list(options["categories"])
     if options["urgent"] is not None:
         document["urgent"] = options["urgent"]
+    if options["early_access"] is not None:
+        document["early_access"] = options["early_access"]
     attachments = _attachments(options)
     if attachments is not None:
         document["attachments"] = attachments

@@ -135,6 +135,8 @@ def release_show(context: Context, ref: str, as_json: bool) -> None:
     ]
     if found.embargo_until:
         lines.append(f"embargo until: {local_time(found.embargo_until, context)} {zone}")
+        if found.early_access:
+            lines.append("early access: verified journalists see it before the lift")
     if found.retracted_at:
         lines.append(f"retracted: {local_time(found.retracted_at, context)} {zone}")
     lines.append(f"updated: {local_time(found.updated_at, context)} {zone}")

@@ -370,9 +370,9 @@ class Store:
             cursor = self.conn.execute(
                 """
                 INSERT INTO releases (title, summary, body_markdown, body_html, language, urgent,
-                    contact_name, contact_email, contact_phone, source_url, published_at, embargo_until,
-                    created_at, updated_at, external_key)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    contact_name, contact_email, contact_phone, source_url, early_access, published_at,
+                    embargo_until, created_at, updated_at, external_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     *self._content_values(document),
@@ -404,7 +404,7 @@ class Store:
                 """
                 UPDATE releases SET title = ?, summary = ?, body_markdown = ?, body_html = ?, language = ?,
                     urgent = ?, contact_name = ?, contact_email = ?, contact_phone = ?, source_url = ?,
-                    published_at = ?, embargo_until = ?, updated_at = ?
+                    early_access = ?, published_at = ?, embargo_until = ?, updated_at = ?
                 WHERE id = ?
                 """,
                 (
@@ -1095,6 +1095,7 @@ class Store:
             contact.email if contact else None,
             contact.phone if contact else None,
             document.source_url,
+            int(document.early_access),
         )
 
     def _keep_html(self, release_id: int, html: str) -> None:
@@ -1199,7 +1200,7 @@ def _select_releases(columns: str, category: str | None, params: list[Any]) -> s
 
 _DOCUMENT_FIELDS = {
     "title", "summary", "body", "categories", "urgent", "language", "attachments",
-    "published_at", "embargo_until", "contact", "source_url",
+    "published_at", "embargo_until", "contact", "source_url", "early_access",
 }  # fmt: skip
 
 #: The text columns of a release an outside writer may fill (`complete_pending` cleans them).
@@ -1211,7 +1212,7 @@ _TEXT_COLUMNS = (
 _RELEASE_COLUMNS = (
     "id, uid, number, slug, title, summary, body_markdown, body_html, language, urgent, contact_name, "
     "contact_email, contact_phone, source_url, published_at, embargo_until, created_at, updated_at, "
-    "retracted_at"
+    "retracted_at, early_access"
 )
 
 
@@ -1220,7 +1221,7 @@ def _release(
 ) -> Release:
     (release_id, uid, number, slug, title, summary, body_markdown, body_html, language, urgent,
      contact_name, contact_email, contact_phone, source_url, published_at, embargo_until, created_at,
-     updated_at, retracted_at) = row  # fmt: skip
+     updated_at, retracted_at, early_access) = row  # fmt: skip
     published = stored_moment(published_at) or datetime.fromtimestamp(0, UTC)
     text = rules.shown_text  # a held release is still shown to the operator, whatever it holds
     body = text(body_markdown) or ""
@@ -1248,6 +1249,7 @@ def _release(
         retracted_at=stored_moment(retracted_at),
         categories=tuple(categories.get(release_id, ())),
         attachments=tuple(attachments.get(release_id, ())),
+        early_access=early_access == 1,  # an outside writer's odd value shares nothing early
     )
 
 

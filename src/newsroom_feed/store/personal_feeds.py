@@ -21,6 +21,10 @@ class FeedOwner:
     email: str
     #: Slugs in slug order; empty means every category, as for their mail.
     categories: tuple[str, ...]
+    #: A verified journalist whose verification stands now: sees early-access releases before the lift.
+    verified: bool = False
+    #: The subscriber's language, for the words the feed adds (the embargo mark).
+    language: str = "pl"
 
 
 def owner(store: Store, token: str) -> FeedOwner | None:
@@ -28,14 +32,15 @@ def owner(store: Store, token: str) -> FeedOwner | None:
     row = store.conn.execute(
         "SELECT s.id, s.status, s.name, s.email, (SELECT group_concat(c.slug, ' ')"
         " FROM subscriber_categories sc JOIN categories c ON c.id = sc.category_id"
-        " WHERE sc.subscriber_id = s.id)"
+        " WHERE sc.subscriber_id = s.id),"
+        " coalesce(s.verification = 'verified', 0), s.language"
         " FROM subscribers s WHERE s.feed_token = ?",
         (token,),
     ).fetchone()
     if row is None:
         return None
     slugs = tuple(sorted(row[4].split(" "))) if row[4] else ()
-    return FeedOwner(int(row[0]), row[1], row[2], row[3], slugs)
+    return FeedOwner(int(row[0]), row[1], row[2], row[3], slugs, bool(row[5]), row[6] or "pl")
 
 
 def token_of(store: Store, subscriber_id: int) -> str | None:

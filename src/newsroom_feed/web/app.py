@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from newsroom_feed.metrics import Metrics
 from newsroom_feed.settings import Settings
-from newsroom_feed.web import account, desk, forms, health, personal
+from newsroom_feed.web import account, desk, forms, health, journalists, personal
 from newsroom_feed.web.api import create_api
 from newsroom_feed.web.security import ApiGate, ASGIApp, Message, Receive, Scope, SecurityHeaders, Send
 from newsroom_feed.web.state import WebState
@@ -56,6 +56,7 @@ def create_app(
     app.state.web = state
     app.include_router(health.router)
     app.include_router(forms.router)
+    app.include_router(journalists.router)
     app.include_router(account.router)
     app.include_router(personal.router)
     desk.install(app, state)
@@ -80,6 +81,7 @@ DYNAMIC_PATHS = (
     "/metrics",
     "/desk",
     "/my",
+    "/journalists",
 )
 
 

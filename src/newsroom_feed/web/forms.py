@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from newsroom_feed.bundled import bundled_templates
 from newsroom_feed.errors import InputError, NotFound, RateLimited
 from newsroom_feed.models import Subscriber
-from newsroom_feed.people import subscriptions
+from newsroom_feed.people import journalists, subscriptions
 from newsroom_feed.web.render import (
     button_page,
     form_choices,
@@ -258,11 +258,12 @@ def _activate(web: WebState, subscriber: Subscriber, signed: str) -> Subscriber 
 
 def _confirmed(request: Request, web: WebState, subscriber: Subscriber, lang: str) -> Response:
     preferences = subscriptions.link_url(web.settings, subscriber, "preferences")
+    awaiting = journalists.awaiting(web.stores.get(), subscriber.id)  # applied as a journalist
     return message(
         request,
         lang,
         "confirmed_title",
-        "confirmed_text",
+        "confirmed_journalist_text" if awaiting else "confirmed_text",
         links=[{"href": local_path(web, preferences), "label": texts(lang)["preferences_link"]}],
         role="status",
     )

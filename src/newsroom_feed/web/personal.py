@@ -7,6 +7,11 @@ public directory: the bytes of each (token, format) are kept with what they were
 last change, the subscriber's categories and name, and the next moment a release becomes visible) and
 made again only when one of those moved. A poll therefore costs two indexed reads and a dict lookup.
 
+A verified journalist whose verification stands also finds the releases shared early (``early_access``)
+while their embargo runs, marked in the title and with the embargo time in the summary; each fetch that
+hands such a release out is recorded (`store.early_access`), so a leak can be traced. Whether the reader
+is verified now is part of what the bytes were made from, so a revocation shows at the next poll.
+
 Only active subscribers have a feed. A token nobody holds answers 404, one its subscriber replaced 410
 Gone; an unsubscribed or erased subscriber's answers 404, like one that never existed.
 """
@@ -18,10 +23,12 @@ import secrets
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime as babel_datetime
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -29,8 +36,9 @@ from newsroom_feed.markup import xml_safe
 from newsroom_feed.models import Release, iso
 from newsroom_feed.settings import Settings
 from newsroom_feed.site import layout
-from newsroom_feed.site.feeds import FeedScope, OutputFormat, feed_updated
+from newsroom_feed.site.feeds import FeedScope, OutputFormat, feed_updated, summary
 from newsroom_feed.site.formats import FORMATS
+from newsroom_feed.store import early_access
 from newsroom_feed.store import personal_feeds as rows
 from newsroom_feed.store.database import Store
 from newsroom_feed.store.personal_feeds import FeedOwner
@@ -128,6 +136,8 @@ class _Document:
     etag: str
     last_modified: str
     updated: datetime
+    #: The releases in ``body`` shared before their lift: each fetch of these bytes is recorded.
+    early_ids: tuple[int, ...] = ()
 
 
 class PersonalFeeds:
@@ -143,7 +153,14 @@ class PersonalFeeds:
 
     def document(self, store: Store, owner: FeedOwner, token: str, name: str, now: datetime) -> _Document:
         """The bytes of one personal feed at ``now``, made again only if what they depend on moved."""
-        made_from = (store.last_change_id(), owner.categories, owner.name, owner.email)
+        made_from = (
+            store.last_change_id(),
+            owner.categories,
+            owner.name,
+            owner.email,
+            owner.verified,
+            owner.language,
+        )
         key = (token, name)
         with self._lock:
             known = self._documents.get(key)
@@ -173,7 +190,9 @@ class PersonalFeeds:
         now: datetime,
         made_from: tuple[object, ...],
     ) -> _Document:
-        releases = newest_for(store, owner.categories, now, self.settings.feed.items)
+        items = self.settings.feed.items
+        early = early_for(store, owner, now, items, self.settings.zone)
+        releases = [*early, *newest_for(store, owner.categories, now, items)][: max(items, len(early))]
         scope = PersonalScope(self.settings, token=token, reader=owner.name or owner.email)
         body = _BY_NAME[name].render(scope, releases)
         future = store.future_moments(now)
@@ -185,6 +204,7 @@ class PersonalFeeds:
             f'"{hashlib.sha256(body).hexdigest()}"',
             format_datetime(updated, usegmt=True),
             updated,
+            tuple(release.id for release in early),
         )
 
 
@@ -194,6 +214,49 @@ def newest_for(store: Store, categories: tuple[str, ...], now: datetime, items: 
     if len(categories) == 1:
         return store.visible_releases(now, category=categories[0], limit=items)
     return store.releases_by_ids(store.visible_ids_in(now, categories, limit=items))
+
+
+def early_for(store: Store, owner: FeedOwner, now: datetime, items: int, zone: ZoneInfo) -> list[Release]:
+    """The releases shared early that a verified journalist may see at ``now`` in their categories,
+    marked; none for anyone else (a revoked journalist sees only what is public)."""
+    if not owner.verified or owner.status != "active":
+        return []
+    ids = early_access.embargoed_ids(store, now, owner.categories, limit=items)
+    return [marked(release, owner.language, zone) for release in store.releases_by_ids(ids)]
+
+
+#: The embargo mark of an early-access entry, in the reader's language (Polish unless English).
+_MARKS = {
+    "pl": (
+        "[EMBARGO do {when}] ",
+        "Embargo do {when} (czas polski): do tej chwili nie publikuj ani nie przekazuj dalej. ",
+    ),
+    "en": (
+        "[EMBARGO until {when}] ",
+        "Embargo until {when} (Polish time): do not publish or pass on before then. ",
+    ),
+}
+
+
+def marked(release: Release, language: str, zone: ZoneInfo) -> Release:
+    """The release as an early-access entry: the embargo's end (in Polish time, in the reader's words)
+    leads its title and its summary.
+
+    Its dates are those of the saving, not of the lift: the public entry of the same id comes at the lift
+    with a later ``updated``, so readers replace the marked title, and neither the entry nor the feed
+    (Last-Modified, which If-Modified-Since is compared with) carries a moment still to come."""
+    if release.embargo_until is None:  # not read by `early_for`, which asks for an embargo running
+        return release
+    locale = "en" if language == "en" else "pl"
+    when = babel_datetime(release.embargo_until, "d MMMM y, HH:mm", tzinfo=zone, locale=locale)
+    title_mark, summary_mark = _MARKS[locale]
+    return replace(
+        release,
+        embargo_until=None,
+        published_at=min(release.published_at, release.created_at),
+        title=title_mark.format(when=when) + release.title,
+        summary=summary_mark.format(when=when) + summary(release),
+    )
 
 
 _FEEDS_LOCK = threading.Lock()
@@ -236,6 +299,9 @@ def personal_feed(request: Request, token: str, name: str) -> Response:
     if _not_modified(request, document):
         return Response(status_code=304, headers=headers)
     body = b"" if request.method == "HEAD" else document.body
+    if body and document.early_ids:
+        with store.transaction():
+            early_access.record(store, document.early_ids, owner.subscriber_id, "feed", web.clock())
     response = Response(body, headers=headers, media_type=f"{output.media_type}; charset=utf-8")
     if request.method == "HEAD":
         response.headers["content-length"] = str(len(document.body))

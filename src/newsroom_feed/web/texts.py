@@ -61,6 +61,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "confirm_button": "Potwierdzam subskrypcję",
         "confirmed_title": "Subskrypcja potwierdzona",
         "confirmed_text": "Dziękujemy. Od teraz będziesz dostawać informacje prasowe e-mailem.",
+        "confirmed_journalist_text": (
+            "Dziękujemy. Od teraz będziesz dostawać informacje prasowe e-mailem. Twoje zgłoszenie "
+            "dziennikarskie czeka na weryfikację przez biuro prasowe."
+        ),
         "preferences_link": "Zmień ustawienia subskrypcji",
         "invalid_title": "Link jest nieważny",
         "invalid_text": (
@@ -161,6 +165,10 @@ TEXTS: Final[dict[str, dict[str, str]]] = {
         "confirm_button": "Confirm my subscription",
         "confirmed_title": "Subscription confirmed",
         "confirmed_text": "Thank you. From now on you will receive press releases by e-mail.",
+        "confirmed_journalist_text": (
+            "Thank you. From now on you will receive press releases by e-mail. Your journalist "
+            "application is awaiting verification by the press office."
+        ),
         "preferences_link": "Change your subscription settings",
         "invalid_title": "This link is not valid",
         "invalid_text": (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from newsroom_feed.web.desk import history as release_history
+from newsroom_feed.web.desk import journalists as desk_journalists
 from newsroom_feed.web.desk import outbox, releases, service, subscribers
 from newsroom_feed.web.desk import preview as release_preview
 from newsroom_feed.web.desk import users as desk_users
@@ -20,4 +21,5 @@ def routers() -> list[APIRouter]:
         outbox.router,
         service.router,
         desk_users.router,
+        desk_journalists.router,
     ]

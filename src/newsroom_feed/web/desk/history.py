@@ -18,7 +18,7 @@ from newsroom_feed.errors import ReleaseNotFound
 from newsroom_feed.mail.kinds import ALERT
 from newsroom_feed.models import Release, iso
 from newsroom_feed.people.users import DeskUser
-from newsroom_feed.store import audit, history
+from newsroom_feed.store import audit, early_access, history
 from newsroom_feed.web.desk import words
 from newsroom_feed.web.desk.core import (
     Paging,
@@ -85,6 +85,12 @@ WORDS = {
         "hist_status_sent": "wysłane",
         "hist_status_failed": "nieudane",
         "hist_status_withdrawn": "wycofane",
+        "hist_early": "Kto miał go przed końcem embarga",
+        "hist_early_none": "Nikt nie dostał tego komunikatu przed końcem embarga.",
+        "hist_early_who": "Subskrybent",
+        "hist_early_channel": "Kanał",
+        "hist_early_mail": "e-mail",
+        "hist_early_feed": "kanał osobisty",
     },
     "en": {
         "hist_title": "History: {title}",
@@ -132,6 +138,12 @@ WORDS = {
         "hist_status_sent": "sent",
         "hist_status_failed": "failed",
         "hist_status_withdrawn": "withdrawn",
+        "hist_early": "Who had it before the lift",
+        "hist_early_none": "Nobody had this release before its embargo lifted.",
+        "hist_early_who": "Subscriber",
+        "hist_early_channel": "Channel",
+        "hist_early_mail": "e-mail",
+        "hist_early_feed": "personal feed",
     },
 }
 words.register(WORDS)
@@ -182,6 +194,7 @@ def release_history(
         pager_base=f"/desk/releases/{release.id}/history?" + (f"status={shown}&" if statuses else ""),
         digests=history.digests_with(store, release.id),
         pings=history.pings_about(store, release.id),
+        early_reads=early_access.reads_of(store, release.id),
         retried=retried,
         history=audit.entries(store, "outbox", release.id),
     )

@@ -36,6 +36,7 @@ DOCUMENT_FIELDS = (
     "source_url",
     "published_at",
     "embargo_until",
+    "early_access",
     "attachments",
 )
 
@@ -50,6 +51,7 @@ _FIELD_IDS = {
     "source_url": "source_url",
     "published_at": "published_at",
     "embargo_until": "embargo_until",
+    "early_access": "early_access",
     "contact": "contact_name",
     "attachments": "upload",
 }
@@ -91,6 +93,7 @@ class ReleaseForm:
     #: ``datetime-local`` text, Europe/Warsaw wall time.
     published_at: str = ""
     embargo_until: str = ""
+    early_access: bool = False
     attachments: tuple[AttachmentRow, ...] = field(default=())
 
     def with_uploads(self, uploads: list[Upload]) -> ReleaseForm:
@@ -141,6 +144,7 @@ def form_of_document(document: dict[str, Any], zone: ZoneInfo) -> ReleaseForm:
         source_url=str(document.get("source_url") or ""),
         published_at=_local(document.get("published_at"), zone),
         embargo_until=_local(document.get("embargo_until"), zone),
+        early_access=bool(document.get("early_access")),
         attachments=attachments,
     )
 
@@ -189,6 +193,7 @@ def form_of_request(form: FormData) -> ReleaseForm:
         source_url=text(form, "source_url"),
         published_at=text(form, "published_at"),
         embargo_until=text(form, "embargo_until"),
+        early_access=bool(form.get("early_access")),
         attachments=tuple(rows),
     )
 
@@ -213,6 +218,7 @@ def document_of_form(values: ReleaseForm) -> tuple[dict[str, Any], list[int]]:
         "source_url": values.source_url or None,
         "published_at": values.published_at or None,
         "embargo_until": values.embargo_until or None,
+        "early_access": values.early_access,
         "attachments": [_attachment(row) for _, row in kept],
     }
     return document, [index for index, _ in kept]
@@ -279,6 +285,7 @@ def stored_document(document: ReleaseInput) -> dict[str, Any]:
         "source_url": document.source_url,
         "published_at": iso(document.published_at) if document.published_at else None,
         "embargo_until": iso(document.embargo_until) if document.embargo_until else None,
+        "early_access": document.early_access,
         "attachments": [
             {key: value for key, value in item.model_dump().items() if value is not None or key == "title"}
             for item in document.attachments

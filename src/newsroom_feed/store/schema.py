@@ -492,4 +492,71 @@ MIGRATIONS: tuple[str, ...] = (
         INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'update', NEW.id);
     END;
     """,
+    # 14: the outbox's kinds are `mail.kinds.KINDS`' to name, not a CHECK's: early alerts, notices and
+    # corrections join alerts, digests and confirmations without copying the table for each one (a row of
+    # a kind the registry does not hold fails on its own as `UnknownMessageKind`). SQLite cannot drop a
+    # CHECK, so the outbox is copied once more, with the deliveries and the bounce reports that point at
+    # its rows (copied first, so that dropping the old tables sets no reference to NULL).
+    """
+    CREATE TABLE outbox_new (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+        release_ids TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'withdrawn')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        lease_until TEXT,
+        lease_owner TEXT,
+        message_id TEXT,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (subscriber_id, key)
+    );
+    INSERT INTO outbox_new SELECT id, key, kind, subscriber_id, release_ids, status, attempts,
+        next_attempt_at, lease_until, lease_owner, message_id, last_error, created_at, sent_at FROM outbox;
+    CREATE TABLE deliveries_new (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL REFERENCES outbox_new(id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        code INTEGER,
+        reply TEXT,
+        outcome TEXT NOT NULL CHECK (outcome IN ('sent', 'transient', 'permanent'))
+    );
+    INSERT INTO deliveries_new SELECT id, outbox_id, attempt, at, code, reply, outcome FROM deliveries;
+    CREATE TABLE bounces_new (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN (
+            'hard', 'soft', 'complaint', 'auto-reply', 'unsubscribe', 'unknown', 'unreadable'
+        )),
+        outbox_id INTEGER REFERENCES outbox_new(id) ON DELETE SET NULL,
+        delivery_id INTEGER REFERENCES deliveries_new(id) ON DELETE SET NULL,
+        subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE SET NULL,
+        recipient TEXT,
+        status TEXT,
+        diagnostic TEXT,
+        report_message_id TEXT
+    );
+    INSERT INTO bounces_new SELECT id, at, source, digest, kind, outbox_id, delivery_id, subscriber_id,
+        recipient, status, diagnostic, report_message_id FROM bounces;
+    DROP TABLE bounces;
+    DROP TABLE deliveries;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_new RENAME TO outbox;
+    ALTER TABLE deliveries_new RENAME TO deliveries;
+    ALTER TABLE bounces_new RENAME TO bounces;
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    CREATE INDEX outbox_key ON outbox(key);
+    CREATE INDEX deliveries_outbox ON deliveries(outbox_id);
+    CREATE INDEX deliveries_at ON deliveries(at);
+    CREATE INDEX bounces_subscriber ON bounces(subscriber_id, kind, at);
+    CREATE INDEX bounces_at ON bounces(at);
+    """,
 )

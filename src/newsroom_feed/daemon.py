@@ -177,14 +177,14 @@ class Daemon:
         except Exception:
             log.exception("could not record the failed build", problem=problem)
 
-    async def _ping(self, feeds: list[str], release_ids: list[int] | None = None) -> None:
+    async def _ping(self, feeds: list[str], release_ids: list[int]) -> None:
         """Tell the hubs, then record each ping with the releases this build made visible, for the
         desk's history of a release; a record that fails is logged, the pings stand."""
         pings = await ping_hubs(self.settings, feeds, metrics=self.metrics)
         if not pings:
             return
         try:
-            await self._in_worker(_record_pings, self.build_store, pings, release_ids or [], utcnow())
+            await self._in_worker(_record_pings, self.build_store, pings, release_ids, utcnow())
         except Exception:
             log.exception("could not record the WebSub pings", pings=len(pings))
 

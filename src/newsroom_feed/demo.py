@@ -161,7 +161,7 @@ def _desk_lines(password: str | None, setup_link: str) -> str:
     return f"Desk: sign in as {DESK_ADMIN}; a new password can be set once, within 24 h, at {setup_link}"
 
 
-def _run_daemon(settings: Settings, desk: str = "") -> int:
+def _run_daemon(settings: Settings, desk: str) -> int:
     """`make run`: the daemon (watcher, clock, sender, web app) with the demo mail sink beside it."""
     # Imported here: the daemon pulls in uvicorn and APScheduler, which seeding does not need.
     from newsroom_feed.logs import configure_logging

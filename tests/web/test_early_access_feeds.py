@@ -24,29 +24,20 @@ from newsroom_feed.store.database import Store
 from newsroom_feed.web import create_app, personal
 
 from ..web_helpers import ServerThread, serve
+from . import test_personal_feeds
 from .desk.conftest import EDITOR, PASSWORD, sign_in
 from .desk.test_desk_releases import id_of, send
+from .test_personal_feeds import Clock
+
+# The personal feeds' fixtures, shared: the app's clock, moved by the test, and a client of `server`.
+clock = test_personal_feeds.clock
+client = test_personal_feeds.client
 
 #: 10:00 in Warsaw (CET) on 10 December 2026: the embargo of the early-access release.
 LIFT = datetime.fromisoformat("2026-12-10T10:00:00+01:00")
 FORMATS = ("rss.xml", "atom.xml", "feed.json")
 MARK_PL = "[EMBARGO do 10 grudnia 2026, 10:00] "
 MARK_EN = "[EMBARGO until 10 December 2026, 10:00] "
-
-
-class Clock:
-    """The app's "now", moved by the test (the embargo lifts when the test says so)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock(now: datetime) -> Clock:
-    return Clock(now)
 
 
 @pytest.fixture
@@ -85,12 +76,6 @@ def leaked(body: bytes, release: Release) -> list[bytes]:
 def server(settings: Settings, secret: Release, clock: Clock) -> Iterator[ServerThread]:
     with serve(create_app(settings, clock=clock)) as running:
         yield running
-
-
-@pytest.fixture
-def client(server: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url) as opened:
-        yield opened
 
 
 def subscriber(

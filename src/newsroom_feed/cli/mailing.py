@@ -41,13 +41,12 @@ def dkim_keygen(context: Context, selector: str, out: Path | None) -> None:
         raise InputError(
             "--selector", "must be letters, digits, '.', '-' or '_' (at most 63), e.g. newsroom2026"
         )
-    checked = selector
-    path = out or settings.database.parent / f"dkim-{checked}.pem"
+    path = out or settings.database.parent / f"dkim-{selector}.pem"
     key = signing.generate_key(path)
     domain = settings.dkim_domain
-    click.echo(signing.zone_line(checked, domain, signing.public_key_record(key)))
+    click.echo(signing.zone_line(selector, domain, signing.public_key_record(key)))
     click.echo(
         f"Key written to {path} (mode 0600). Publish the record above, then set "
-        f"NEWSROOM_DKIM__SELECTOR={checked} and NEWSROOM_DKIM__PRIVATE_KEY_FILE={path}.",
+        f"NEWSROOM_DKIM__SELECTOR={selector} and NEWSROOM_DKIM__PRIVATE_KEY_FILE={path}.",
         err=True,
     )

@@ -177,9 +177,18 @@ async def deliver(
     started go back to the queue. ``wake`` (set by the planner) cuts an idle wait short. ``on_outcome``
     hears every recorded attempt with the row's new status (the daemon logs them). ``store`` is
     used from one worker thread while this runs; do not use it elsewhere until it returns.
+
+    Whoever composes signs: the run's own composer leaves DKIM to the run (a thread of its own), while
+    a ``renderer`` given here hands over its messages as they are to go out.
     """
+    signs = renderer is None
     run = _Run(
-        store, settings, renderer or default_renderer(settings, store, clock, sign=False), metrics, clock
+        store,
+        settings,
+        renderer or default_renderer(settings, store, clock, sign=False),
+        metrics,
+        clock,
+        signs,
     )
     run.on_outcome = on_outcome
     stop = stop or asyncio.Event()
@@ -253,6 +262,7 @@ class _Run:
         renderer: MessageRenderer,
         metrics: Metrics | None,
         clock: Callable[[], datetime],
+        signs: bool = True,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -267,7 +277,8 @@ class _Run:
         # leases are renewed meanwhile, see `keep_leases`).
         self.batch = max(1, min(PREFETCH_ROWS, int(settings.smtp.rate_per_second * lease / 4)))
         #: Claimed and composed rows waiting for a worker, each with the moment it grows stale (half a
-        #: lease after its claim: past it, other senders may take the row back).
+        #: lease after its claim: past it, other senders may take the row back). In claim order, so
+        #: those moments ascend and the stale rows are always at the front.
         self.prefetch: deque[tuple[OutboxItem, OutgoingMessage | Exception, float]] = deque()
         #: The claim (and compose) of the next batch, started while the workers still send this one.
         self.refill: asyncio.Future[None] | None = None
@@ -281,7 +292,7 @@ class _Run:
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
         #: DKIM: each batch is signed on a thread of its own, so the store thread is free to commit
         #: outcomes meanwhile, and the RSA (which leaves the GIL) runs beside the SMTP loop.
-        self.signer = Signer.for_settings(settings)
+        self.signer = Signer.for_settings(settings) if signs else None
         self.signing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dkim") if self.signer else None
         self.on_outcome: Callable[[outbox.Attempt, str], None] | None = None
 
@@ -310,10 +321,11 @@ class _Run:
         signed): DKIM's RSA runs outside the GIL, on the other core.
         """
         async with self.claiming:
-            if self.prefetch and time.monotonic() > self.prefetch[0][2]:
-                now = time.monotonic()
-                stale = [item.id for item, _, deadline in self.prefetch if deadline < now]
-                self.prefetch = deque(entry for entry in self.prefetch if entry[2] >= now)
+            now = time.monotonic()
+            stale = []
+            while self.prefetch and self.prefetch[0][2] < now:
+                stale.append(self.prefetch.popleft()[0].id)
+            if stale:
                 await self._in_thread(self._give_back, stale)
             if self.refill is not None and self.refill.done():
                 finished, self.refill = self.refill, None
@@ -336,7 +348,7 @@ class _Run:
             return item, message
 
     async def _refill(self) -> None:
-        claimed, composed = await self._in_thread(self._claim)
+        claimed, composed, taken = await self._in_thread(self._claim)
         if self.signing is not None:
             composed = await asyncio.get_running_loop().run_in_executor(self.signing, self._sign, composed)
         self.report.withdrawn += claimed.withdrawn
@@ -344,9 +356,11 @@ class _Run:
         self.prefetch.extend(
             (item, message, deadline) for item, message in zip(claimed.items, composed, strict=True)
         )
-        self.drained = len(claimed.items) < self.batch
+        # Rows put back to wait for a new lift count as taken: the queue may hold more behind them.
+        self.drained = taken < self.batch
 
-    def _claim(self) -> tuple[outbox.Claimed, list[OutgoingMessage | Exception]]:
+    def _claim(self) -> tuple[outbox.Claimed, list[OutgoingMessage | Exception], int]:
+        """The claimed rows still to send and their messages, and how many rows the claim took."""
         claimed = outbox.claim(
             self.store,
             self.owner,
@@ -360,8 +374,9 @@ class _Run:
             for item, result in zip(claimed.items, composed, strict=True)
             if isinstance(result, NotYetVisible)
         ]
+        taken = len(claimed.items)
         if not waiting:
-            return claimed, composed
+            return claimed, composed, taken
         # An alert or digest whose releases went back under embargo waits for the new lift.
         outbox.defer(self.store, waiting, self.owner)
         kept = [
@@ -369,7 +384,11 @@ class _Run:
             for item, result in zip(claimed.items, composed, strict=True)
             if not isinstance(result, NotYetVisible)
         ]
-        return outbox.Claimed([item for item, _ in kept], claimed.withdrawn), [result for _, result in kept]
+        return (
+            outbox.Claimed([item for item, _ in kept], claimed.withdrawn),
+            [result for _, result in kept],
+            taken,
+        )
 
     async def keep_leases(self) -> None:
         """Renew this run's leases every third of a lease until cancelled; a failed renewal (a locked

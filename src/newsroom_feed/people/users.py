@@ -206,8 +206,7 @@ def disable(store: Store, user_id: int, now: datetime, actor: audit.Actor) -> De
     """The user can no longer sign in; their open sessions end at once."""
     user = get(store, user_id)
     with store.transaction():
-        if user.role == "admin" and user.active and queries.count_admins(store) <= 1:
-            raise InputError("user", "the last admin cannot be disabled: make another admin first")
+        _keep_an_admin(store, user, "disabled")
         queries.update(store, user.id, iso(now), disabled_at=iso(now))
         queries.close_sessions_of(store, user.id)
         audit.record(store, actor, "user", user.id, "disable", {"status": ("active", "disabled")}, now)
@@ -236,12 +235,17 @@ def reset(store: Store, user_id: int, now: datetime, actor: audit.Actor) -> Desk
     return get(store, user.id)
 
 
+def _keep_an_admin(store: Store, user: DeskUser, what: str) -> None:
+    """:raises InputError: ``user`` is the last active admin, who cannot be ``what`` (disabled, removed)."""
+    if user.role == "admin" and user.active and queries.count_admins(store) <= 1:
+        raise InputError("user", f"the last admin cannot be {what}: make another admin first")
+
+
 def remove(store: Store, user_id: int, now: datetime, actor: audit.Actor) -> None:
     """Delete the user; their audit rows stay, under the address they had."""
     user = get(store, user_id)
     with store.transaction():
-        if user.role == "admin" and user.active and queries.count_admins(store) <= 1:
-            raise InputError("user", "the last admin cannot be removed: make another admin first")
+        _keep_an_admin(store, user, "removed")
         audit.record(store, actor, "user", user.id, "remove", {"email": (user.email, None)}, now)
         queries.delete(store, user.id)
 

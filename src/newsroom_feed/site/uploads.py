@@ -145,16 +145,18 @@ def save(
     if existing is not None:
         return _upload(settings, existing)
     width = height = None
-    outputs = {layout.upload_path(sha256, stored_name(file_name, mime_type)): data}
+    path = layout.upload_path(sha256, stored_name(file_name, mime_type))
+    outputs = {path: data}
     if mime_type in IMAGES:
         width, height, preview = _image(data)
         outputs[layout.upload_preview_path(sha256)] = preview
-    path = layout.upload_path(sha256, stored_name(file_name, mime_type))
     Publisher(settings.public_dir).publish(outputs)
     with store.transaction():
         queries.insert(
             store, (sha256, path, file_name[:255], mime_type, len(data), width, height, uploaded_by, iso(now))
         )
+    # Read back, not built from the values: a concurrent upload of the same content may have won the
+    # INSERT OR IGNORE, and its record is the one that stands.
     row = queries.row_by_sha256(store, sha256)
     assert row is not None
     return _upload(settings, row)

@@ -54,6 +54,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.web = state
+    app.state.personal_feeds = personal.PersonalFeeds(settings)
     app.include_router(health.router)
     app.include_router(forms.router)
     app.include_router(journalists.router)

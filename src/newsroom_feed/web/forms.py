@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from newsroom_feed.bundled import bundled_templates
@@ -95,20 +96,33 @@ def subscribe_form(request: Request, lang: str = "pl") -> Response:
     return _subscribe_page(request, language(lang), dict(_EMPTY_FORM), {})
 
 
-@router.post("/subscribe")
-async def subscribe(request: Request) -> Response:
+async def posted_form(request: Request) -> tuple[FormData, str, Response | None]:
+    """The posted form, its language, and the answer that refuses it (`guard`), if any."""
     form = await request.form()
     lang = language(form_text(form, "lang") or request.query_params.get("lang"))
-    refused = guard(request, form, lang)
+    return form, lang, guard(request, form, lang)
+
+
+def over_client_limit(request: Request, lang: str) -> Response | None:
+    """The 429 page once this client has sent too many sign-ups (`/subscribe` and `/journalists/apply`
+    share the limit), else None."""
+    limit = state_of(request).subscribe_limit
+    client = client_address(request)
+    return None if limit.allow(client) else too_many(request, lang, limit.retry_after(client))
+
+
+@router.post("/subscribe")
+async def subscribe(request: Request) -> Response:
+    form, lang, refused = await posted_form(request)
     if refused is not None:
         return refused
     web = state_of(request)
     if form_text(form, "website"):
         # A bot filled the field people never see: answer as if it worked, store nothing.
         return _sent(lang)
-    client = client_address(request)
-    if not web.subscribe_limit.allow(client):
-        return too_many(request, lang, web.subscribe_limit.retry_after(client))
+    refused = over_client_limit(request, lang)
+    if refused is not None:
+        return refused
     values = {
         "email": form_text(form, "email"),
         "name": form_text(form, "name"),

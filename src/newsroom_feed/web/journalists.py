@@ -17,8 +17,9 @@ from starlette.responses import RedirectResponse, Response
 
 from newsroom_feed.errors import InputError
 from newsroom_feed.people import journalists, subscriptions
-from newsroom_feed.web.render import form_choices, form_text, guard, language, render, too_many, with_csrf
-from newsroom_feed.web.state import WebState, client_address, state_of
+from newsroom_feed.web.forms import over_client_limit, posted_form
+from newsroom_feed.web.render import form_choices, form_text, language, render, with_csrf
+from newsroom_feed.web.state import WebState, state_of
 from newsroom_feed.web.texts import consent_text, texts
 
 router = APIRouter(include_in_schema=False)
@@ -125,15 +126,12 @@ def apply_form(request: Request, lang: str = "pl") -> Response:
 
 @router.post("/journalists/apply")
 async def apply(request: Request) -> Response:
-    form = await request.form()
-    lang = language(form_text(form, "lang") or request.query_params.get("lang"))
-    refused = guard(request, form, lang)
+    form, lang, refused = await posted_form(request)
+    if refused is None:
+        refused = over_client_limit(request, lang)
     if refused is not None:
         return refused
     web = state_of(request)
-    client = client_address(request)
-    if not web.subscribe_limit.allow(client):
-        return too_many(request, lang, web.subscribe_limit.retry_after(client))
     values: dict[str, Any] = {name: form_text(form, name) for name in _FIELD_ORDER if name != "terms"}
     values["categories"] = form_choices(form, "categories")
     values["terms"] = form_text(form, "terms") == "yes"

@@ -25,7 +25,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime as babel_datetime
@@ -42,7 +42,8 @@ from newsroom_feed.store import early_access
 from newsroom_feed.store import personal_feeds as rows
 from newsroom_feed.store.database import Store
 from newsroom_feed.store.personal_feeds import FeedOwner
-from newsroom_feed.web.state import WebState, state_of
+from newsroom_feed.web.state import state_of
+from newsroom_feed.web.static import Conditions, not_modified
 
 router = APIRouter(include_in_schema=False)
 
@@ -259,18 +260,9 @@ def marked(release: Release, language: str, zone: ZoneInfo) -> Release:
     )
 
 
-_FEEDS_LOCK = threading.Lock()
-
-
-def _feeds_of(request: Request, web: WebState) -> PersonalFeeds:
-    """The app's personal feeds, made with its first personal feed request."""
-    state = request.app.state
-    feeds: PersonalFeeds | None = getattr(state, "personal_feeds", None)
-    if feeds is None:
-        with _FEEDS_LOCK:
-            feeds = getattr(state, "personal_feeds", None)
-            if feeds is None:
-                feeds = state.personal_feeds = PersonalFeeds(web.settings)
+def _feeds_of(request: Request) -> PersonalFeeds:
+    """The app's personal feeds (`create_app` makes them)."""
+    feeds: PersonalFeeds = request.app.state.personal_feeds
     return feeds
 
 
@@ -288,7 +280,7 @@ def personal_feed(request: Request, token: str, name: str) -> Response:
         if output is not None and owner is None and rows.is_retired(store, token):
             return _plain(410, _GONE)
         return _plain(404, _NOT_FOUND)
-    document = _feeds_of(request, web).document(store, owner, token, name, web.clock())
+    document = _feeds_of(request).document(store, owner, token, name, web.clock())
     headers = {
         "ETag": document.etag,
         "Last-Modified": document.last_modified,
@@ -296,7 +288,11 @@ def personal_feed(request: Request, token: str, name: str) -> Response:
         "X-Robots-Tag": "noindex",
         "Link": f'<{layout.personal_feed_url(web.settings.base_url, token, name)}>; rel="self"',
     }
-    if _not_modified(request, document):
+    # The public files' RFC 9110 checks (`static.not_modified`), with the document's ETag and time.
+    conditions = Conditions(
+        request.method, "", request.headers.get("if-none-match"), request.headers.get("if-modified-since")
+    )
+    if not_modified(conditions, document.etag, int(document.updated.timestamp()) * 1_000_000_000):
         return Response(status_code=304, headers=headers)
     body = b"" if request.method == "HEAD" else document.body
     if body and document.early_ids:
@@ -306,24 +302,6 @@ def personal_feed(request: Request, token: str, name: str) -> Response:
     if request.method == "HEAD":
         response.headers["content-length"] = str(len(document.body))
     return response
-
-
-def _not_modified(request: Request, document: _Document) -> bool:
-    """RFC 9110 section 13.2.2: If-None-Match wins; If-Modified-Since counts only without it."""
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        return any(
-            candidate.strip() in ("*", document.etag, f"W/{document.etag}")
-            for candidate in if_none_match.split(",")
-        )
-    if_modified_since = request.headers.get("if-modified-since")
-    if if_modified_since:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return False
-        return since.tzinfo is not None and int(document.updated.timestamp()) <= since.timestamp()
-    return False
 
 
 def _plain(status: int, body: bytes) -> Response:

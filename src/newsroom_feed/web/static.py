@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -100,7 +101,7 @@ class _Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class _Request:
+class Conditions:
     """What the answer depends on, read from the ASGI scope once."""
 
     method: str
@@ -109,7 +110,7 @@ class _Request:
     if_modified_since: str | None = None
 
     @classmethod
-    def of(cls, scope: Scope) -> _Request:
+    def of(cls, scope: Scope) -> Conditions:
         found: dict[bytes, str] = {}
         for name, value in scope.get("headers", ()):
             if name in _WANTED_HEADERS:
@@ -173,7 +174,7 @@ class PublicFiles:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Answer the request for ``scope["path"]``; a 404 says nothing more."""
         url_path = scope["path"].lstrip("/")
-        request = _Request.of(scope)
+        request = Conditions.of(scope)
         target = self.locate(url_path)
         info = _stat(target)
         if target is not None and info is not None and stat.S_ISDIR(info.st_mode):
@@ -202,7 +203,7 @@ class PublicFiles:
         scope: Scope,
         receive: Receive,
         send: Send,
-        request: _Request,
+        request: Conditions,
         path: Path,
         info: os.stat_result,
         entry: _Entry,
@@ -337,7 +338,7 @@ def accepts_gzip(header: str) -> bool:
     return bool(star)
 
 
-def not_modified(request: _Request, etag: str, mtime_ns: int) -> bool:
+def not_modified(request: Conditions, etag: str, mtime_ns: int) -> bool:
     """RFC 9110 section 13.2.2: If-None-Match (weak comparison) wins; If-Modified-Since only without it."""
     if request.method not in ("GET", "HEAD"):
         return False
@@ -352,8 +353,12 @@ def not_modified(request: _Request, etag: str, mtime_ns: int) -> bool:
     if_modified_since = request.if_modified_since
     if if_modified_since:
         try:
-            since = parsedate_to_datetime(if_modified_since).timestamp()
+            since_date = parsedate_to_datetime(if_modified_since)
         except (TypeError, ValueError, IndexError, OverflowError):
             return False
-        return int(mtime_ns // 1_000_000_000) <= since
+        # An HTTP date is GMT (RFC 9110 section 5.6.7), also in the forms that do not say so (asctime,
+        # "-0000"), which the parser hands back without a zone: read them as UTC, not as server time.
+        if since_date.tzinfo is None:
+            since_date = since_date.replace(tzinfo=UTC)
+        return int(mtime_ns // 1_000_000_000) <= since_date.timestamp()
     return False

@@ -29,6 +29,12 @@ def _add(store: Store, email: str, **fields: object) -> Subscriber:
     return subscriptions.add_subscriber(store, {"email": email, **fields}, utcnow())
 
 
+def _post_new(client: httpx.Client, **fields: object) -> httpx.Response:
+    """Fill in and send the desk's new-subscriber form."""
+    form = client.get("/desk/subscribers/new")
+    return client.post("/desk/subscribers/new", data={**fields, "csrf_token": csrf_token(form.text)})
+
+
 def _emails(page: str) -> list[str]:
     return re.findall(r'<a href="/desk/subscribers/\d+">([^<]+)</a>', page)
 
@@ -91,12 +97,9 @@ def test_adding_a_subscriber_makes_them_active_with_operator_consent(
     signed_in: Callable[[str], httpx.Client], store: Store
 ) -> None:
     client = signed_in("admin")
-    form = client.get("/desk/subscribers/new")
-    answer = client.post(
-        "/desk/subscribers/new",
-        data={"email": "Ola@Gazeta.example.pl", "name": "Ola Nowak", "kind": "journalist",
-              "organization": "Gazeta", "categories": ["sport"], "frequency": "daily", "language": "pl",
-              "csrf_token": csrf_token(form.text)},
+    answer = _post_new(
+        client, email="Ola@Gazeta.example.pl", name="Ola Nowak", kind="journalist", organization="Gazeta",
+        categories=["sport"], frequency="daily", language="pl",
     )  # fmt: skip
     assert answer.status_code == 303
     page = client.get(answer.headers["location"])
@@ -112,12 +115,9 @@ def test_a_bad_address_is_shown_beside_the_email_field_and_nothing_is_stored(
     signed_in: Callable[[str], httpx.Client], store: Store
 ) -> None:
     client = signed_in("admin")
-    form = client.get("/desk/subscribers/new")
-    answer = client.post(
-        "/desk/subscribers/new",
-        data={"email": "to nie adres", "name": "Ktoś", "kind": "other", "frequency": "immediate",
-              "language": "pl", "csrf_token": csrf_token(form.text)},
-    )  # fmt: skip
+    answer = _post_new(
+        client, email="to nie adres", name="Ktoś", kind="other", frequency="immediate", language="pl"
+    )
     assert answer.status_code == 400
     assert 'id="email-error">' in answer.text and "is not a valid e-mail address" in answer.text
     assert 'aria-invalid="true"' in answer.text and 'value="Ktoś"' in answer.text
@@ -208,11 +208,9 @@ def test_erasing_after_confirmation_removes_the_personal_data_and_the_address_fr
     signed_in: Callable[[str], httpx.Client], store: Store
 ) -> None:
     client = signed_in("admin")
-    form = client.get("/desk/subscribers/new")
-    added = client.post(
-        "/desk/subscribers/new",
-        data={"email": "ania@gazeta.example.pl", "name": "Ania Kowalska", "kind": "journalist",
-              "frequency": "immediate", "language": "pl", "csrf_token": csrf_token(form.text)},
+    added = _post_new(
+        client, email="ania@gazeta.example.pl", name="Ania Kowalska", kind="journalist",
+        frequency="immediate", language="pl",
     )  # fmt: skip
     page_url = added.headers["location"].split("?", 1)[0]
     subscriber_id = int(page_url.rsplit("/", 1)[1])

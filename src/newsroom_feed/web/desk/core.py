@@ -29,6 +29,7 @@ from newsroom_feed.people.users import DeskUser
 from newsroom_feed.store.audit import Actor
 from newsroom_feed.store.database import Store
 from newsroom_feed.web.desk.words import words
+from newsroom_feed.web.render import form_choices, form_text, with_csrf
 from newsroom_feed.web.security import CsrfTokens, RateLimiter
 from newsroom_feed.web.state import WebState, client_address, state_of
 
@@ -174,19 +175,18 @@ def render(
     *,
     title: str,
     **context: Any,
-) -> HTMLResponse:
+) -> Response:
     """A desk page in the visitor's language, with the frame's words, a CSRF token and the time helpers.
 
     Sets the CSRF cookie when the browser has none yet, and the language cookie when ``?lang=`` chose.
     """
     web = state_of(request)
     lang = lang_of(request)
-    cookie, fresh = _csrf_cookie(request)
     zone = web.settings.zone
-    html = (
-        template_environment()
-        .get_template(name)
-        .render(
+    template = template_environment().get_template(name)
+
+    def page(csrf_token: str) -> HTMLResponse:
+        html = template.render(
             lang=lang,
             other_lang="en" if lang == "pl" else "pl",
             t=words(lang),
@@ -195,18 +195,14 @@ def render(
             path=request.url.path,
             site_title=web.settings.feed.title,
             organization=web.settings.feed.organization,
-            csrf_token=web.csrf.form_token(cookie),
+            csrf_token=csrf_token,
             local=lambda moment, with_zone=False: local_time(moment, zone, lang, with_zone),
             zone_name=str(zone),
             **context,
         )
-    )
-    response = HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
-    if fresh:
-        response.set_cookie(
-            CsrfTokens.COOKIE, cookie, max_age=web.csrf.max_age, httponly=True, samesite="strict",
-            secure=request.url.scheme == "https", path="/",
-        )  # fmt: skip
+        return HTMLResponse(html, status_code=status, headers={"cache-control": "no-store"})
+
+    response = with_csrf(request, page)
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(
             LANG_COOKIE, lang, max_age=365 * 86400, httponly=True, samesite="lax",
@@ -217,16 +213,9 @@ def render(
 
 def message(
     request: Request, user: DeskUser | None, title_key: str, text_key: str, status: int = 200
-) -> HTMLResponse:
+) -> Response:
     t = words(lang_of(request))
     return render(request, "message.html", user, status, title=t[title_key], text=t[text_key])
-
-
-def _csrf_cookie(request: Request) -> tuple[str, bool]:
-    current = request.cookies.get(CsrfTokens.COOKIE)
-    if current and 16 <= len(current) <= 64:
-        return current, False
-    return CsrfTokens.new_cookie(), True
 
 
 def see_other(path: str) -> RedirectResponse:
@@ -252,19 +241,15 @@ async def checked_form(request: Request, user: DeskUser | None) -> FormData | Re
     return form
 
 
-def text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value.strip() if isinstance(value, str) else ""
+# The subscriber pages' field readers, under the short names the desk's handlers use.
+text = form_text
+choices = form_choices
 
 
 def raw(form: FormData, name: str) -> str:
     """A field as typed (passwords: spaces count)."""
     value = form.get(name)
     return value if isinstance(value, str) else ""
-
-
-def choices(form: FormData, name: str) -> list[str]:
-    return [value for value in form.getlist(name) if isinstance(value, str)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ FORMATS: tuple[ImportFormat, ...] = ("jsonl", "csv", "listing")
 #: Fields that `release show --json` adds to a release document. Input ignores them, so an exported
 #: document can be imported or sent back to `release update` as it is; the store mints its own.
 READ_ONLY_FIELDS = frozenset(
-    {"id", "uid", "number", "slug", "status", "created_at", "updated_at", "retracted_at"}
+    {"id", "uid", "number", "slug", "status", "created_at", "updated_at", "retracted_at", "corrections"}
 )
 
 #: The CSV header: document fields, the contact flattened, and at most one attachment per row.

@@ -14,7 +14,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -43,6 +43,10 @@ DEFAULT_ZONE = ZoneInfo("Europe/Warsaw")
 # below the 255 bytes a file name may have, even in a file system that counts bytes of UTF-8.
 SLUG_MAX = 80
 TITLE_MAX = 300
+#: An event's place (a hall, a street address, a city).
+EVENT_LOCATION_MAX = 300
+#: A correction's note, shown first wherever the corrected release goes again.
+CORRECTION_NOTE_MAX = 2000
 SUMMARY_MAX = 2000
 BODY_MAX = 200_000
 CONTACT_NAME_MAX = 200
@@ -245,6 +249,96 @@ class AttachmentInput(_Input):
         return value or None
 
 
+def _event_day(value: Any) -> date:
+    """An all-day event's day: ``YYYY-MM-DD`` (a time of day would say the event is not all-day).
+
+    :raises ValueError: with the problem.
+    """
+    if isinstance(value, date) and not isinstance(value, datetime):
+        day = value
+    elif isinstance(value, str) and _DAY.match(value.strip()):
+        try:
+            day = date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("is not a day of the calendar") from None
+    else:
+        raise ValueError("must be a date such as 2026-12-10 for an all-day event (no time of day)")
+    if day.year not in YEARS:
+        raise ValueError(f"must be between the years {YEARS.start} and {YEARS.stop - 1}")
+    return day
+
+
+def _event_moment(value: Any) -> datetime:
+    """A timed event's moment, in UTC: an RFC 3339 date-time that says its offset.
+
+    Unlike a release's times, a naive time is refused: an event is often somewhere else than the newsroom
+    (an online seminar from Brussels), and a calendar shows it at the wrong hour if the zone is guessed.
+
+    :raises ValueError: with the problem.
+    """
+    if isinstance(value, str) and _DAY.match(value.strip()):
+        raise ValueError("needs a time of day and its offset, such as 2026-12-10T10:00:00+01:00 (or all_day)")
+    naive = isinstance(value, datetime) and value.tzinfo is None
+    naive = naive or (
+        isinstance(value, str)
+        and _RFC3339.match(value.strip()) is not None
+        and _NAIVE_TAIL.search(value.strip()) is not None
+    )
+    if naive:
+        raise ValueError("needs a time zone offset, such as 2026-12-10T10:00:00+01:00 or ...Z")
+    moment = parse_moment(value)
+    if moment is None:
+        raise ValueError("is required")
+    return moment
+
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: The end of an RFC 3339 date-time that carries no offset (``...T10:00`` or ``...T10:00:00.5``).
+_NAIVE_TAIL = re.compile(r"[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", re.IGNORECASE)
+
+
+class EventInput(_Input):
+    """The dated event a release announces (DESIGN.md section 4.1): a start, an optional end, a place
+    and an online link. ``all_day`` comes first so the times are read as days or moments by it."""
+
+    all_day: bool = False
+    start: datetime | date
+    end: datetime | date | None = None
+    location: str | None = Field(default=None, max_length=EVENT_LOCATION_MAX)
+    online_url: str | None = None
+
+    _online_url = field_validator("online_url")(classmethod(lambda cls, value: _optional_url(value)))
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _time(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None or value == "":
+            if info.field_name == "start":
+                raise ValueError("is required")
+            return None
+        if info.data.get("all_day") is True:
+            return _event_day(value)
+        return _event_moment(value)
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime | date | None, info: ValidationInfo) -> datetime | date | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and type(value) is type(start) and value < start:
+            raise ValueError("must not be before the start")
+        return value
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        if value is not None and has_control_characters(value):
+            raise ValueError("must not contain control characters (line breaks, tabs, ...)")
+        return value or None
+
+    def to_event(self) -> Event:
+        return Event(self.start, self.end, self.all_day, self.location, self.online_url)
+
+
 class ContactInput(_Input):
     name: str | None = Field(default=None, max_length=CONTACT_NAME_MAX)
     email: EmailStr | None = None
@@ -283,6 +377,8 @@ class ReleaseInput(_Input):
     source_url: str | None = None
     #: Shares the release with verified journalists before its embargo lifts (no embargo: no effect).
     early_access: bool = False
+    #: The dated event the release announces, if any.
+    event: EventInput | None = None
 
     _source_url = field_validator("source_url")(classmethod(lambda cls, value: _optional_url(value)))
 
@@ -406,6 +502,42 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class Event:
+    """A dated event a release announces. Timed: ``start``/``end`` are aware UTC datetimes (shown in
+    the newsroom's zone); all-day: they are dates, ``end`` the last day (inclusive)."""
+
+    start: datetime | date
+    end: datetime | date | None = None
+    all_day: bool = False
+    location: str | None = None
+    online_url: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "start": _event_text(self.start),
+            "end": _event_text(self.end) if self.end is not None else None,
+            "all_day": self.all_day,
+            "location": self.location,
+            "online_url": self.online_url,
+        }
+
+
+def _event_text(value: datetime | date) -> str:
+    return iso(value) if isinstance(value, datetime) else value.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """One correction of a release ("korekta"): when it was made and what the note says."""
+
+    at: datetime
+    note: str
+
+    def to_document(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "note": self.note}
+
+
+@dataclass(frozen=True, slots=True)
 class Release:
     """A stored release. Times are aware UTC datetimes; `visible_at` is when the public may see it."""
 
@@ -429,6 +561,9 @@ class Release:
     categories: tuple[Category, ...] = ()
     attachments: tuple[Attachment, ...] = ()
     early_access: bool = False
+    event: Event | None = None
+    #: Every correction, oldest first.
+    corrections: tuple[Correction, ...] = ()
 
     @property
     def visible_at(self) -> datetime:
@@ -475,6 +610,8 @@ class Release:
             "updated_at": iso(self.updated_at),
             "retracted_at": iso(self.retracted_at) if self.retracted_at else None,
             "early_access": self.early_access,
+            "event": self.event.to_document() if self.event is not None else None,
+            "corrections": [correction.to_document() for correction in self.corrections],
         }
 
 

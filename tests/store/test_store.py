@@ -210,6 +210,14 @@ def test_a_store_upgraded_to_schema_7_gets_its_category_counts_on_the_next_build
         conn.execute("ALTER TABLE releases DROP COLUMN early_access")
         for column in ("verification", "work_url", "press_card", "verified_at", "revoked_at"):
             conn.execute(f"ALTER TABLE subscribers DROP COLUMN {column}")
+        # and migration 15's events, corrections and follow-up mail.
+        for table in ("corrections", "release_mailings"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DROP TRIGGER releases_event")
+        conn.execute("DROP INDEX releases_event_start")
+        for column in ("start", "end", "all_day", "location", "online_url"):
+            conn.execute(f"ALTER TABLE releases DROP COLUMN event_{column}")
+        conn.execute("ALTER TABLE outbox DROP COLUMN in_reply_to")
         conn.execute("DELETE FROM schema_migrations WHERE version >= 7")
     store.close()
     with Store.for_settings(settings) as upgraded:

@@ -35,7 +35,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -50,9 +50,12 @@ from newsroom_feed.models import (
     CAPTION_MAX,
     CREDIT_MAX,
     DEFAULT_ZONE,
+    EVENT_LOCATION_MAX,
     Attachment,
     Category,
     Contact,
+    Correction,
+    Event,
     Release,
     ReleaseInput,
     iso,
@@ -370,9 +373,10 @@ class Store:
             cursor = self.conn.execute(
                 """
                 INSERT INTO releases (title, summary, body_markdown, body_html, language, urgent,
-                    contact_name, contact_email, contact_phone, source_url, early_access, published_at,
+                    contact_name, contact_email, contact_phone, source_url, early_access, event_start,
+                    event_end, event_all_day, event_location, event_online_url, published_at,
                     embargo_until, created_at, updated_at, external_key)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     *self._content_values(document),
@@ -404,7 +408,8 @@ class Store:
                 """
                 UPDATE releases SET title = ?, summary = ?, body_markdown = ?, body_html = ?, language = ?,
                     urgent = ?, contact_name = ?, contact_email = ?, contact_phone = ?, source_url = ?,
-                    early_access = ?, published_at = ?, embargo_until = ?, updated_at = ?
+                    early_access = ?, event_start = ?, event_end = ?, event_all_day = ?, event_location = ?,
+                    event_online_url = ?, published_at = ?, embargo_until = ?, updated_at = ?
                 WHERE id = ?
                 """,
                 (
@@ -951,6 +956,15 @@ class Store:
         marks = ",".join("?" * len(chunk))
         categories: dict[int, list[Category]] = {}
         attachments: dict[int, list[Attachment]] = {}
+        corrections: dict[int, list[Correction]] = {}
+        for release_id, at, note in self.conn.execute(
+            f"SELECT release_id, at, note FROM corrections WHERE release_id IN ({marks})"
+            " ORDER BY release_id, id",
+            chunk,
+        ):
+            moment = stored_moment(at) if isinstance(at, str) else None
+            if moment is not None and isinstance(note, str) and note.strip():
+                corrections.setdefault(release_id, []).append(Correction(moment, xml_safe(note)))
         for row in self.conn.execute(
             f"SELECT rc.release_id, c.slug, c.name, c.description FROM release_categories rc "
             f"JOIN categories c ON c.id = rc.category_id WHERE rc.release_id IN ({marks})"
@@ -976,7 +990,7 @@ class Store:
                 attachments.setdefault(release_id, []).append(attachment)
         found = {}
         for row in self.conn.execute(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE id IN ({marks})", chunk):
-            release = _release(row, categories, attachments)
+            release = _release(row, categories, attachments, corrections)
             found[release.id] = release
         return found
 
@@ -1096,6 +1110,7 @@ class Store:
             contact.phone if contact else None,
             document.source_url,
             int(document.early_access),
+            *_event_values(document.event.to_event() if document.event is not None else None),
         )
 
     def _keep_html(self, release_id: int, html: str) -> None:
@@ -1200,7 +1215,7 @@ def _select_releases(columns: str, category: str | None, params: list[Any]) -> s
 
 _DOCUMENT_FIELDS = {
     "title", "summary", "body", "categories", "urgent", "language", "attachments",
-    "published_at", "embargo_until", "contact", "source_url", "early_access",
+    "published_at", "embargo_until", "contact", "source_url", "early_access", "event",
 }  # fmt: skip
 
 #: The text columns of a release an outside writer may fill (`complete_pending` cleans them).
@@ -1212,16 +1227,19 @@ _TEXT_COLUMNS = (
 _RELEASE_COLUMNS = (
     "id, uid, number, slug, title, summary, body_markdown, body_html, language, urgent, contact_name, "
     "contact_email, contact_phone, source_url, published_at, embargo_until, created_at, updated_at, "
-    "retracted_at, early_access"
+    "retracted_at, early_access, event_start, event_end, event_all_day, event_location, event_online_url"
 )
 
 
 def _release(
-    row: tuple[Any, ...], categories: dict[int, list[Category]], attachments: dict[int, list[Attachment]]
+    row: tuple[Any, ...],
+    categories: dict[int, list[Category]],
+    attachments: dict[int, list[Attachment]],
+    corrections: dict[int, list[Correction]],
 ) -> Release:
     (release_id, uid, number, slug, title, summary, body_markdown, body_html, language, urgent,
      contact_name, contact_email, contact_phone, source_url, published_at, embargo_until, created_at,
-     updated_at, retracted_at, early_access) = row  # fmt: skip
+     updated_at, retracted_at, early_access, *event) = row  # fmt: skip
     published = stored_moment(published_at) or datetime.fromtimestamp(0, UTC)
     text = rules.shown_text  # a held release is still shown to the operator, whatever it holds
     body = text(body_markdown) or ""
@@ -1250,7 +1268,51 @@ def _release(
         categories=tuple(categories.get(release_id, ())),
         attachments=tuple(attachments.get(release_id, ())),
         early_access=early_access == 1,  # an outside writer's odd value shares nothing early
+        event=_event(*event),
+        corrections=tuple(corrections.get(release_id, ())),
     )
+
+
+def _event_values(event: Event | None) -> tuple[Any, ...]:
+    """The ``event_*`` columns of an event (all NULL, and not all-day, without one)."""
+    if event is None:
+        return (None, None, 0, None, None)
+    start, end = (_event_text(value) for value in (event.start, event.end))
+    return (start, end, int(event.all_day), event.location, event.online_url)
+
+
+def _event_text(value: datetime | date | None) -> str | None:
+    """An event time in the store: a moment in the store's form, or a day as ``YYYY-MM-DD``."""
+    if value is None:
+        return None
+    return iso(value) if isinstance(value, datetime) else value.isoformat()
+
+
+def _event(start: Any, end: Any, all_day: Any, location: Any, online_url: Any) -> Event | None:
+    """The event of a row, as far as it can be read: an outside writer's start that is neither a day
+    (all-day) nor a time in the store's form means no event; an unreadable end, location or link is
+    left out rather than shown."""
+    if not isinstance(start, str):
+        return None
+    day = all_day == 1
+    first = _event_time(start, day)
+    if first is None:
+        return None
+    last = _event_time(end, day) if isinstance(end, str) else None
+    if last is not None and last < first:  # both days or both moments (by `day`)
+        last = None
+    place = xml_safe(" ".join(location.split()))[:EVENT_LOCATION_MAX] if isinstance(location, str) else ""
+    link = rules.shown_link(online_url)
+    return Event(first, last, day, place or None, link)
+
+
+def _event_time(text: str, day: bool) -> datetime | date | None:
+    try:
+        if day:
+            return date.fromisoformat(text) if len(text) == 10 else None
+        return stored_moment(text) if len(text) > 10 else None
+    except ValueError:
+        return None
 
 
 def _image_text(value: Any, maximum: int) -> str | None:

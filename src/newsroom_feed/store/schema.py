@@ -559,4 +559,40 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX bounces_subscriber ON bounces(subscriber_id, kind, at);
     CREATE INDEX bounces_at ON bounces(at);
     """,
+    # 15: corrections, events and the follow-up mail of issues 12 and 13. A release may announce a dated
+    # event (``event_*``: times in the store's form, or a date for an all-day event); every correction is
+    # kept with its note and time, and ``planned_at`` says its mail was planned (once); `release_mailings`
+    # keeps, per release, the embargo time its early recipients were last told and when the notice of its
+    # withdrawal was planned, so a moved embargo or a retraction is told once. ``outbox.in_reply_to`` is the
+    # Message-ID a follow-up answers (RFC 5322 threading: the one that subscriber received).
+    """
+    ALTER TABLE releases ADD COLUMN event_start TEXT;
+    ALTER TABLE releases ADD COLUMN event_end TEXT;
+    ALTER TABLE releases ADD COLUMN event_all_day INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE releases ADD COLUMN event_location TEXT;
+    ALTER TABLE releases ADD COLUMN event_online_url TEXT;
+    CREATE INDEX releases_event_start ON releases(event_start) WHERE event_start IS NOT NULL;
+    CREATE TRIGGER releases_event AFTER UPDATE OF event_start, event_end, event_all_day, event_location,
+        event_online_url ON releases BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'update', NEW.id);
+    END;
+    CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY,
+        release_id INTEGER NOT NULL REFERENCES releases(id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        note TEXT NOT NULL,
+        planned_at TEXT
+    );
+    CREATE INDEX corrections_release ON corrections(release_id, id);
+    CREATE INDEX corrections_unplanned ON corrections(id) WHERE planned_at IS NULL;
+    CREATE TRIGGER corrections_insert AFTER INSERT ON corrections BEGIN
+        INSERT INTO changes (tbl, op, release_id) VALUES ('releases', 'update', NEW.release_id);
+    END;
+    CREATE TABLE release_mailings (
+        release_id INTEGER PRIMARY KEY REFERENCES releases(id) ON DELETE CASCADE,
+        early_told_until TEXT,
+        withdrawal_planned_at TEXT
+    );
+    ALTER TABLE outbox ADD COLUMN in_reply_to TEXT;
+    """,
 )

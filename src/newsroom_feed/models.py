@@ -659,7 +659,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-OutboxKind = Literal["alert", "digest", "confirmation"]
+OutboxKind = str  # a name in `mail.kinds.KINDS`
 OutboxStatus = Literal["pending", "sending", "sent", "failed", "withdrawn"]
 
 
@@ -675,6 +675,8 @@ class OutboxItem:
     status: OutboxStatus
     attempts: int
     message_id: str | None = None
+    #: The Message-ID this message answers (a correction or a notice about a release already received).
+    in_reply_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

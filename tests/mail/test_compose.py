@@ -156,6 +156,21 @@ def test_the_message_id_is_stable_for_an_outbox_row_across_composers(
     assert composer(settings, store, now).render(stored).message_id == "<kept@prasa.example.pl>"
 
 
+def test_a_follow_up_is_threaded_under_the_message_its_reader_received(
+    settings: Settings, store: Store, now: datetime, release: Release
+) -> None:
+    ania = add_subscriber(store, {"email": "ania@example.pl"}, now)
+    received = composer(settings, store, now).render(item(3, ania.id, (release.id,)))
+    answer = dataclasses.replace(item(9, ania.id, (release.id,)), in_reply_to=received.message_id)
+    parsed = parse(composer(settings, store, now).render(answer))
+    assert parsed["In-Reply-To"] == parsed["References"] == received.message_id
+    assert parsed["Message-ID"] != received.message_id
+    # A value that is not a Message-ID (written into the column by hand) never becomes a header.
+    forged = dataclasses.replace(answer, in_reply_to="<a@b>\r\nBcc: x@example.com")
+    spliced = composer(settings, store, now).render(forged)
+    assert b"Bcc" not in spliced.data and "In-Reply-To" not in parse(spliced)
+
+
 def test_links_differ_per_recipient_survive_both_parts_and_resolve_to_that_subscriber(
     settings: Settings, store: Store, now: datetime, release: Release
 ) -> None:

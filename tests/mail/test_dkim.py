@@ -81,8 +81,8 @@ def test_every_kind_of_message_is_signed_and_verifies_after_crossing_a_real_smtp
     ania = add_subscriber(store, {"email": "ania@example.pl", "name": "Anna Żółć"}, now)
     add_subscriber(store, {"email": "jan@example.pl", "language": "en"}, now, double_opt_in=True)
     rows = [
-        (f"alert:{release.uid}", "alert", ania.id, f"[{release.id}]"),
-        ("digest:daily:2026-11-26T07:00:00Z", "digest", ania.id, f"[{release.id}]"),
+        (f"alert:{release.uid}", "alert", ania.id, f"[{release.id}]", None),
+        ("digest:daily:2026-11-26T07:00:00Z", "digest", ania.id, f"[{release.id}]", None),
     ]
     with store.transaction():
         outbox_rows.insert_new(store, rows, "2000-01-01T00:00:00Z")

@@ -296,8 +296,8 @@ def test_every_kind_of_message_verifies_with_opendkim_after_the_relay_carried_it
     ania = subscribe(store, {"email": ANIA, "name": "Anna Żółć"}, now)
     subscribe(store, {"email": ZENON, "language": "en"}, now, double_opt_in=True)
     rows = [
-        (f"alert:{release.uid}", "alert", ania.id, f"[{release.id}]"),
-        ("digest:daily:2026-11-26T07:00:00Z", "digest", ania.id, f"[{release.id}]"),
+        (f"alert:{release.uid}", "alert", ania.id, f"[{release.id}]", None),
+        ("digest:daily:2026-11-26T07:00:00Z", "digest", ania.id, f"[{release.id}]", None),
     ]
     with store.transaction():
         outbox_rows.insert_new(store, rows, "2000-01-01T00:00:00Z")

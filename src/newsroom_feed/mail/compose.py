@@ -116,6 +116,18 @@ def address_header(name: str, display: str | None, email: str) -> bytes:
     return f"{name}: {value}\r\n".encode("ascii")
 
 
+def _thread_headers(answers: str | None) -> bytes:
+    """``In-Reply-To`` and ``References`` naming the message this one follows up (RFC 5322 section
+    3.6.4), so a mail client shows a correction or a notice under the release it is about. The value
+    came from our own Message-ID column; anything else that got there is dropped, not spliced."""
+    if answers is None or not _MESSAGE_ID.match(answers):
+        return b""
+    return f"In-Reply-To: {answers}\r\nReferences: {answers}\r\n".encode("ascii")
+
+
+_MESSAGE_ID = re.compile(r"^<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,200}@[A-Za-z0-9.-]{1,253}>$")
+
+
 # -- quoted-printable with slots --------------------------------------------------------------------
 
 
@@ -351,6 +363,7 @@ class Composer:
                 address_header("To", subscriber.display_name, subscriber.email),
                 self._sender_headers,
                 f"Message-ID: {message_id}\r\n".encode("ascii"),
+                _thread_headers(item.in_reply_to),
                 self._list_header(list_name),
                 self._feedback_id(kind.name, list_name),
                 self._unsubscribe_header(unsubscribe, subscriber),

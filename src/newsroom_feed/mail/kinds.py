@@ -4,8 +4,8 @@ The composer and the ledger know no kind by name: they look the row's ``kind`` u
 the object. A name missing from `KINDS` raises `UnknownMessageKind`; nothing falls back to another kind.
 
 To add a kind: subclass `MessageKind` in this module, add one line to `KINDS`, and put its templates
-``<template>.<language>.txt|html`` in ``templates/email/``. Before rows of it can be queued, the CHECK on
-``outbox.kind`` in `store/schema.py` and `models.OutboxKind` must name it too.
+``<template>.<language>.txt|html`` in ``templates/email/``. Nothing else names the kinds: the outbox
+stores the name (migration 14 took away its CHECK).
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ class NewMessage:
     key: str
     kind: OutboxKind
     release_ids: tuple[int, ...] = ()
+    #: The Message-ID this message answers (the one that subscriber received): threads it (RFC 5322).
+    in_reply_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,9 @@ def enqueue(store: Store, messages: Iterable[NewMessage], now: datetime) -> int:
     """
     with store.transaction():
         return rows.insert_new(
-            store, ((m.key, m.kind, m.subscriber_id, _ids_json(m.release_ids)) for m in messages), iso(now)
+            store,
+            ((m.key, m.kind, m.subscriber_id, _ids_json(m.release_ids), m.in_reply_to) for m in messages),
+            iso(now),
         )
 
 
@@ -142,7 +146,7 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
             if not due:
                 break
             taken, skips = [], []
-            for row_id, key, kind, subscriber_id, release_ids, attempts, message_id, status in due:
+            for row_id, key, kind, subscriber_id, release_ids, attempts, message_id, answers, status in due:
                 reason = _skip_reason(kind, subscriber_id, status)
                 if reason is not None:
                     skips.append((WITHDRAWN + reason, row_id))
@@ -158,6 +162,7 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
                         status="sending",
                         attempts=attempts,
                         message_id=message_id,
+                        in_reply_to=answers,
                     )
                 )
             rows.close_withdrawn(store, skips)

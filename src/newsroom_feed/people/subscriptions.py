@@ -409,7 +409,9 @@ def confirmation_key(now: datetime) -> str:
 def _queue_confirmation(store: Store, subscriber_id: int, now: datetime) -> None:
     """Plan the confirmation mail of a pending subscriber; joins the caller's transaction, so a crash
     leaves either both the pending subscriber and its mail or neither."""
-    outbox_rows.insert_new(store, [(confirmation_key(now), "confirmation", subscriber_id, "[]")], iso(now))
+    outbox_rows.insert_new(
+        store, [(confirmation_key(now), "confirmation", subscriber_id, "[]", None)], iso(now)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,14 +25,15 @@ def _changed(store: Store, sql: str, params: Iterable[Sequence[Any]]) -> int:
     return store.conn.total_changes - before
 
 
-def insert_new(store: Store, rows: Iterable[tuple[str, str, int, str]], when: str) -> int:
-    """Add rows (key, kind, subscriber_id, release_ids JSON) due at ``when``, skipping any (subscriber,
-    key) there already; returns how many are new."""
+def insert_new(store: Store, rows: Iterable[tuple[str, str, int, str, str | None]], when: str) -> int:
+    """Add rows (key, kind, subscriber_id, release_ids JSON, the Message-ID they answer or None) due at
+    ``when``, skipping any (subscriber, key) there already; returns how many are new."""
     return _changed(
         store,
-        "INSERT INTO outbox (key, kind, subscriber_id, release_ids, status, attempts, next_attempt_at, "
-        "created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?) ON CONFLICT(subscriber_id, key) DO NOTHING",
-        ((key, kind, subscriber_id, ids, when, when) for key, kind, subscriber_id, ids in rows),
+        "INSERT INTO outbox (key, kind, subscriber_id, release_ids, in_reply_to, status, attempts, "
+        "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) "
+        "ON CONFLICT(subscriber_id, key) DO NOTHING",
+        ((key, kind, sid, ids, answers, when, when) for key, kind, sid, ids, answers in rows),
     )
 
 
@@ -47,10 +48,10 @@ def expire_leases(store: Store, now: str, owner: str) -> None:
 
 def due_rows(store: Store, now: str, limit: int) -> list[tuple[Any, ...]]:
     """Up to ``limit`` pending rows due by ``now``, oldest due first: id, key, kind, subscriber_id,
-    release_ids (JSON), attempts, message_id and the subscriber's status (None once erased)."""
+    release_ids (JSON), attempts, message_id, in_reply_to and the subscriber's status (None once erased)."""
     return store.conn.execute(
         "SELECT o.id, o.key, o.kind, o.subscriber_id, o.release_ids, o.attempts, o.message_id, "
-        "s.status FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id "
+        "o.in_reply_to, s.status FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id "
         "WHERE o.status = 'pending' AND o.next_attempt_at <= ? "
         "ORDER BY o.next_attempt_at, o.id LIMIT ?",
         (now, limit),

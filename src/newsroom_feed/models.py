@@ -526,6 +526,23 @@ def _event_text(value: datetime | date) -> str:
     return iso(value) if isinstance(value, datetime) else value.isoformat()
 
 
+def correction_note(value: str) -> str:
+    """The note of a correction as it is kept: without the white space around it, Windows line ends
+    made plain ones.
+
+    :raises InputError: (``note``) it is empty, longer than `CORRECTION_NOTE_MAX` or holds a control
+        character other than a line break or a tab.
+    """
+    text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        raise InputError("note", "is required: say what was corrected")
+    if len(text) > CORRECTION_NOTE_MAX:
+        raise InputError("note", f"must be at most {CORRECTION_NOTE_MAX} characters, got {len(text)}")
+    if any(unicodedata.category(char) == "Cc" and char not in "\n\t" for char in text):
+        raise InputError("note", "must not contain control characters other than line breaks and tabs")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Correction:
     """One correction of a release ("korekta"): when it was made and what the note says."""

@@ -9,7 +9,9 @@ from datetime import timedelta
 import pytest
 
 from newsroom_feed import planner
+from newsroom_feed.errors import InputError
 from newsroom_feed.markup import render_markdown
+from newsroom_feed.models import ReleaseInput, iso
 from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import HELD_UNTIL, MIGRATIONS, Store
 
@@ -226,3 +228,41 @@ def test_a_store_upgraded_to_schema_7_gets_its_category_counts_on_the_next_build
         assert planner.build(upgraded, settings, NOW).full
         assert upgraded.kept_category_counts() == upgraded.count_visible(NOW) != {}
         assert not planner.build(upgraded, settings, NOW).full
+
+
+def test_a_correction_keeps_the_identity_moves_updated_and_keeps_every_note_in_order(store: Store) -> None:
+    release = store.add_release(ReleaseInput.parse({"title": "Seminarium 24 października"}), NOW)
+    later = NOW + timedelta(hours=1)
+    corrected = store.correct_release(
+        release.id, "Poprawiono datę seminarium.", {"title": "Seminarium 25 października"}, later
+    )
+    again = store.correct_release(release.number, "  Dodano godzinę.\r\n", {}, later + timedelta(hours=1))
+    assert (again.uid, again.slug, again.number) == (release.uid, release.slug, release.number)
+    assert corrected.title == again.title == "Seminarium 25 października"
+    assert again.updated_at == later + timedelta(hours=1) > corrected.updated_at > release.updated_at
+    assert [(c.at, c.note) for c in again.corrections] == [
+        (later, "Poprawiono datę seminarium."), (later + timedelta(hours=1), "Dodano godzinę."),
+    ]  # fmt: skip
+    assert again.to_document(later)["corrections"][0] == {
+        "at": iso(later),
+        "note": "Poprawiono datę seminarium.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("note", "changes", "field"),
+    [
+        ("", {}, "note"),
+        ("a\x00b", {}, "note"),
+        ("x" * 2001, {}, "note"),
+        ("Poprawka", {"title": ""}, "title"),
+    ],
+)
+def test_a_bad_correction_names_its_field_and_writes_nothing(
+    store: Store, note: str, changes: dict[str, object], field: str
+) -> None:
+    release = store.add_release(ReleaseInput.parse({"title": "Ranking miast"}), NOW)
+    with pytest.raises(InputError) as raised:
+        store.correct_release(release.id, note, changes, NOW + timedelta(hours=1))
+    assert raised.value.field == field
+    assert store.get_release(release.id) == release

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 from slugify import slugify
 
-from newsroom_feed.errors import ReleaseNotFound, StoreError
+from newsroom_feed.errors import InputError, ReleaseNotFound, StoreError
 from newsroom_feed.markup import clean_html, render_markdown, xml_safe, xml_safe_or_none
 from newsroom_feed.models import (
     ALT_MAX,
@@ -58,6 +58,7 @@ from newsroom_feed.models import (
     Event,
     Release,
     ReleaseInput,
+    correction_note,
     iso,
     slug_problem,
 )
@@ -422,6 +423,33 @@ class Store:
             )
             self._keep_html(current.id, content[3])
             self._replace_links(current.id, document)
+        return self.get_release(current.id)
+
+    def correct_release(self, ref: str | int, note: str, changes: dict[str, Any], now: datetime) -> Release:
+        """A correction ("korekta"): ``changes`` as `update_release` applies them and the ``note`` kept
+        with its time, in one transaction; uid, number and slug stay, and ``updated_at`` moves even
+        when only the note is new, so every feed shows the entry again.
+
+        :raises ReleaseNotFound: no such release.
+        :raises InputError: the note is empty, too long or holds control characters (``note``), the
+            release is retracted, or the changed document is invalid; nothing is written.
+        """
+        text = correction_note(note)
+        current = self.get_release(ref)
+        if current.retracted_at is not None:
+            raise InputError(
+                "release", f"{current.number} is retracted; a retracted release is not corrected"
+            )
+        with self.transaction():
+            self.update_release(current.id, changes, now)
+            self.conn.execute(
+                "INSERT INTO corrections (release_id, at, note) VALUES (?, ?, ?)",
+                (current.id, iso(now), text),
+            )
+            self.conn.execute(
+                "UPDATE releases SET updated_at = ? WHERE id = ? AND updated_at < ?",
+                (iso(now), current.id, iso(now)),
+            )
         return self.get_release(current.id)
 
     def retract_release(self, ref: str | int, now: datetime) -> Release:

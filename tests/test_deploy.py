@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -327,6 +328,24 @@ def test_nginx_writes_no_subscriber_token_to_the_access_log(nginx: Nginx, site: 
     assert '"POST /unsubscribe/TOKEN HTTP/1.1" 200' in log
     assert '"GET /unsubscribe/TOKEN HTTP/1.1" 301' in log
     assert expected in log
+
+
+@pytest.mark.slow
+def test_nginx_answers_a_withdrawn_release_with_410_and_its_notice_as_the_app_does(
+    nginx: Nginx, app: ServerThread, site: Site, settings: Settings, store: Store, now: datetime
+) -> None:
+    slug = site.release_path.strip("/").split("/")[1]
+    release = store.retract_release(slug, now + timedelta(minutes=1))
+    planner.build(store, settings, now + timedelta(minutes=2))
+    with httpx.Client(verify=False) as client:
+        for base in (nginx.https, app.url):
+            answer = client.get(f"{base}{site.release_path}")
+            assert answer.status_code == 410, base
+            assert "Komunikat wycofany" in answer.text and f"Komunikat nr {release.number}" in answer.text
+            assert answer.headers["content-type"].startswith("text/html")
+            assert security_headers(answer) == {name: [value] for name, value in APP_HEADERS.items()}
+        assert client.get(f"{nginx.https}/gone/{slug}.html").status_code == 404
+        assert client.get(f"{nginx.https}/releases/nie-ma-takiego/").status_code == 404
 
 
 @pytest.mark.slow

@@ -35,11 +35,13 @@ READ_ONLY_FIELDS = frozenset(
     {"id", "uid", "number", "slug", "status", "created_at", "updated_at", "retracted_at", "corrections"}
 )
 
-#: The CSV header: document fields, the contact flattened, and at most one attachment per row.
+#: The CSV header: document fields, the contact and the event flattened, and at most one attachment per
+#: row. A contract: columns are only ever added at the end, so every older file imports as it did.
 CSV_COLUMNS = (
     "title", "summary", "body", "categories", "urgent", "language", "published_at", "embargo_until",
     "contact_name", "contact_email", "contact_phone", "source_url",
     "attachment_url", "attachment_title", "attachment_mime_type", "attachment_length",
+    "event_start", "event_end", "event_all_day", "event_location", "event_online_url",
 )  # fmt: skip
 
 #: In the listing format each block starts with this word (the text of the page's download link).
@@ -304,11 +306,23 @@ def _csv_document(cells: dict[str, str]) -> dict[str, Any] | InputError:
         document["body"] = cells["body"].replace("\r\n", "\n")
     if "categories" in given:
         document["categories"] = [part.strip() for part in given["categories"].split(";") if part.strip()]
+    for name in ("urgent", "event_all_day"):
+        if name in given:
+            flag = given[name].lower()
+            if flag not in _TRUE | _FALSE:
+                return InputError(name, "must be true or false (also 1/0, yes/no, tak/nie)")
     if "urgent" in given:
-        flag = given["urgent"].lower()
-        if flag not in _TRUE | _FALSE:
-            return InputError("urgent", "must be true or false (also 1/0, yes/no, tak/nie)")
-        document["urgent"] = flag in _TRUE
+        document["urgent"] = given["urgent"].lower() in _TRUE
+    event: dict[str, Any] = {
+        key: given[f"event_{key}"]
+        for key in ("start", "end", "location", "online_url")
+        if f"event_{key}" in given
+    }
+    all_day = given.get("event_all_day", "").lower() in _TRUE
+    if event or all_day:
+        # A filled event cell without a start is an event without one: the check names event.start. A
+        # "false" all-day cell alone (a sheet's default) says nothing.
+        document["event"] = {**event, "all_day": all_day}
     contact = {
         key: given[f"contact_{key}"] for key in ("name", "email", "phone") if f"contact_{key}" in given
     }

@@ -549,6 +549,8 @@ class Correction:
 
     at: datetime
     note: str
+    #: Its row in ``corrections`` (0 when not read from the store); a correction mail's key names it.
+    id: int = field(default=0, compare=False)
 
     def to_document(self) -> dict[str, Any]:
         return {"at": iso(self.at), "note": self.note}

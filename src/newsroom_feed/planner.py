@@ -18,15 +18,18 @@ from pathlib import Path
 
 from newsroom_feed import __version__
 from newsroom_feed.errors import InputError
+from newsroom_feed.event_dates import starts_at
 from newsroom_feed.mail import outbox
-from newsroom_feed.mail.kinds import ALERT, DIGEST
+from newsroom_feed.mail.kinds import ALERT, CORRECTION, DIGEST, EARLY, EVENTS_AHEAD, NOTICE
+from newsroom_feed.mail.kinds import DIGEST_PERIODS as DIGEST_PERIODS  # the daemon's schedule reads it here
+from newsroom_feed.mail.message_ids import message_id_key, row_message_id
 from newsroom_feed.models import Release, Subscriber, iso
 from newsroom_feed.people.subscriptions import list_subscribers
 from newsroom_feed.settings import Settings
 from newsroom_feed.site import formats, layout
 from newsroom_feed.site.outputs import Affected, Renderer
 from newsroom_feed.site.publisher import Publisher, PublishResult
-from newsroom_feed.store import digests
+from newsroom_feed.store import corrections, digests, early_access, mailings
 from newsroom_feed.store import subscribers as subscriber_rows
 from newsroom_feed.store.database import Store
 
@@ -125,6 +128,9 @@ def build(
     )
     if plan_alerts:
         newly_visible = announce(store, settings, now)  # notices them too
+        plan_notices(store, settings, now)
+        plan_early(store, settings, now)
+        plan_corrections(store, settings, now)
     else:
         store.notice_visible(now)
         newly_visible = []
@@ -251,7 +257,7 @@ def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
         if fresh:
             frequencies = ("immediate", "daily", "weekly") if any(r.urgent for r in fresh) else ("immediate",)
             subscribers = list_subscribers(store, status="active", frequencies=frequencies)
-            outbox.enqueue(store, _alerts(fresh, subscribers), now)
+            outbox.enqueue(store, _not_told_early(store, fresh, _alerts(fresh, subscribers)), now)
         store.mark_announced([release.id for release in releases], now)
     return [release.id for release in releases]
 
@@ -263,7 +269,130 @@ def _alerts(releases: list[Release], subscribers: list[Subscriber]) -> Iterator[
                 yield outbox.NewMessage(subscriber.id, ALERT.key(release.uid), "alert", (release.id,))
 
 
-DIGEST_PERIODS = {"daily": timedelta(days=1), "weekly": timedelta(days=7)}
+# == mail before the lift: early copies for verified journalists, and notices (issues 12, 13) ==========
+
+
+def plan_early(store: Store, settings: Settings, now: datetime) -> int:
+    """Plan an early copy of each release shared early (``early_access``) and still under embargo for
+    every verified journalist of its categories who accepted the current embargo terms, whatever their
+    frequency; returns how many rows are new.
+
+    Runs on every build: the outbox's one row per (subscriber, key) makes it plan each copy once, and a
+    journalist verified (or accepting new terms) before the lift gets theirs at the next build. The lift
+    each release is announced with is recorded, so a moved embargo is told (`plan_notices`).
+    """
+    ids = early_access.to_share(store, now)
+    if not ids:
+        return 0
+    releases = store.releases_by_ids(ids)
+    readers = early_access.readers(store, settings.journalists.terms_version)
+    with store.transaction():
+        planned = outbox.enqueue(store, _early_copies(releases, readers), now)
+        mailings.tell_first(store, [(release.id, iso(release.visible_at)) for release in releases])
+    return planned
+
+
+def _early_copies(
+    releases: list[Release], readers: list[tuple[int, frozenset[str]]]
+) -> Iterator[outbox.NewMessage]:
+    for release in releases:
+        slugs = {category.slug for category in release.categories}
+        for subscriber_id, chosen in readers:
+            if not chosen or chosen & slugs:
+                yield outbox.NewMessage(subscriber_id, EARLY.key(release.uid), "early", (release.id,))
+
+
+def _not_told_early(
+    store: Store, releases: list[Release], alerts: Iterator[outbox.NewMessage]
+) -> Iterator[outbox.NewMessage]:
+    """The alerts without those of subscribers who have an early copy of that release (sent or still
+    to go): at the lift they get no second mail. A withdrawn or failed copy reached nobody."""
+    held = mailings.holders(store, [EARLY.key(release.uid) for release in releases])
+    told = {(subscriber_id, ALERT.key(EARLY.read_key(key))) for subscriber_id, key in held}
+    for alert in alerts:
+        if (alert.subscriber_id, alert.key) not in told:
+            yield alert
+
+
+def plan_notices(store: Store, settings: Settings, now: datetime) -> int:
+    """Tell those who received a release what happened to it since, each once, threaded under the mail
+    they received: its embargo moved (to the early recipients, while the lift they were told is still
+    to come), or it was withdrawn (to everyone with its early copy or alert). Returns how many rows
+    are new.
+
+    Candidates are found cheaply on every build: `release_mailings` (releases shared early or
+    withdrawn) for a moved embargo, and for a withdrawal the releases retracted since
+    ``outbox.alert_max_age_hours`` ago (the index on ``updated_at``), never a scan of the outbox.
+    """
+    messages: list[outbox.NewMessage] = []
+    with store.transaction():
+        for release_id, uid, lift in mailings.moved(store, iso(now)):
+            key = NOTICE.moved_key(uid, datetime.fromisoformat(lift))
+            messages.extend(
+                outbox.NewMessage(sid, key, "notice", (release_id,), answers)
+                for sid, _, answers in mailings.received(store, [EARLY.key(uid)])
+            )
+            mailings.retell(store, release_id, lift)
+        withdrawn = mailings.withdrawn_untold(store, iso(now - news_age(settings)))
+        for release_id, uid in withdrawn:
+            # Oldest first, so each subscriber's notice answers the newest mail they had of it.
+            answered = {
+                sid: answers for sid, _, answers in mailings.received(store, [ALERT.key(uid), EARLY.key(uid)])
+            }
+            key = NOTICE.withdrawn_key(uid)
+            messages.extend(
+                outbox.NewMessage(sid, key, "notice", (release_id,), answers)
+                for sid, answers in answered.items()
+            )
+        mailings.withdrawal_told(store, [release_id for release_id, _ in withdrawn], iso(now))
+        return outbox.enqueue(store, messages, now) if messages else 0
+
+
+# == corrections: to those who received the release, threaded under their copy (issue 13) ===========
+
+
+def plan_corrections(store: Store, settings: Settings, now: datetime) -> int:
+    """Plan the mail of every correction not planned yet: one per subscriber who received the release
+    (its alert or early copy, sent or on the wire now), threaded under the Message-ID that subscriber
+    received; returns how many rows are new.
+
+    The rows and the stamp on the corrections are one transaction, so a crash plans all of a
+    correction's mail or none, and a second run plans nothing more. Those whose alert is still queued
+    get the corrected text with it and no correction. Digest readers see corrections in their next
+    digest (`digest_messages`).
+    """
+    signing = message_id_key(settings.signing_key())
+    with store.transaction():
+        pending = corrections.unplanned(store)
+        if not pending:
+            return 0
+        messages = [
+            message
+            for correction_id, release_id, uid, retracted in pending
+            if not retracted
+            for message in _corrections(store, signing, settings.domain, correction_id, release_id, uid)
+        ]
+        planned = outbox.enqueue(store, messages, now) if messages else 0
+        corrections.mark_planned(store, [correction_id for correction_id, *_ in pending], iso(now))
+    return planned
+
+
+def _corrections(
+    store: Store, signing: bytes, domain: str, correction_id: int, release_id: int, uid: str
+) -> Iterator[outbox.NewMessage]:
+    key = CORRECTION.key(uid, correction_id)
+    answered: set[int] = set()
+    for row_id, subscriber_id, row_key, message_id in corrections.received(
+        store, (ALERT.key(uid), EARLY.key(uid))
+    ):
+        if subscriber_id in answered:
+            continue  # threaded under the first mail they had of it: the original
+        answered.add(subscriber_id)
+        # A row on the wire has no Message-ID stored yet: the one its composer stamps is computed.
+        answers = message_id or row_message_id(signing, row_id, row_key, subscriber_id, domain)
+        yield outbox.NewMessage(subscriber_id, key, "correction", (release_id,), answers)
+
+
 _ALERT_MAX_AGE = timedelta(hours=48)
 
 
@@ -332,7 +461,8 @@ def digest_messages(
     preview: bool = False,
 ) -> Iterator[outbox.NewMessage]:
     """One digest per active subscriber of ``frequency`` with at least one release of theirs published
-    in (start, end] (see `digest_releases`), whenever they joined; with ``subscriber_id``, only that
+    in (start, end] (see `digest_releases`) or published before and corrected in it (`_corrected_in`,
+    listed after the new ones), whenever they joined; with ``subscriber_id``, only that
     subscriber's, whatever their frequency (a preview). A ``preview`` (or a dry run) counts the
     visible releases no one noticed yet as the run would: noticed at ``end``.
 
@@ -343,8 +473,13 @@ def digest_messages(
     releases = (
         digest_releases(store, start, end, max_age=max_age, unnoticed_at_end=preview) if end > start else []
     )
+    if end > start:  # after the new ones, those seen before the period and corrected in it ("Korekty")
+        releases += _corrected_in(store, start, end, {release.id for release in releases})
     if not releases:
         return
+    news = {release.id for release in releases}
+    # Last, the events of the coming two weeks not listed yet ("Wydarzenia ..."); alone they make no digest.
+    releases += _coming_events(store, end, news)
     key = DIGEST.key(frequency, end)
     release_slugs = [(release.id, {category.slug for category in release.categories}) for release in releases]
     every = tuple(release.id for release in releases)
@@ -358,9 +493,32 @@ def digest_messages(
         chosen = by_mix.get(mix)
         if chosen is None:
             chosen = every if not mix else tuple(rid for rid, slugs in release_slugs if slugs & mix)
+            chosen = chosen if news.intersection(chosen) else ()
             by_mix[mix] = chosen
         if chosen:
             yield outbox.NewMessage(sid, key, "digest", chosen)
+
+
+def _coming_events(store: Store, end: datetime, listed: set[int]) -> list[Release]:
+    """Visible releases whose event starts within `EVENTS_AHEAD` after the period's end, soonest first,
+    but those the digest lists already: a digest shows them in a section of their own."""
+    zone = store.zone
+    coming = [
+        (starts_at(release.event, zone), release.id, release)
+        for release in store.event_releases(end)
+        if release.event is not None
+        and release.is_visible(end)
+        and release.id not in listed
+        and end < starts_at(release.event, zone) <= end + EVENTS_AHEAD
+    ]
+    return [release for _, _, release in sorted(coming, key=lambda item: item[:2])]
+
+
+def _corrected_in(store: Store, start: datetime, end: datetime, new: set[int]) -> list[Release]:
+    """Releases seen before the period (so in an earlier digest's reach) and corrected in it, the most
+    recently corrected first: a digest shows them in a section of their own (`DigestKind.context`)."""
+    ids = corrections.corrected_between(store, iso(start), iso(end))
+    return store.releases_by_ids([release_id for release_id in ids if release_id not in new])
 
 
 def plan_digest(store: Store, settings: Settings, frequency: str, now: datetime) -> DigestPlan:

@@ -447,3 +447,17 @@ def test_messages_match_their_golden_files(
         golden.write_bytes(data)
     assert golden.exists(), f"no golden file {golden}; run with UPDATE_GOLDEN=1 to create it"
     assert data == golden.read_bytes()
+
+
+@pytest.mark.parametrize("length", range(60, 90, 3))
+def test_a_plain_ascii_subject_of_any_length_reads_back_without_a_leading_space(
+    settings: Settings, store: Store, now: datetime, length: int
+) -> None:
+    words = "Embargo seminar of the association of Polish cities on the budget of the year 2027"
+    title = (words * 2)[:length].strip()
+    release = add_release(store, now, title)
+    ania = add_subscriber(store, {"email": "ania@example.pl"}, now)
+    message = composer(settings, store, now).render(item(1, ania.id, (release.id,)))
+    assert parse(message)["Subject"] == title
+    head = message.data.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 78 for line in head.split(b"\r\n") if line.startswith((b"Subject", b" ")))

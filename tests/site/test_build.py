@@ -111,6 +111,7 @@ def test_embargoed_release_appears_everywhere_once_the_embargo_lifts(
         *(f"feeds/{name}" for name in ("rss.xml", "atom.xml", "feed.json")),
         *(f"feeds/fuzje/{name}" for name in ("rss.xml", "atom.xml", "feed.json")),
         *(f"feeds/informacje-prasowe/{name}" for name in ("rss.xml", "atom.xml", "feed.json")),
+        "feeds/fuzje/events.ics",  # the new category's calendar, empty: no release of it announces an event
     }
     assert "https://prasa.example.pl/feeds/fuzje/rss.xml" in lifted.changed_feeds
     public = settings.public_dir
@@ -130,6 +131,7 @@ def test_retraction_removes_a_release_from_every_output(
         "feeds/transport/rss.xml",
         "feeds/transport/atom.xml",
         "feeds/transport/feed.json",
+        "feeds/transport/events.ics",
     }
     assert "https://prasa.example.pl/feeds/transport/rss.xml" in report.changed_feeds
     assert _mentions(settings.public_dir, "Nowy rozkład jazdy", "nowy-rozklad", "transport") == []
@@ -483,7 +485,8 @@ def test_script_an_outside_writer_puts_into_body_html_never_reaches_a_page_or_fe
     planner.build(store, settings, NOW + timedelta(minutes=2))
     page = (settings.public_dir / "releases/zlote-lajki-2026-wreczone/index.html").read_text(encoding="utf-8")
     assert "<p>Z CMS</p>" in page
-    assert _mentions(settings.public_dir, "alert(", "onerror", "onmouseover", "<script", "&lt;script") == []
+    # Every page has one script element: its JSON-LD data (`site.structured_data`), which runs nothing.
+    assert _mentions(settings.public_dir, "alert(", "onerror", "onmouseover", "<script>", "&lt;script") == []
 
 
 def test_markdown_edited_with_plain_sql_shows_in_the_page_and_feeds_after_the_next_build(

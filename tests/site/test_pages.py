@@ -29,6 +29,8 @@ from newsroom_feed.store.database import Store
 from ..conftest import NOW
 from .test_feeds import VISIBLE_TITLE, add_release, sample_newsroom
 
+#: The start of the one script element a page may hold: schema.org data (`site.structured_data`).
+JSON_LD = '<script type="application/ld+json">'
 #: Elements HTML5 defines without an end tag.
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -64,11 +66,13 @@ def _pages(public: Path) -> list[Path]:
 
 def test_every_page_is_well_formed_polish_html5_without_script(public: Path) -> None:
     pages = _pages(public)
-    assert len(pages) == 1 + 2 + 3  # index, two visible releases, three categories
+    assert len(pages) == 1 + 1 + 2 + 3  # index, upcoming events, two visible releases, three categories
     for path in pages:
         text = path.read_text(encoding="utf-8")
         assert text.startswith('<!DOCTYPE html>\n<html lang="pl">'), path
-        assert "<script" not in text and " style=" not in text, path
+        # The one script element a page may have is data: its schema.org JSON-LD, which runs nothing.
+        assert set(re.findall(r"<script[^>]*>", text)) <= {JSON_LD}, path
+        assert " style=" not in text, path
         assert not re.search(r"<[^>]*\son[a-z]+\s*=", text), f"{path}: an event-handler attribute"
         checker = _Balance()
         checker.feed(text)
@@ -87,6 +91,7 @@ def test_pages_advertise_their_feeds(public: Path) -> None:
         ("application/rss+xml", "https://prasa.example.pl/feeds/rss.xml"),
         ("application/atom+xml", "https://prasa.example.pl/feeds/atom.xml"),
         ("application/feed+json", "https://prasa.example.pl/feeds/feed.json"),
+        ("text/calendar", "https://prasa.example.pl/feeds/events.ics"),
     }
     category = html.parse(str(public / "categories" / "nagrody" / "index.html")).getroot()
     hrefs = {link.get("href") for link in category.findall(".//link[@rel='alternate']")}
@@ -137,7 +142,8 @@ def test_titles_are_escaped_while_the_sanitised_body_is_kept(store: Store, setti
     )
     planner.build(store, settings, NOW)
     page = next((settings.public_dir / "releases").glob("*/index.html")).read_text(encoding="utf-8")
-    assert "<script" not in page
+    assert re.findall(r"<script[^>]*>", page) == [JSON_LD]
+    assert "alert(&#34;x&#34;)&lt;/script&gt;" in page and "</script>\n</head>" in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#34;cudzysłów&#34;" in page
     assert '<a href="https://example.pl/" rel="noopener nofollow">linkiem</a>' in page
     assert "<b>" not in page

@@ -91,6 +91,7 @@ def journalist(store: Store, now: datetime, email: str, categories: list[str], l
     with store.transaction():
         journalist_rows.set_application(store, someone.id, "https://gazeta.example.pl/autorzy/1", None)
         journalist_rows.set_verification(store, someone.id, "verified", iso(now))
+        journalist_rows.add_acceptance(store, someone.id, "2026-1", iso(now), "web")
     return someone.id
 
 

@@ -208,8 +208,8 @@ def test_openapi_document_describes_the_release_model(api: httpx.Client) -> None
     assert document["servers"] == [{"url": "/api"}]
     # Only the API: the subscriber pages are not in it.
     assert set(document["paths"]) == {
-        "/releases", "/releases/{ref}", "/releases/{ref}/retract", "/subscribers", "/subscribers/export",
-        "/outbox",
+        "/releases", "/releases/{ref}", "/releases/{ref}/retract", "/releases/{ref}/corrections",
+        "/subscribers", "/subscribers/export", "/outbox",
     }  # fmt: skip
     schemas = document["components"]["schemas"]
     assert schemas["ReleaseInput"]["required"] == ["title"]

@@ -6,6 +6,7 @@ import json
 import select
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,8 +15,26 @@ import click
 from newsroom_feed.cli.base import TIME_HELP, read_input
 from newsroom_feed.errors import InputError
 from newsroom_feed.importers import decode, release_document
+from newsroom_feed.models import Release
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+#: Unlike the release's own times, an event's must say its offset: an online seminar may be in another
+#: zone than the newsroom, and a calendar that guessed would show it at the wrong hour.
+EVENT_TIME_HELP = (
+    "RFC 3339 with its offset, e.g. 2026-12-10T10:00:00+01:00 (a time without one is refused); "
+    "with --all-day a day such as 2026-12-10"
+)
+
+#: The event's fields in the release document, by the option that gives each.
+_EVENT_OPTIONS = {
+    "start": "event_start",
+    "end": "event_end",
+    "all_day": "all_day",
+    "location": "event_location",
+    "online_url": "event_online_url",
+}
 
 
 def release_options(command: F) -> F:
@@ -72,6 +91,31 @@ def release_options(command: F) -> F:
             default=None,
             help="Share it with verified journalists before its embargo lifts (or not); needs an embargo.",
         ),
+        click.option(
+            "--event-start",
+            metavar="TIME|DAY",
+            help=f"The event the release announces starts then: {EVENT_TIME_HELP}.",
+        ),
+        click.option(
+            "--event-end",
+            metavar="TIME|DAY",
+            help="The event ends then (not before its start; the last day for --all-day; '' clears it).",
+        ),
+        click.option(
+            "--all-day/--not-all-day",
+            "all_day",
+            default=None,
+            help="The event takes whole days: --event-start and --event-end are days such as 2026-12-10.",
+        ),
+        click.option("--event-location", metavar="PLACE", help="Where the event is ('' clears it)."),
+        click.option(
+            "--event-online-url",
+            metavar="URL",
+            help="The event's online link, http:// or https:// ('' clears it).",
+        ),
+        click.option(
+            "--no-event", is_flag=True, help="The release announces no event (removes the one it has)."
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the stored release document on stdout."),
     ]
     for option in reversed(options):
@@ -84,7 +128,7 @@ DOCUMENT_HELP = """
     prints; options given as well override its fields. Without DOCUMENT, a document piped on stdin
     (not a terminal) is read; an empty stdin is no document. When the options alone make the command,
     a pipe that stays silent for a second is ignored: give - to wait for a slow writer. Times without
-    an offset are Europe/Warsaw time.
+    an offset are Europe/Warsaw time, except an event's, which must say its offset.
 """
 
 #: How long a command that its options already make waits for a document on a silent pipe.
@@ -197,22 +241,63 @@ def _document_from_options(options: dict[str, Any]) -> dict[str, Any]:
     }
     if contact:
         document["contact"] = contact
+    document.update(_event_from_options(options))
     return document
 
 
+def _event_from_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``{"event": ...}`` as the event options give it: the fields given (partial: an update completes
+    them from the release's event), None for --no-event, nothing when no event option was given.
+
+    An empty end, place or link clears that field.
+    """
+    event = {key: options[option] for key, option in _EVENT_OPTIONS.items() if options[option] is not None}
+    if options["no_event"]:
+        if event:
+            given = ", ".join("--" + _EVENT_OPTIONS[key].replace("_", "-") for key in event)
+            raise click.UsageError(f"--no-event removes the event: give no {given} with it")
+        return {"event": None}
+    if not event:
+        return {}
+    for key in ("end", "location", "online_url"):
+        if event.get(key) == "":
+            event[key] = None
+    return {"event": event}
+
+
+#: The parts of a release document that merge field by field, so one option changes one field.
+_NESTED = ("contact", "event")
+
+
 def merge_document(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """``changes`` over ``base``; the contact merges field by field, so one option changes one field."""
+    """``changes`` over ``base``; the contact and the event merge field by field, so one option changes
+    one field (a None event, --no-event, removes it)."""
     merged = {**base, **changes}
-    if isinstance(base.get("contact"), dict) and isinstance(changes.get("contact"), dict):
-        merged["contact"] = {**base["contact"], **changes["contact"]}
+    for name in _NESTED:
+        if isinstance(base.get(name), dict) and isinstance(changes.get(name), dict):
+            merged[name] = {**base[name], **changes[name]}
     return merged
+
+
+def completed_changes(current: Release, changes: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The changes of `release update` (and `release correct`) with a given contact or event completed
+    from ``current``'s own: `--event-location X` moves the place of the event the release has, and
+    keeps its times. A release without an event gains one only with a start (else the update fails
+    naming ``event.start``).
+    """
+    if not any(isinstance(changes.get(name), dict) for name in _NESTED):
+        return changes
+    document = current.to_document(now)
+    completed = merge_document({name: document.get(name) for name in _NESTED}, changes)
+    return {**changes, **{name: completed[name] for name in _NESTED if name in changes}}
 
 
 def given_document(document: Path | None, options: dict[str, Any], *, enough: str) -> dict[str, Any]:
     """The JSON document with the options over it: what `release add` and `release update` were given.
 
     Without DOCUMENT, a document piped on stdin is read, unless stdin carries the body; when the
-    options hold ``enough`` (``"title"`` for add, ``"any"`` for update), a silent pipe is not waited for.
+    options hold ``enough`` (``"title"`` for add, ``"any"`` for update; ``""`` for correct, whose note
+    alone makes the command), a silent pipe is not waited for.
     """
     body_on_stdin = str(options["body_file"]) == "-"
     if str(document) == "-" and body_on_stdin:
@@ -220,5 +305,5 @@ def given_document(document: Path | None, options: dict[str, Any], *, enough: st
     given = _document_from_options(options)
     if document is None and body_on_stdin:
         return given
-    sufficient = bool(given) if enough == "any" else bool(given.get(enough))
+    sufficient = not enough or (bool(given) if enough == "any" else bool(given.get(enough)))
     return merge_document(_read_document(document, piped_wait=_STDIN_GRACE if sufficient else None), given)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,10 +21,10 @@ from newsroom_feed.cli.base import (
     progress_to,
     read_input,
 )
-from newsroom_feed.cli.documents import DOCUMENT_HELP, given_document, merge_document, release_options
+from newsroom_feed.cli.documents import DOCUMENT_HELP, completed_changes, given_document, release_options
 from newsroom_feed.errors import InputError
 from newsroom_feed.importers import FORMATS, ImportFormat, guess_format, import_releases
-from newsroom_feed.models import Release, ReleaseInput, parse_moment, utcnow
+from newsroom_feed.models import CORRECTION_NOTE_MAX, Event, Release, ReleaseInput, parse_moment, utcnow
 from newsroom_feed.planner import build as build_outputs
 from newsroom_feed.store.database import Store
 
@@ -90,14 +91,54 @@ def release_update(
     if not changes:
         raise click.UsageError("nothing to change: give an option or a JSON document")
     store = context.store
-    if "contact" in changes:
-        current = store.get_release(ref).to_document(utcnow())
-        changes = {**changes, "contact": merge_document(current, {"contact": changes["contact"]})["contact"]}
+    changes = _contact_merged(store, ref, changes)
     now = utcnow()
     stored = store.update_release(ref, changes, now)
     if as_json:
         emit_json(stored.to_document(now))
     _say("Updated", stored, context)
+
+
+def _contact_merged(store: Store, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` whose contact and event keep the stored fields they do not name: `--contact-phone`
+    alone changes the phone, not the whole contact; `--event-location` the place, not the times
+    (`completed_changes`).
+
+    :raises ReleaseNotFound: no release ``ref`` (only asked when a contact or an event is given).
+    """
+    if not any(isinstance(changes.get(name), dict) for name in ("contact", "event")):
+        return changes
+    return completed_changes(store.get_release(ref), changes, utcnow())
+
+
+@release.command(
+    "correct",
+    help='Correct release REF ("korekta"): change the given fields as `release update` does and keep '
+    "--note, with its time, in the release's corrections; the page shows every correction, the feeds "
+    "show the entry again (same id, `updated` moved) opening with the note. The uid stays. A retracted "
+    "release is not corrected.\n" + DOCUMENT_HELP,
+)
+@click.argument("ref")
+@click.argument("document", required=False, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option(
+    "--note",
+    required=True,
+    help=f"What was corrected, for readers (at most {CORRECTION_NOTE_MAX} characters): it opens the "
+    "feed entry and the page's correction box.",
+)
+@release_options
+@pass_context
+def release_correct(
+    context: Context, /, ref: str, document: Path | None, note: str, as_json: bool, **options: Any
+) -> None:
+    changes = given_document(document, options, enough="")
+    store = context.store
+    changes = _contact_merged(store, ref, changes)
+    now = utcnow()
+    stored = store.correct_release(ref, note, changes, now)
+    if as_json:
+        emit_json(stored.to_document(now))
+    _say("Corrected", stored, context)
 
 
 @release.command("retract")
@@ -140,6 +181,8 @@ def release_show(context: Context, ref: str, as_json: bool) -> None:
     if found.retracted_at:
         lines.append(f"retracted: {local_time(found.retracted_at, context)} {zone}")
     lines.append(f"updated: {local_time(found.updated_at, context)} {zone}")
+    for correction in found.corrections:
+        lines.append(f"correction: {local_time(correction.at, context)} {zone}: {correction.note}")
     if found.categories:
         lines.append("categories: " + ", ".join(category.slug for category in found.categories))
     for attachment in found.attachments:
@@ -149,11 +192,30 @@ def release_show(context: Context, ref: str, as_json: bool) -> None:
         lines.append("contact: " + ", ".join(contact))
     if found.source_url:
         lines.append(f"source: {found.source_url}")
+    if found.event is not None:
+        lines.append("event: " + _event_line(found.event, context))
     if found.summary:
         lines += ["", found.summary]
     if found.body_markdown:
         lines += ["", found.body_markdown]
     click.echo("\n".join(lines))
+
+
+def _event_line(event: Event, context: Context) -> str:
+    """When and where, as a person in the newsroom reads it: times in its zone, days as days."""
+    if isinstance(event.start, datetime):
+        start = local_time(event.start, context)
+        end = local_time(event.end, context) if isinstance(event.end, datetime) else ""
+        if end[:10] == start[:10]:
+            end = end[11:]  # the same day: the hour alone
+        when = f"{start} – {end}" if end else start
+        when += f" {context.settings.timezone}"
+    else:
+        when = event.start.isoformat()
+        if event.end is not None and event.end != event.start:
+            when += f" – {event.end.isoformat()}"
+        when += " (all day)"
+    return "; ".join(part for part in (when, event.location, event.online_url) if part)
 
 
 @release.command("list")

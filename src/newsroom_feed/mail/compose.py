@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import hmac
 import re
 import secrets
 import unicodedata
@@ -40,6 +39,7 @@ from newsroom_feed.errors import (
 )
 from newsroom_feed.mail.dkim import Signer
 from newsroom_feed.mail.kinds import MessageKind, kind_named
+from newsroom_feed.mail.message_ids import message_id_key, row_message_id
 from newsroom_feed.mail.templates import make_environment, release_view, template_helpers
 from newsroom_feed.mail.verp import Verp
 from newsroom_feed.models import LANGUAGES, OutboxItem, OutgoingMessage, Release, Subscriber, utcnow
@@ -79,9 +79,31 @@ def header_text(value: str) -> str:
 
 
 def _fold(name: str, value: str) -> bytes:
-    """One header, RFC 2047-encoded where needed and folded, CRLF-terminated."""
-    folded: str = _SMTP.header_factory(name, header_text(value)).fold(policy=_SMTP)
+    """One header, RFC 2047-encoded where needed and folded, CRLF-terminated.
+
+    Plain ASCII text is folded here, at the spaces between its words: the standard library folds a
+    value of about 70 to 78 characters right after the colon, and readers (Python's own parser among
+    them) then show it with a leading space: ``' [EMBARGO do …'``.
+    """
+    text = header_text(value)
+    if text.isascii() and "=?" not in text:  # "=?" would read as an encoded word: let the library quote it
+        return _fold_words(name, text)
+    folded: str = _SMTP.header_factory(name, text).fold(policy=_SMTP)
     return folded.encode("ascii")
+
+
+def _fold_words(name: str, text: str) -> bytes:
+    """``name: text`` in lines of at most 78 characters where the words allow (a longer word keeps its
+    own line, within the 998 that `InputError` bounds keep titles far below)."""
+    lines, line = [], f"{name}:"
+    for word in text.split(" "):
+        if len(line) + 1 + len(word) > 78 and line != f"{name}:":
+            lines.append(line)
+            line = " " + word
+        else:
+            line += " " + word
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def _phrase(name: str) -> str:
@@ -202,7 +224,7 @@ class Composer:
         self.clock = clock
         key = settings.signing_key()
         self._signer = LinkSigner(key)
-        self._message_id_key = hashlib.sha256(b"newsroom-feed/message-id\0" + key.encode()).digest()
+        self._message_id_key = message_id_key(key)
         self._env = make_environment(settings.mail.templates_dir)
         self._inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
         self._domain = settings.domain
@@ -263,12 +285,15 @@ class Composer:
             try:
                 if subscriber is None:
                     raise SubscriberNotFound(f"outbox row {item.id} (erased)")
+                kind = kind_named(item.kind)
                 kept = [
                     releases[release_id]
                     for release_id in item.release_ids
-                    if release_id in releases and releases[release_id].retracted_at is None
+                    if release_id in releases
+                    and (kind.about_retracted or releases[release_id].retracted_at is None)
                 ]
-                chosen = [release for release in kept if release.is_visible(now)]
+                # An early copy or a notice is about a release still under embargo: it goes before the lift.
+                chosen = kept if kind.before_lift else [r for r in kept if r.is_visible(now)]
                 if kept and not chosen:
                     raise NotYetVisible(min(release.visible_at for release in kept))
                 results.append(self._compose(item, subscriber, chosen, now, date))
@@ -309,10 +334,7 @@ class Composer:
         """Stable for an outbox row, so a retry is recognisably the same message: ``<id.hash@domain>``."""
         if item.message_id:
             return item.message_id
-        digest = hmac.digest(
-            self._message_id_key, f"{item.id}:{item.key}:{item.subscriber_id}".encode(), "sha256"
-        ).hex()[:24]
-        return f"<{item.id}.{digest}@{self._domain}>"
+        return row_message_id(self._message_id_key, item.id, item.key, item.subscriber_id, self._domain)
 
     # -- one message -------------------------------------------------------------------------------
 
@@ -434,7 +456,7 @@ class Composer:
             **{name: self._marks[name] for name in ("unsubscribe_url", "preferences_url")},
             **template_helpers(language, settings.zone),
         }
-        views = [release_view(release, settings.base_url, language) for release in releases]
+        views = [release_view(release, settings.base_url, language, settings.zone) for release in releases]
         context.update({f"{purpose}_url": self._marks[f"{purpose}_url"] for purpose in kind.links})
         context.update(kind.context(key, views, now))
         name = kind.template(key)

@@ -29,8 +29,8 @@ from typing import Any, Literal
 from newsroom_feed.mail.kinds import kind_named
 from newsroom_feed.models import OutboxItem, OutboxKind, iso
 from newsroom_feed.settings import OutboxSettings
+from newsroom_feed.store import early_access, subscribers
 from newsroom_feed.store import outbox as rows
-from newsroom_feed.store import subscribers
 from newsroom_feed.store.database import Store
 
 Outcome = Literal["sent", "transient", "permanent"]
@@ -146,8 +146,8 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
             if not due:
                 break
             taken, skips = [], []
-            for row_id, key, kind, subscriber_id, release_ids, attempts, message_id, answers, status in due:
-                reason = _skip_reason(kind, subscriber_id, status)
+            for row_id, key, kind, subscriber_id, release_ids, attempts, message_id, answers, *state in due:
+                reason = _skip_reason(kind, subscriber_id, *state)
                 if reason is not None:
                     skips.append((WITHDRAWN + reason, row_id))
                     continue
@@ -171,15 +171,20 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
     return Claimed(items, withdrawn)
 
 
-def _skip_reason(kind: str, subscriber_id: int | None, status: str | None) -> str | None:
-    """Why a row may not go to its subscriber now, or None; whom a kind may reach is the kind's rule.
+def _skip_reason(
+    kind: str, subscriber_id: int | None, status: str | None, verification: str | None = None
+) -> str | None:
+    """Why a row may not go to its subscriber now, or None; whom a kind may reach is the kind's rule
+    (an early copy: a verified journalist only, so a revocation stops what is still queued).
 
     :raises UnknownMessageKind: the row's kind is not in `kinds.KINDS`.
     """
     if subscriber_id is None or status is None:
         return "subscriber erased"
-    if kind_named(kind).may_receive(status):
+    if kind_named(kind).may_receive(status, verification):
         return None
+    if status in kind_named(kind).receivers:
+        return f"journalist {verification or 'not verified'}"
     return f"subscriber {status}"
 
 
@@ -260,6 +265,9 @@ def _record_one(store: Store, attempt: Attempt, now: datetime, settings: OutboxS
     item, number = attempt.item, attempt.item.attempts + 1
     if attempt.outcome == "sent":
         changed = rows.mark_sent(store, item.id, number, iso(now), attempt.message_id, owner)
+        if changed and item.subscriber_id is not None and kind_named(item.kind).early_copy:
+            # Who had the release before its lift, for tracing a leak: with the row's own change.
+            early_access.record(store, item.release_ids, item.subscriber_id, "mail", now)
         return "sent" if changed else "lost"
     error = f"{attempt.code or 'no reply'} {attempt.reply}".strip()[:1000]
     if attempt.outcome == "transient" and number < settings.max_attempts:

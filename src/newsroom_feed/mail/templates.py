@@ -7,11 +7,17 @@ the project runs as an editable install; a copy inside the package, ``newsroom_f
 is used instead when present, e.g. in a wheel).
 
 Template names are ``<kind>.<language>.<txt|html>``: ``alert``, ``digest_daily``, ``digest_weekly``,
-``confirmation``; each extends ``layout.<language>.<ext>``. The plain-text template sets ``subject``.
+``confirmation``, ``correction`` (which extends ``alert`` and replaces its ``subject`` block); each
+extends ``layout.<language>.<ext>``. The plain-text template sets ``subject``.
 Context: ``lang``, ``city`` (member-city greeting), ``newsroom``, ``site_url``, ``feeds_url``,
 ``unsubscribe_url``, ``preferences_url``, ``confirm_url`` (confirmation only), ``release`` (alert),
-``releases`` and ``period_end`` (digests), ``when(moment)``, ``day(moment)``, ``plural(n, *forms)``,
-and in HTML ``subject``.
+``releases``, ``period_end`` and ``events`` (digests; each release has its ``event``), ``corrected``
+(digests: releases corrected by the period's end, each with its ``corrections``), ``correction``
+(correction mail: its ``at`` and ``note``, or None),
+``when(moment)``, ``day(moment)``, ``plural(n, *forms)``, and in HTML ``subject``.
+Early access (issue 12): ``early`` (``release`` and ``until``, its lift), ``notice_moved`` and
+``notice_withdrawn`` (``release``, of which only title and number are shown, and ``until``),
+``journalist_verified`` and ``journalist_refused`` (no release).
 """
 
 from __future__ import annotations
@@ -37,9 +43,10 @@ from jinja2 import (
 from markupsafe import Markup
 
 from newsroom_feed.bundled import bundled_templates
+from newsroom_feed.event_dates import event_when, starts_at
 from newsroom_feed.labels import attachment_label
 from newsroom_feed.markup import html_to_text
-from newsroom_feed.models import Release
+from newsroom_feed.models import DEFAULT_ZONE, Correction, Release
 from newsroom_feed.site import layout
 
 #: Where the bundled mail templates live (see the module docstring).
@@ -71,6 +78,18 @@ class AttachmentView:
 
 
 @dataclass(frozen=True, slots=True)
+class EventLine:
+    """A release's event as a mail says it: when (in the reader's language, the newsroom's zone), where,
+    the online link, and the iCalendar file to add it with."""
+
+    when: str
+    starts: datetime
+    location: str | None
+    online_url: str | None
+    calendar_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseView:
     """A release as mail templates use it: URLs made absolute, HTML marked safe, text made for text mail."""
 
@@ -86,6 +105,10 @@ class ReleaseView:
     categories: tuple[str, ...]
     attachments: tuple[AttachmentView, ...]
     contact: str
+    #: Oldest first, each with its time and note: a correction mail and a digest's "Korekty" show them.
+    corrections: tuple[Correction, ...] = ()
+    #: The event the release announces (an alert's and a digest's event line), None without one.
+    event: EventLine | None = None
 
 
 def body_text(fragment: str) -> str:
@@ -101,7 +124,9 @@ def body_text(fragment: str) -> str:
     return "\n\n".join(part for part in (html_to_text(block) for block in blocks) if part)
 
 
-def release_view(release: Release, base_url: str, language: str) -> ReleaseView:
+def release_view(
+    release: Release, base_url: str, language: str, zone: ZoneInfo = DEFAULT_ZONE
+) -> ReleaseView:
     """What a mail in ``language`` shows of a release; an attachment's label is the release page's
     (`labels.attachment_label`), its size written the reader's way (``1,5 MB``, ``1.5 MB``)."""
     attachments = []
@@ -129,6 +154,21 @@ def release_view(release: Release, base_url: str, language: str) -> ReleaseView:
         categories=tuple(category.name for category in release.categories),
         attachments=tuple(attachments),
         contact=contact,
+        corrections=release.corrections,
+        event=_event_line(release, base_url, language, zone),
+    )
+
+
+def _event_line(release: Release, base_url: str, language: str, zone: ZoneInfo) -> EventLine | None:
+    event = release.event
+    if event is None:
+        return None
+    return EventLine(
+        when=event_when(event, zone, language),
+        starts=starts_at(event, zone),
+        location=event.location,
+        online_url=event.online_url,
+        calendar_url=layout.release_calendar_url(base_url, release.slug),
     )
 
 

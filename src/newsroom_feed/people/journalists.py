@@ -24,6 +24,7 @@ from newsroom_feed.people import consent, subscriptions
 from newsroom_feed.settings import Settings
 from newsroom_feed.store import audit
 from newsroom_feed.store import journalists as rows
+from newsroom_feed.store import outbox as outbox_rows
 from newsroom_feed.store.audit import Actor
 from newsroom_feed.store.database import Store, stored_moment
 
@@ -243,6 +244,19 @@ def _change(
     )
 
 
+def decision_key(verification: Verification, now: datetime) -> str:
+    """The outbox key of the mail telling an applicant the admin's decision at ``now``: one per decision
+    (`mail.kinds.VERIFICATION` reads it back; people sit below mail, so the key is made here)."""
+    return f"verification:{verification}:{iso(now)}"
+
+
+def _tell(store: Store, subscriber_id: int, verification: Verification, now: datetime) -> None:
+    """Queue the mail of the decision; joins the decision's transaction, so both happen or neither."""
+    outbox_rows.insert_new(
+        store, [(decision_key(verification, now), "verification", subscriber_id, "[]", None)], iso(now)
+    )
+
+
 def verify(
     store: Store, settings: Settings, ref: int | str, now: datetime, who: Actor, *,
     terms_accepted: bool = False, source: str = "operator",
@@ -258,6 +272,7 @@ def verify(
         _change(store, journalist, "verify", now, who, source)
         if terms_accepted:
             accept_terms(store, settings, journalist.id, now, "operator")
+        _tell(store, journalist.id, "verified", now)
         return get(store, journalist.id)
 
 
@@ -268,6 +283,7 @@ def refuse(
     with store.transaction():
         journalist = get(store, ref)
         _change(store, journalist, "refuse", now, who, source)
+        _tell(store, journalist.id, "refused", now)
         return get(store, journalist.id)
 
 

@@ -16,6 +16,8 @@ from newsroom_feed.site.feeds import (
     FeedScope,
     OutputFormat,
     archive_marker,
+    corrected_html,
+    corrected_summary,
     entry_updated,
     generator,
     release_url,
@@ -23,7 +25,6 @@ from newsroom_feed.site.feeds import (
     splice,
     split,
     sub_element,
-    summary,
 )
 
 NAME = "atom.xml"
@@ -39,8 +40,9 @@ def _entry(feed: etree._Element, settings: Settings, release: Release) -> None:
     sub_element(entry, "id", release.uid)
     sub_element(entry, "title", release.title)
     sub_element(entry, "updated", entry_updated(release).isoformat())
-    if release.body_html:
-        sub_element(entry, "content", release.body_html, type="html")
+    content = corrected_html(release, settings.zone)
+    if content:
+        sub_element(entry, "content", content, type="html")
     sub_element(entry, "link", href=release_url(settings, release), rel="alternate", type="text/html")
     for attachment in release.attachments:
         link = sub_element(
@@ -49,7 +51,7 @@ def _entry(feed: etree._Element, settings: Settings, release: Release) -> None:
         )  # fmt: skip
         if attachment.title:
             link.set("title", attachment.title)
-    sub_element(entry, "summary", summary(release))
+    sub_element(entry, "summary", corrected_summary(release, settings.zone))
     scheme = layout.category_scheme(settings.base_url)
     for category in release.categories:
         sub_element(entry, "category", term=category.slug, scheme=scheme, label=category.name)

@@ -14,12 +14,15 @@ escaped so that readers show it as written. Long feeds have RFC 5005 archives: r
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
@@ -148,6 +151,46 @@ def release_url(settings: Settings, release: Release) -> str:
 
 def summary(release: Release) -> str:
     return release.summary or summarise(release.body_html) or release.title
+
+
+# -- corrections: what opens a corrected entry ------------------------------------------------------
+#
+# A reader's feed shows a corrected entry again (same id, `updated` moved); what changed must be the
+# first thing it says, so the newest note opens both the text and the HTML. An entry never corrected
+# keeps its bytes exactly (the golden feeds pin that).
+
+
+def correction_lead(release: Release, zone: ZoneInfo) -> str | None:
+    """``Korekta (3 grudnia 2026, 10:12): <note>``, the newest correction in the newsroom's time; None
+    for a release never corrected."""
+    newest = _newest_correction(release, zone)
+    return None if newest is None else f"{newest[0]}: {newest[1]}"
+
+
+def _newest_correction(release: Release, zone: ZoneInfo) -> tuple[str, str] | None:
+    """(``Korekta (3 grudnia 2026, 10:12)``, the note) of the newest correction, if any."""
+    if not release.corrections:
+        return None
+    newest = release.corrections[-1]
+    when = format_datetime(newest.at, "d MMMM y, HH:mm", tzinfo=zone, locale="pl")
+    return f"Korekta ({when})", newest.note
+
+
+def corrected_summary(release: Release, zone: ZoneInfo) -> str:
+    """The entry's plain-text summary, opened by the newest correction note if there is one."""
+    lead = correction_lead(release, zone)
+    return summary(release) if lead is None else f"{lead}\n\n{summary(release)}"
+
+
+def corrected_html(release: Release, zone: ZoneInfo) -> str | None:
+    """The entry's HTML content: the body, opened by the newest correction note (escaped, its line
+    breaks kept) if there is one; None for an uncorrected release without a body."""
+    newest = _newest_correction(release, zone)
+    if newest is None:
+        return release.body_html or None
+    label, note = newest
+    lines = "<br>".join(html.escape(line, quote=False) for line in note.split("\n"))
+    return f'<p class="correction"><strong>{html.escape(label)}:</strong> {lines}</p>\n{release.body_html}'
 
 
 # -- RSS and Atom: feedgen for the channel, lxml for the entries -------------------------------------

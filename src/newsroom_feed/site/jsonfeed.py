@@ -10,7 +10,16 @@ from typing import Any
 from newsroom_feed.markup import xml_safe
 from newsroom_feed.models import Release, iso
 from newsroom_feed.settings import Settings
-from newsroom_feed.site.feeds import Entries, FeedScope, OutputFormat, entry_updated, release_url, summary
+from newsroom_feed.site.feeds import (
+    Entries,
+    FeedScope,
+    OutputFormat,
+    corrected_html,
+    corrected_summary,
+    entry_updated,
+    release_url,
+    summary,
+)
 
 NAME = "feed.json"
 MEDIA_TYPE = "application/feed+json"
@@ -22,8 +31,9 @@ def _item(settings: Settings, release: Release) -> dict[str, Any]:
         "id": release.uid,
         "url": release_url(settings, release),
         "title": release.title,
-        "content_html": release.body_html or f"<p>{html.escape(summary(release), quote=False)}</p>",
-        "summary": summary(release),
+        "content_html": corrected_html(release, settings.zone)
+        or f"<p>{html.escape(summary(release), quote=False)}</p>",
+        "summary": corrected_summary(release, settings.zone),
         "date_published": iso(release.visible_at),
         "date_modified": iso(entry_updated(release)),
         "language": release.language,

@@ -5,7 +5,9 @@ URLs a message links to without depending on the rest of `site/`. The layout (DE
 ``/`` is the index, ``/releases/<slug>/`` a release, ``/categories/<slug>/`` a category beside its feeds
 at ``/feeds/<slug>/`` (its older releases at ``/categories/<slug>/page/<n>/``, 1 the oldest), ``/feeds/``
 the newsroom's feeds, ``/feeds/[<slug>/]archive/<block>/`` the RFC 5005 archives, ``/assets/`` the
-stylesheet. A feed's file name (``rss.xml``) is its format's (`site.formats`).
+stylesheet, ``/events/`` the upcoming events, ``/feeds/[<slug>/]events.ics`` and
+``/releases/<slug>/event.ics`` the calendars (`site.calendar`). A feed's file name (``rss.xml``) is
+its format's (`site.formats`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ INDEX_PATH = DIRECTORY_INDEX
 STYLESHEET_PATH = "assets/style.css"
 FEEDS = "feeds"
 #: Folders of the public directory that the build owns; anything else there is left alone.
-OUTPUT_FOLDERS = ("releases", "categories", FEEDS, "assets")
+#: The notices of withdrawn releases (`gone_path`), answered with 410 at the release's URL.
+GONE = "gone"
+OUTPUT_FOLDERS = ("releases", "categories", FEEDS, "assets", "events", GONE)
 #: The one feed named where a single feed is offered (mails, the demo): RSS, which every reader takes.
 #: `site.rss` writes its feeds under this name.
 PRIMARY_FEED = "rss.xml"
@@ -37,6 +41,12 @@ CATEGORY_PAGE = 50
 def release_path(slug: str) -> str:
     """The page of one release, relative to the public directory."""
     return f"releases/{slug}/{DIRECTORY_INDEX}"
+
+
+def gone_path(slug: str) -> str:
+    """The notice of a release withdrawn after it was public. Never served at this path: the web server
+    answers ``/releases/<slug>/`` with it and status 410 (`web.static`, the shipped nginx site)."""
+    return f"{GONE}/{slug}.html"
 
 
 def category_path(slug: str) -> str:
@@ -64,6 +74,26 @@ def complete_pages(count: int) -> int:
 def page_of(position: int) -> int:
     """The page (1, 2, ...) holding the release at ``position`` (0 = the category's oldest)."""
     return position // CATEGORY_PAGE + 1
+
+
+#: The iCalendar file of a scope's event releases, beside its feeds (`site.calendar`).
+CALENDAR = "events.ics"
+#: The page of upcoming events.
+EVENTS_PATH = f"events/{DIRECTORY_INDEX}"
+
+
+def calendar_path(category: str | None) -> str:
+    """The calendar of the newsroom's (None) or one category's events: ``/feeds/[<slug>/]events.ics``."""
+    return feed_path(category, CALENDAR)
+
+
+def release_calendar_path(slug: str) -> str:
+    """The one event of a release as an iCalendar file, beside its page: what "add to calendar" opens."""
+    return f"releases/{slug}/event.ics"
+
+
+def release_calendar_url(base_url: str, slug: str) -> str:
+    return url(base_url, release_calendar_path(slug))
 
 
 def feed_dir(category: str | None) -> str:

@@ -13,6 +13,14 @@ from typing import Protocol
 from newsroom_feed.models import Category, Release
 from newsroom_feed.settings import Settings
 from newsroom_feed.site import formats, layout
+from newsroom_feed.site.calendar import (
+    CalendarEvents,
+    calendar_releases,
+    in_category,
+    render_calendar,
+    render_release_calendar,
+    upcoming_events,
+)
 from newsroom_feed.site.feeds import Entries, FeedScope
 from newsroom_feed.site.layout import INDEX_PATH, STYLESHEET_PATH
 from newsroom_feed.site.pages import Listed, Pages
@@ -67,6 +75,8 @@ class PublishableStore(Protocol):
     ) -> list[int]: ...
     def last_visible_id(self, now: datetime, category: str | None, at_most: int) -> int | None: ...
     def visible_newer(self, now: datetime, category: str, release_id: int) -> int | None: ...
+    def withdrawn_releases(self, release_ids: Iterable[int] | None = None) -> list[Release]: ...
+    def event_releases(self, now: datetime) -> list[Release]: ...
 
 
 #: Above this many added releases, finding the place of each costs more than making every page again.
@@ -89,6 +99,8 @@ class Renderer:
         self.pages = Pages(settings)
         #: Each release's RSS item and Atom entry, serialised once for every document that lists it.
         self.entries = Entries(settings)
+        #: Each event release's VEVENT, serialised once for every calendar that shows it.
+        self.calendar_events = CalendarEvents(settings)
         #: The visible counts by category id this build made (`recount`), for the build to keep, and
         #: whether they are every category's.
         self.recounted: dict[int, int] = {}
@@ -128,7 +140,40 @@ class Renderer:
 
     def core_paths(self) -> list[str]:
         """Files every build leaves in place: if one is missing, the directory was wiped."""
-        return [INDEX_PATH, STYLESHEET_PATH, *formats.feed_paths(None)]
+        return [
+            INDEX_PATH,
+            STYLESHEET_PATH,
+            *formats.feed_paths(None),
+            layout.calendar_path(None),
+            layout.EVENTS_PATH,
+        ]
+
+    @functools.cached_property
+    def calendar(self) -> list[Release]:
+        """The event releases the calendars show, by the event's start (`calendar.calendar_releases`):
+        one short read per build, so every calendar and the events page agree with the clock of it."""
+        return calendar_releases(self.view.event_releases(self.now), self.now, self.settings.zone)
+
+    def _calendars(self, categories: Iterable[Category], newsroom: bool = True) -> dict[str, bytes]:
+        """The newsroom's calendar (unless not ``newsroom``) and those of these categories."""
+        events = self.calendar_events
+        outputs = {}
+        if newsroom:
+            outputs[layout.calendar_path(None)] = render_calendar(self.settings, self.calendar, None, events)
+        for category in categories:
+            shown = in_category(self.calendar, category.slug)
+            outputs[layout.calendar_path(category.slug)] = render_calendar(
+                self.settings, shown, category, events
+            )
+        return outputs
+
+    def _release(self, release: Release) -> dict[str, bytes]:
+        """A visible release's page, and the iCalendar file of its event when it announces one."""
+        outputs = {layout.release_path(release.slug): self.pages.release(release)}
+        if release.event is not None:
+            path = layout.release_calendar_path(release.slug)
+            outputs[path] = render_release_calendar(self.settings, release, self.calendar_events)
+        return outputs
 
     def _blocks(self, ids: Iterable[int]) -> dict[int, list[int]]:
         """Ids by archived block, keeping their order (newest first)."""
@@ -178,6 +223,10 @@ class Renderer:
         )
         outputs[INDEX_PATH] = self.pages.index(newest, self.counts)
         outputs[STYLESHEET_PATH] = self.pages.stylesheet()
+        # The page of upcoming events changes with the clock as well as the store: made every time.
+        outputs[layout.EVENTS_PATH] = self.pages.events(
+            upcoming_events(self.calendar, self.now, self.settings.zone)
+        )
         return outputs
 
     def _category(
@@ -230,7 +279,7 @@ class Renderer:
         for done, release in enumerate(visible):
             if on_progress is not None:
                 on_progress(done, len(visible))
-            outputs[layout.release_path(release.slug)] = self.pages.release(release)
+            outputs.update(self._release(release))
             for category in release.categories:
                 categories[category.slug] = category
                 by_category.setdefault(category.slug, []).append(release)
@@ -243,6 +292,8 @@ class Renderer:
             pages = range(1, layout.complete_pages(count) + 1)
             outputs.update(self._category_pages(categories[slug], count, pages, releases))
             outputs.update(self._archives(categories[slug], blocks, blocks, found)[0])
+        outputs.update(self._calendars(categories.values()))
+        outputs.update(self._withdrawn(None))
         stale = publisher.files_under(*layout.OUTPUT_FOLDERS) - outputs.keys()
         if on_progress is not None:
             on_progress(len(visible), len(visible))
@@ -272,6 +323,7 @@ class Renderer:
         shown = {category.slug: category for category, _ in self.counts}
         counted = {category.slug: count for category, count in self.counts}
         unsettled = set(self.view.category_slugs_by_id(affected.unsettled))
+        scopes: list[Category] = []  # the categories shown whose calendars may have changed
         for slug in self.view.category_slugs_by_id(category_ids):
             if slug not in shown:
                 stale.add(layout.category_path(slug))
@@ -284,6 +336,7 @@ class Renderer:
             # Recounted above when affected; one here only for a completed block has not changed.
             count = counted[slug]
             outputs.update(self._category(shown[slug], newest, listed, count, newest_archive))
+            scopes.append(shown[slug])
             pages = self._moved_pages(shown[slug], count, affected.release_ids, slug in unsettled)
             outputs.update(self._category_pages(shown[slug], count, pages))
             if slug in unsettled:
@@ -293,15 +346,41 @@ class Renderer:
             outputs.update(archives)
             stale |= gone
         read = set()
+        # Whether a release that announces (or announced: its file is there) an event changed.
+        touched = False
         for release in self.view.releases_by_ids(sorted(affected.release_ids)):
             read.add(release.id)
+            if release.slug:
+                calendar_file = layout.release_calendar_path(release.slug)
+                touched = touched or release.event is not None or publisher.exists(calendar_file)
             if release.is_visible(self.now):
-                outputs[layout.release_path(release.slug)] = self.pages.release(release)
+                outputs.update(self._release(release))
+                if release.event is None:  # an event taken out of the release takes its file along
+                    stale.add(layout.release_calendar_path(release.slug))
             elif release.slug:
-                stale.add(layout.release_path(release.slug))
+                stale.update((layout.release_path(release.slug), layout.release_calendar_path(release.slug)))
         # Releases the store holds back now (`Store.flaws`): their pages go, where a page can have been.
-        stale.update(map(layout.release_path, self.view.page_slugs(affected.release_ids - read)))
+        for slug in self.view.page_slugs(affected.release_ids - read):
+            stale.update((layout.release_path(slug), layout.release_calendar_path(slug)))
+            touched = touched or publisher.exists(layout.release_calendar_path(slug))
+        # The calendars are rewritten when an event release changed; otherwise only a category new to
+        # the site gets its own (empty) one. A cancelled event left after its end goes at the next change.
+        if touched:
+            outputs.update(self._calendars(scopes))
+        else:
+            new = [c for c in scopes if not publisher.exists(layout.calendar_path(c.slug))]
+            outputs.update(self._calendars(new, newsroom=False))
+        outputs.update(self._withdrawn(affected.release_ids))
         return outputs, stale
+
+    def _withdrawn(self, release_ids: set[int] | None) -> dict[str, bytes]:
+        """The 410 notices of releases withdrawn after the public saw them (of ``release_ids``, or all):
+        their pages are gone, and a reader who follows an old link learns why (`layout.gone_path`)."""
+        return {
+            layout.gone_path(release.slug): self.pages.gone(release)
+            for release in self.view.withdrawn_releases(release_ids)
+            if release.slug
+        }
 
     def _scope_blocks(self, slug: str | None, wanted: set[int]) -> tuple[dict[int, list[int]], int | None]:
         """The archived blocks of a scope by id, and its newest archive (its feed's ``prev-archive``).

@@ -1,7 +1,8 @@
 """Releases into the static HTML pages: the index, one page per release, one per category, and their CSS.
 
 Pages are in Polish (``<html lang="pl">``), dates in the newsroom's zone written by Babel
-("26 listopada 2026, 10:30"), every page carries feed autodiscovery links, and there is no script at all.
+("26 listopada 2026, 10:30"), every page carries feed and calendar autodiscovery links, and there is
+no script at all (a release page's schema.org JSON-LD is data, `site.structured_data`).
 Jinja2 autoescapes everything except a release's ``body_html``, which the store has already sanitised.
 
 What each page lists (its URL is `site.layout`'s): ``/`` lists the newest ``feed.items`` releases and every
@@ -29,6 +30,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
 from newsroom_feed.bundled import bundled_templates
+from newsroom_feed.event_dates import event_when
 from newsroom_feed.labels import attachment_label
 from newsroom_feed.models import Attachment, Category, Release, iso
 from newsroom_feed.settings import Settings
@@ -36,6 +38,7 @@ from newsroom_feed.site import layout
 from newsroom_feed.site.feeds import FeedScope, entry_updated, release_url, summary
 from newsroom_feed.site.formats import FORMATS
 from newsroom_feed.site.layout import INDEX_PATH, STYLESHEET_PATH, category_path, public_url, release_path
+from newsroom_feed.site.structured_data import release_json_ld
 
 _LOCALE = Locale.parse("pl")
 #: Polish month names in the genitive ("26 listopada"), as dates are written, by month number.
@@ -116,6 +119,26 @@ class ListItem:
 
 
 @dataclass(frozen=True, slots=True)
+class EventBox:
+    """What a page says of a release's event: when (in Polish words), where, the online link, and the
+    iCalendar file of it ("Dodaj do kalendarza")."""
+
+    url: str
+    title: str
+    when: str
+    start: str
+    location: str | None
+    online_url: str | None
+    calendar_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class _CalendarLink:
+    url: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class _FeedLink:
     url: str
     type: str
@@ -134,6 +157,7 @@ class Pages:
         self._index = environment.get_template("index.html")
         self._release = environment.get_template("release.html")
         self._category = environment.get_template("category.html")
+        self._events = environment.get_template("events.html")
         self._site = {
             "title": settings.feed.title,
             "description": settings.feed.description,
@@ -148,6 +172,7 @@ class Pages:
             "release_url": functools.partial(release_url, settings),
             "category_url": self.category_url,
             "zone": self.zone,
+            "events_url": public_url(settings, layout.EVENTS_PATH),
         }
 
     def category_url(self, category: Category) -> str:
@@ -167,7 +192,32 @@ class Pages:
             self._feed_links[category] = links
         return links
 
+    def _calendar(self, category: Category | None) -> _CalendarLink:
+        """The scope's calendar of events (`site.calendar`), for autodiscovery beside its feeds."""
+        slug = None if category is None else category.slug
+        title = self.settings.feed.title
+        if category is not None:
+            title = f"{title}: {category.name}"
+        return _CalendarLink(public_url(self.settings, layout.calendar_path(slug)), f"{title} (wydarzenia)")
+
+    def event_box(self, release: Release) -> EventBox | None:
+        event = release.event
+        if event is None:
+            return None
+        start = event.start
+        return EventBox(
+            url=layout.release_url(self.settings.base_url, release.slug),
+            title=release.title,
+            when=event_when(event, self.zone),
+            start=iso(start) if isinstance(start, datetime) else start.isoformat(),
+            location=event.location,
+            online_url=event.online_url,
+            calendar_url=layout.release_calendar_url(self.settings.base_url, release.slug),
+        )
+
     def _render(self, template: Any, path: str, feeds_of: Category | None, **values: Any) -> bytes:
+        values.setdefault("calendar", self._calendar(feeds_of))
+        values.setdefault("json_ld", None)
         text: str = template.render(
             **self._globals,
             canonical=public_url(self.settings, path),
@@ -205,7 +255,14 @@ class Pages:
             summary=summary(release),
             updated=updated,
             corrected=updated > release.visible_at,
+            event=self.event_box(release),
+            json_ld=release_json_ld(self.settings, release),
         )
+
+    def events(self, releases: Sequence[Release]) -> bytes:
+        """The page of upcoming events, soonest first (`calendar.upcoming_events` chose them)."""
+        boxes = [box for box in map(self.event_box, releases) if box is not None]
+        return self._render(self._events, layout.EVENTS_PATH, None, events=boxes)
 
     def category(
         self, category: Category, releases: Sequence[Listed], count: int, page: int | None = None
@@ -230,6 +287,13 @@ class Pages:
             older_url=None if older is None else public_url(self.settings, older),
             newer_url=None if newer is None else public_url(self.settings, newer),
         )
+
+    def gone(self, release: Release) -> bytes:
+        """The short notice answered with 410 at the URL of a release withdrawn after it was public: its
+        number and the date of withdrawal, nothing of its text (`layout.gone_path`). Its canonical page
+        is the front page, where the newsroom's current releases are."""
+        template = _environment(self.directory).get_template("gone.html")  # Jinja2 keeps it compiled
+        return self._render(template, INDEX_PATH, None, release=release)
 
     def stylesheet(self) -> bytes:
         return (self.directory / STYLESHEET_PATH).read_bytes()

@@ -74,6 +74,7 @@ def unsaved_release(
             Attachment(a.url, a.title, a.mime_type, a.length, a.alt, a.caption, a.credit)
             for a in document.attachments
         ),
+        event=document.event.to_event() if document.event is not None else None,
     )
 
 

@@ -21,13 +21,14 @@ from newsroom_feed.site.feeds import (
     FeedScope,
     OutputFormat,
     archive_marker,
+    corrected_html,
+    corrected_summary,
     generator,
     release_url,
     serialise,
     splice,
     split,
     sub_element,
-    summary,
 )
 
 NAME = layout.PRIMARY_FEED
@@ -45,9 +46,10 @@ def _item(channel: etree._Element, settings: Settings, release: Release) -> None
     sub_element(item, "title", release.title)
     sub_element(item, "link", release_url(settings, release))
     # RSS readers take <description> as HTML; a summary is plain text, so "a < b" must stay text.
-    sub_element(item, "description", html.escape(summary(release), quote=False))
-    if release.body_html:
-        sub_element(item, f"{{{CONTENT_NS}}}encoded", release.body_html)
+    sub_element(item, "description", html.escape(corrected_summary(release, settings.zone), quote=False))
+    content = corrected_html(release, settings.zone)
+    if content:
+        sub_element(item, f"{{{CONTENT_NS}}}encoded", content)
     sub_element(item, "guid", release.uid, isPermaLink="false")
     scheme = layout.category_scheme(settings.base_url)
     for category in release.categories:

@@ -785,6 +785,34 @@ class Store:
         """What the public may see at ``now``, newest first: never embargoed, scheduled or retracted."""
         return self.releases_by_ids(self.visible_ids(now, category, limit=limit))
 
+    def event_releases(self, now: datetime) -> list[Release]:
+        """Releases announcing an event that the public has seen, by the event's start: every visible
+        one, and those retracted after they became visible (a calendar shows them cancelled). One
+        retracted before it became visible was never public and is not here."""
+        rows = self.conn.execute(
+            "SELECT r.id FROM releases r WHERE r.event_start IS NOT NULL AND r.uid IS NOT NULL"
+            " AND r.visible_at <= ? AND (r.retracted_at IS NULL OR r.retracted_at >= r.visible_at)"
+            f" AND {_readable_times()}{self._publishable('r.')} ORDER BY r.event_start, r.id",
+            (iso(now),),
+        )
+        return self.releases_by_ids([row[0] for row in rows])
+
+    def withdrawn_releases(self, release_ids: Iterable[int] | None = None) -> list[Release]:
+        """Releases retracted after the public saw them (of ``release_ids``, or all): each keeps a
+        "withdrawn" notice where its page was, answered with 410. One retracted before it became
+        visible was never public, and has none."""
+        sql = (
+            "SELECT r.id FROM releases r WHERE r.retracted_at IS NOT NULL AND r.uid IS NOT NULL"
+            f" AND r.retracted_at >= r.visible_at AND {_readable_times()}{self._publishable('r.')}"
+        )
+        if release_ids is None:
+            rows = self.conn.execute(sql + " ORDER BY r.id")
+            return self.releases_by_ids([row[0] for row in rows])
+        found: list[int] = []
+        for chunk, marks in id_chunks(sorted(set(release_ids))):
+            found += [row[0] for row in self.conn.execute(f"{sql} AND r.id IN ({marks})", chunk)]
+        return self.releases_by_ids(found)
+
     def visible_lines(
         self, now: datetime, category: str, *, limit: int | None = None, offset: int = 0
     ) -> list[ReleaseLine]:
@@ -985,14 +1013,16 @@ class Store:
         categories: dict[int, list[Category]] = {}
         attachments: dict[int, list[Attachment]] = {}
         corrections: dict[int, list[Correction]] = {}
-        for release_id, at, note in self.conn.execute(
-            f"SELECT release_id, at, note FROM corrections WHERE release_id IN ({marks})"
+        for correction_id, release_id, at, note in self.conn.execute(
+            f"SELECT id, release_id, at, note FROM corrections WHERE release_id IN ({marks})"
             " ORDER BY release_id, id",
             chunk,
         ):
             moment = stored_moment(at) if isinstance(at, str) else None
             if moment is not None and isinstance(note, str) and note.strip():
-                corrections.setdefault(release_id, []).append(Correction(moment, xml_safe(note)))
+                corrections.setdefault(release_id, []).append(
+                    Correction(moment, xml_safe(note), int(correction_id))
+                )
         for row in self.conn.execute(
             f"SELECT rc.release_id, c.slug, c.name, c.description FROM release_categories rc "
             f"JOIN categories c ON c.id = rc.category_id WHERE rc.release_id IN ({marks})"

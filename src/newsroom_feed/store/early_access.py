@@ -64,3 +64,31 @@ def reads_of(store: Store, release_id: int) -> list[EarlyRead]:
         (release_id,),
     )
     return [EarlyRead(email, channel, stored_moment(at)) for email, channel, at in rows]
+
+
+def to_share(store: Store, now: datetime) -> list[int]:
+    """Ids of the releases shared early whose embargo runs at ``now`` (not retracted), the soonest lift
+    first: read through the index of visible times, so only releases still to come are looked at."""
+    moment = iso(now)
+    return [
+        int(row[0])
+        for row in store.conn.execute(
+            "SELECT id FROM releases WHERE retracted_at IS NULL AND visible_at > ? AND early_access = 1 "
+            "AND uid IS NOT NULL AND embargo_until > ? ORDER BY visible_at, id",
+            (moment, moment),
+        )
+    ]
+
+
+def readers(store: Store, terms_version: str) -> list[tuple[int, frozenset[str]]]:
+    """(subscriber id, category slugs; none: every category) of each active verified journalist whose
+    newest acceptance of the embargo terms is of ``terms_version``: who may get early copies now."""
+    rows = store.conn.execute(
+        "SELECT s.id, (SELECT group_concat(c.slug, ' ') FROM subscriber_categories sc"
+        " JOIN categories c ON c.id = sc.category_id WHERE sc.subscriber_id = s.id)"
+        " FROM subscribers s WHERE s.verification = 'verified' AND s.status = 'active'"
+        " AND (SELECT t.version FROM terms_acceptances t WHERE t.subscriber_id = s.id"
+        " ORDER BY t.id DESC LIMIT 1) = ? ORDER BY s.id",
+        (terms_version,),
+    )
+    return [(int(sid), frozenset(slugs.split(" ")) if slugs else frozenset()) for sid, slugs in rows]

@@ -48,10 +48,12 @@ def expire_leases(store: Store, now: str, owner: str) -> None:
 
 def due_rows(store: Store, now: str, limit: int) -> list[tuple[Any, ...]]:
     """Up to ``limit`` pending rows due by ``now``, oldest due first: id, key, kind, subscriber_id,
-    release_ids (JSON), attempts, message_id, in_reply_to and the subscriber's status (None once erased)."""
+    release_ids (JSON), attempts, message_id, in_reply_to, the subscriber's status (None once erased) and
+    journalist verification (None for anyone else)."""
     return store.conn.execute(
         "SELECT o.id, o.key, o.kind, o.subscriber_id, o.release_ids, o.attempts, o.message_id, "
-        "o.in_reply_to, s.status FROM outbox o LEFT JOIN subscribers s ON s.id = o.subscriber_id "
+        "o.in_reply_to, s.status, s.verification FROM outbox o "
+        "LEFT JOIN subscribers s ON s.id = o.subscriber_id "
         "WHERE o.status = 'pending' AND o.next_attempt_at <= ? "
         "ORDER BY o.next_attempt_at, o.id LIMIT ?",
         (now, limit),
@@ -74,16 +76,19 @@ def take(store: Store, leases: Iterable[tuple[str, str, int]]) -> None:
     )
 
 
-def subscriber_states(store: Store, ids: Sequence[int]) -> dict[int, tuple[int | None, str | None]]:
-    """Each existing row's subscriber id and status (both None once the subscriber was erased)."""
-    found: dict[int, tuple[int | None, str | None]] = {}
+def subscriber_states(
+    store: Store, ids: Sequence[int]
+) -> dict[int, tuple[int | None, str | None, str | None]]:
+    """Each existing row's subscriber id, status and journalist verification (all None once the
+    subscriber was erased)."""
+    found: dict[int, tuple[int | None, str | None, str | None]] = {}
     for chunk, marks in id_chunks(list(ids)):
-        for row_id, subscriber_id, status in store.conn.execute(
-            "SELECT o.id, o.subscriber_id, s.status FROM outbox o "
+        for row_id, subscriber_id, status, verification in store.conn.execute(
+            "SELECT o.id, o.subscriber_id, s.status, s.verification FROM outbox o "
             f"LEFT JOIN subscribers s ON s.id = o.subscriber_id WHERE o.id IN ({marks})",
             chunk,
         ):
-            found[int(row_id)] = (subscriber_id, status)
+            found[int(row_id)] = (subscriber_id, status, verification)
     return found
 
 

@@ -27,15 +27,19 @@ class FeedOwner:
     language: str = "pl"
 
 
-def owner(store: Store, token: str) -> FeedOwner | None:
-    """The subscriber whose current feed token this is, in one indexed read (asked on every poll)."""
+def owner(store: Store, token: str, terms_version: str) -> FeedOwner | None:
+    """The subscriber whose current feed token this is, in one indexed read (asked on every poll).
+
+    ``verified`` holds for a verified journalist whose newest acceptance of the embargo terms is of
+    ``terms_version``: after the operator changes the terms, no early entry shows until they accept."""
     row = store.conn.execute(
         "SELECT s.id, s.status, s.name, s.email, (SELECT group_concat(c.slug, ' ')"
         " FROM subscriber_categories sc JOIN categories c ON c.id = sc.category_id"
         " WHERE sc.subscriber_id = s.id),"
-        " coalesce(s.verification = 'verified', 0), s.language"
+        " coalesce(s.verification = 'verified' AND (SELECT t.version FROM terms_acceptances t"
+        " WHERE t.subscriber_id = s.id ORDER BY t.id DESC LIMIT 1) = ?, 0), s.language"
         " FROM subscribers s WHERE s.feed_token = ?",
-        (token,),
+        (terms_version, token),
     ).fetchone()
     if row is None:
         return None

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from newsroom_feed.errors import InputError, NewsroomError, NotFound, StoreError
 from newsroom_feed.mail import outbox
-from newsroom_feed.models import OutboxStatus, ReleaseInput, iso
+from newsroom_feed.models import CORRECTION_NOTE_MAX, OutboxStatus, ReleaseInput, iso
 from newsroom_feed.people import subscriber_csv, subscriptions
 from newsroom_feed.store.database import Store
 from newsroom_feed.web.state import WebState, state_of
@@ -45,6 +45,15 @@ _ERROR_SCHEMA = {
             "required": ["field", "problem"],
             "properties": {"field": {"type": "string"}, "problem": {"type": "string"}},
         }
+    },
+}
+_CORRECTION_SCHEMA = {
+    "type": "object",
+    "title": "Correction",
+    "required": ["note"],
+    "properties": {
+        "note": {"type": "string", "minLength": 1, "maxLength": CORRECTION_NOTE_MAX},
+        "changes": {"$ref": "#/components/schemas/ReleaseChanges"},
     },
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -131,6 +140,32 @@ def create_api(state: WebState) -> FastAPI:
         now = state_of(request).clock()
         return _store(request).retract_release(ref, now).to_document(now)
 
+    @api.post(
+        "/releases/{ref}/corrections",
+        tags=["releases"],
+        status_code=201,
+        summary="Correct a release: the changes and a note for readers, kept with its time",
+        openapi_extra=_body_schema("Correction"),
+    )
+    async def correct_release(request: Request, ref: str) -> JSONResponse:
+        note, changes = _correction(await _json_body(request))
+        web = state_of(request)
+
+        def work() -> dict[str, Any]:
+            now = web.clock()
+            try:
+                corrected = _store(request).correct_release(ref, note, changes, now)
+            except InputError as error:
+                if error.field in ("note", "release", ""):
+                    raise
+                raise InputError(f"changes.{error.field}", error.problem) from None
+            return corrected.to_document(now)
+
+        corrected = await _in_thread(work)
+        return JSONResponse(
+            corrected, status_code=201, headers={"location": f"/api/releases/{corrected['id']}"}
+        )
+
     @api.get("/subscribers", tags=["subscribers"], summary="Subscribers, whatever their status")
     def list_subscribers(
         request: Request, status: SubscriberStatusFilter | None = None
@@ -200,6 +235,28 @@ async def _json_body(request: Request) -> Any:
         raise InputError("body", f"is not valid JSON: {error}") from None
 
 
+def _correction(data: Any) -> tuple[str, dict[str, Any]]:
+    """The note and the changes of a correction request, ``{"note": ..., "changes": {...}}``.
+
+    :raises InputError: not an object, an unknown field (``changes.<name>`` inside the changes), a note
+        that is not a string; the note's own rules are the store's.
+    """
+    if not isinstance(data, dict):
+        raise InputError("", 'a correction must be a JSON object: {"note": ..., "changes": {...}}')
+    unknown = sorted(set(data) - {"note", "changes"})
+    if unknown:
+        raise InputError(unknown[0], "is not a field of a correction (note, changes)")
+    note, changes = data.get("note"), data.get("changes") or {}
+    if not isinstance(note, str):
+        raise InputError("note", "is required: a string that says what was corrected")
+    if not isinstance(changes, dict):
+        raise InputError("changes", "must be a JSON object of release fields")
+    unknown = sorted(set(changes) - set(ReleaseInput.model_fields))
+    if unknown:
+        raise InputError(f"changes.{unknown[0]}", "is not a field of this document")
+    return note, changes
+
+
 def _body_schema(name: str) -> dict[str, Any]:
     return {
         "requestBody": {
@@ -228,6 +285,7 @@ def _openapi(api: FastAPI) -> dict[str, Any]:
     changes.pop("required", None)
     changes["title"] = "ReleaseChanges"
     components["ReleaseChanges"] = changes
+    components["Correction"] = _CORRECTION_SCHEMA
     components["Error"] = _ERROR_SCHEMA
     document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     document["security"] = [{"bearer": []}]

@@ -275,7 +275,7 @@ def personal_feed(request: Request, token: str, name: str) -> Response:
     web = state_of(request)
     output = _BY_NAME.get(name)
     store = web.stores.get()
-    owner = rows.owner(store, token) if output is not None else None
+    owner = rows.owner(store, token, web.settings.journalists.terms_version) if output is not None else None
     if output is None or owner is None or owner.status != "active":
         if output is not None and owner is None and rows.is_retired(store, token):
             return _plain(410, _GONE)

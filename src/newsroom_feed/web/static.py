@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import mimetypes
 import os
+import re
 import stat
 import threading
 import time
@@ -30,7 +31,7 @@ from starlette.responses import FileResponse
 
 from newsroom_feed.settings import Settings
 from newsroom_feed.site.formats import FORMATS
-from newsroom_feed.site.layout import DIRECTORY_INDEX
+from newsroom_feed.site.layout import DIRECTORY_INDEX, GONE, gone_path
 from newsroom_feed.web.security import Receive, Scope, Send
 
 HTML = "text/html; charset=utf-8"
@@ -51,6 +52,8 @@ _BY_SUFFIX = {
     ".txt": "text/plain; charset=utf-8",
     ".xml": "application/xml; charset=utf-8",
     ".json": "application/json",
+    # The calendars of `site.calendar` (RFC 5545 says UTF-8 unless told; say it for every client).
+    ".ics": "text/calendar; charset=utf-8",
     ".svg": "image/svg+xml",
     ".xsl": "application/xslt+xml",
 }
@@ -81,7 +84,7 @@ def content_type(path: Path) -> str:
 
 def cache_control(media_type: str) -> str:
     """Feeds and pages change when a release is published: readers recheck them after a minute."""
-    if media_type in FEED_TYPES:
+    if media_type in FEED_TYPES or media_type.startswith("text/calendar"):
         return "public, max-age=60"
     if media_type == HTML:
         return "public, max-age=120"
@@ -175,7 +178,8 @@ class PublicFiles:
         """Answer the request for ``scope["path"]``; a 404 says nothing more."""
         url_path = scope["path"].lstrip("/")
         request = Conditions.of(scope)
-        target = self.locate(url_path)
+        # The notices of withdrawn releases are answered at the release's URL only, with 410.
+        target = None if url_path.startswith(f"{GONE}/") else self.locate(url_path)
         info = _stat(target)
         if target is not None and info is not None and stat.S_ISDIR(info.st_mode):
             if url_path and not url_path.endswith("/"):
@@ -187,7 +191,7 @@ class PublicFiles:
         elif url_path.endswith("/"):
             info = None
         if target is None or info is None or not stat.S_ISREG(info.st_mode):
-            await _send(send, 404, [(b"content-type", b"text/plain; charset=utf-8")], _NOT_FOUND)
+            await self._missing(send, request, url_path)
             return
         try:
             entry = self._entry(target, info)
@@ -195,6 +199,24 @@ class PublicFiles:
             await _send(send, 404, [(b"content-type", b"text/plain; charset=utf-8")], _NOT_FOUND)
             return
         await self._answer(scope, receive, send, request, target, info, entry, url_path)
+
+    async def _missing(self, send: Send, request: Conditions, url_path: str) -> None:
+        """404, or 410 Gone with its notice for the page of a release withdrawn after it was public:
+        a reader who follows an old link learns that it was withdrawn, and when."""
+        found = _RELEASE_PAGE.fullmatch(url_path)
+        notice = self.locate(gone_path(found.group(1))) if found else None
+        info = _stat(notice)
+        if notice is None or info is None or not stat.S_ISREG(info.st_mode):
+            await _send(send, 404, [(b"content-type", b"text/plain; charset=utf-8")], _NOT_FOUND)
+            return
+        try:
+            entry = self._entry(notice, info)
+        except OSError:
+            await _send(send, 404, [(b"content-type", b"text/plain; charset=utf-8")], _NOT_FOUND)
+            return
+        headers = [(b"content-type", HTML.encode()), (b"cache-control", cache_control(HTML).encode())]
+        body = entry.data if entry.data is not None and request.method != "HEAD" else b""
+        await _send(send, 410, headers, body, len(entry.data or b""))
 
     # -- answering ----------------------------------------------------------------------------------
 
@@ -275,6 +297,8 @@ class PublicFiles:
 
 
 _NOT_FOUND = b"Nie znaleziono / Not found\n"
+#: The URL path of a release page (``releases/<slug>/``), as `layout.release_path` writes it.
+_RELEASE_PAGE = re.compile(rf"releases/([^/]+)(?:/|/{re.escape(DIRECTORY_INDEX)})?")
 
 
 def _stat(path: Path | None) -> os.stat_result | None:

@@ -2,13 +2,18 @@
 
 The form shows times as Europe/Warsaw wall time (``datetime-local`` fields, `core.input_time`) and the
 document carries them as typed, so `ReleaseInput.parse` reads them in the newsroom's zone: a winter
-10:00 is stored as 09:00Z. Attachments are rows of the form (``attachment-<n>-title`` and so on) with
-their URL, type and length in hidden fields; an uploaded file adds a row. An error of the document
-(``contact.email``, ``attachments.2.alt``) is put back beside the form field it came from (`field_id`).
+10:00 is stored as 09:00Z. An event's times are the same wall time, but the document carries them with
+the offset the newsroom's zone has on that day (`ReleaseInput` refuses an event time without one), so a
+10:00 seminar stays at 10:00 on either side of a change to or from summer time; an all-day event takes
+the date part of its fields, and an empty start means no event. Attachments are rows of the form
+(``attachment-<n>-title`` and so on) with their URL, type and length in hidden fields; an uploaded file
+adds a row. An error of the document (``contact.email``, ``attachments.2.alt``, ``event.end``) is put
+back beside the form field it came from (`field_id`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -37,6 +42,7 @@ DOCUMENT_FIELDS = (
     "published_at",
     "embargo_until",
     "early_access",
+    "event",
     "attachments",
 )
 
@@ -54,7 +60,20 @@ _FIELD_IDS = {
     "early_access": "early_access",
     "contact": "contact_name",
     "attachments": "upload",
+    "event": "event_start",
 }
+
+#: The event's fields in the document and the form fields that hold them.
+_EVENT_FIELDS = {
+    "start": "event_start",
+    "end": "event_end",
+    "all_day": "event_all_day",
+    "location": "event_location",
+    "online_url": "event_online_url",
+}
+#: A ``datetime-local`` value: wall time to the minute (or second), no offset.
+_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+_DAY_PART = re.compile(r"^\d{4}-\d{2}-\d{2}(?=$|T)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +113,12 @@ class ReleaseForm:
     published_at: str = ""
     embargo_until: str = ""
     early_access: bool = False
+    #: The event: ``datetime-local`` text, Europe/Warsaw wall time (all-day: the date part counts).
+    event_start: str = ""
+    event_end: str = ""
+    event_all_day: bool = False
+    event_location: str = ""
+    event_online_url: str = ""
     attachments: tuple[AttachmentRow, ...] = field(default=())
 
     def with_uploads(self, uploads: list[Upload]) -> ReleaseForm:
@@ -145,8 +170,30 @@ def form_of_document(document: dict[str, Any], zone: ZoneInfo) -> ReleaseForm:
         published_at=_local(document.get("published_at"), zone),
         embargo_until=_local(document.get("embargo_until"), zone),
         early_access=bool(document.get("early_access")),
+        **_event_form(document.get("event"), zone),
         attachments=attachments,
     )
+
+
+def _event_form(event: Any, zone: ZoneInfo) -> dict[str, Any]:
+    """The event fields of the form; an all-day event's days at midnight, as a ``datetime-local`` field
+    holds only a date and a time (a bare date would show as empty, and saving would drop the event)."""
+    if not isinstance(event, dict) or not event.get("start"):
+        return {}
+    all_day = bool(event.get("all_day"))
+
+    def shown(value: Any) -> str:
+        if not value:
+            return ""
+        return f"{value}T00:00" if all_day else _local(value, zone)
+
+    return {
+        "event_start": shown(event.get("start")),
+        "event_end": shown(event.get("end")),
+        "event_all_day": all_day,
+        "event_location": str(event.get("location") or ""),
+        "event_online_url": str(event.get("online_url") or ""),
+    }
 
 
 def _local(value: Any, zone: ZoneInfo) -> str:
@@ -194,13 +241,19 @@ def form_of_request(form: FormData) -> ReleaseForm:
         published_at=text(form, "published_at"),
         embargo_until=text(form, "embargo_until"),
         early_access=bool(form.get("early_access")),
+        event_start=text(form, "event_start"),
+        event_end=text(form, "event_end"),
+        event_all_day=bool(form.get("event_all_day")),
+        event_location=text(form, "event_location"),
+        event_online_url=text(form, "event_online_url"),
         attachments=tuple(rows),
     )
 
 
-def document_of_form(values: ReleaseForm) -> tuple[dict[str, Any], list[int]]:
+def document_of_form(values: ReleaseForm, zone: ZoneInfo) -> tuple[dict[str, Any], list[int]]:
     """The release document the form stands for, and for each of its attachments the form row it came
-    from (removed rows are left out, so the indexes differ)."""
+    from (removed rows are left out, so the indexes differ). ``zone`` is the newsroom's: the event's
+    wall times get its offset of their day."""
     kept = [(index, row) for index, row in enumerate(values.attachments) if not row.removed]
     new_slugs = [part.strip() for part in values.new_categories.replace(";", ",").split(",") if part.strip()]
     document: dict[str, Any] = {
@@ -219,9 +272,47 @@ def document_of_form(values: ReleaseForm) -> tuple[dict[str, Any], list[int]]:
         "published_at": values.published_at or None,
         "embargo_until": values.embargo_until or None,
         "early_access": values.early_access,
+        "event": _event_document(values, zone),
         "attachments": [_attachment(row) for _, row in kept],
     }
     return document, [index for index, _ in kept]
+
+
+def _event_document(values: ReleaseForm, zone: ZoneInfo) -> dict[str, Any] | None:
+    """The event of the form, or None when its start is empty (clearing the start removes the event).
+
+    What is not a ``datetime-local`` value is passed on as typed, for `EventInput` to refuse by name.
+    """
+    if not values.event_start:
+        return None
+    if values.event_all_day:
+        start, end = _day(values.event_start), _day(values.event_end)
+    else:
+        start, end = _with_offset(values.event_start, zone), _with_offset(values.event_end, zone)
+    return {
+        "all_day": values.event_all_day,
+        "start": start,
+        "end": end or None,
+        "location": values.event_location or None,
+        "online_url": values.event_online_url or None,
+    }
+
+
+def _with_offset(local: str, zone: ZoneInfo) -> str:
+    """A wall time of the form with the offset ``zone`` has then (``2027-03-30T10:00`` → ``+02:00``).
+
+    A wall time that a change to summer time skips (02:30 on the last Sunday of March) is read with
+    the offset before it, as `parse_moment` reads the release's own times.
+    """
+    if not _LOCAL_TIME.match(local):
+        return local
+    return datetime.fromisoformat(local).replace(tzinfo=zone).isoformat()
+
+
+def _day(local: str) -> str:
+    """The date part of a ``datetime-local`` value (an all-day event's day); other text as typed."""
+    found = _DAY_PART.match(local)
+    return found.group(0) if found else local
 
 
 def _attachment(row: AttachmentRow) -> dict[str, Any]:
@@ -259,6 +350,8 @@ def field_id(error: InputError, rows: list[int]) -> str:
     head = parts[0]
     if head == "contact" and len(parts) > 1 and parts[1] in ("name", "email", "phone"):
         return f"contact_{parts[1]}"
+    if head == "event":
+        return _EVENT_FIELDS.get(parts[1] if len(parts) > 1 else "", "event_start")
     if head == "attachments" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(rows):
         row = rows[int(parts[1])]
         name = parts[2] if len(parts) > 2 and parts[2] in ("alt", "caption", "credit") else "title"
@@ -286,6 +379,7 @@ def stored_document(document: ReleaseInput) -> dict[str, Any]:
         "published_at": iso(document.published_at) if document.published_at else None,
         "embargo_until": iso(document.embargo_until) if document.embargo_until else None,
         "early_access": document.early_access,
+        "event": document.event.to_event().to_document() if document.event is not None else None,
         "attachments": [
             {key: value for key, value in item.model_dump().items() if value is not None or key == "title"}
             for item in document.attachments
@@ -308,6 +402,9 @@ def audited(document: dict[str, Any]) -> dict[str, Any]:
         if name == "contact":
             for part in ("name", "email", "phone"):
                 flat[f"contact.{part}"] = (value or {}).get(part)
+        elif name == "event":
+            for part in _EVENT_FIELDS:
+                flat[f"event.{part}"] = (value or {}).get(part)
         elif name == "categories":
             flat[name] = ", ".join(value or ()) or None
         elif name == "attachments":

@@ -18,7 +18,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import Response
 
 from newsroom_feed.errors import InputError, ReleaseNotFound
-from newsroom_feed.models import Release, ReleaseInput, iso, parse_moment
+from newsroom_feed.models import Release, ReleaseInput, correction_note, iso, parse_moment
 from newsroom_feed.people.users import DeskUser
 from newsroom_feed.settings import Settings
 from newsroom_feed.site import layout, uploads
@@ -34,6 +34,7 @@ from newsroom_feed.web.desk.core import (
     lang_of,
     message,
     now_of,
+    raw,
     render,
     see_other,
     store_of,
@@ -152,12 +153,7 @@ async def _save(request: Request, release_id: int, user: DeskUser) -> Response:
     if isinstance(form, Response):
         return form
     values, upload_errors = await _values_with_uploads(request, user, form)
-    document, rows = release_form.document_of_form(values)
-    zone = state_of(request).settings.zone
-    # The form shows minutes: a time left as it was shown keeps its seconds.
-    for name, moment in (("published_at", release.published_at), ("embargo_until", release.embargo_until)):
-        if moment is not None and document[name] == input_time(moment, zone):
-            document[name] = iso(moment)
+    document, rows = _edited_document(request, release, values)
     parsed = _checked(request, document, rows, upload_errors)
     if not isinstance(parsed, ReleaseInput):
         return _edit_page(request, user, values, parsed, release=release, status=400)
@@ -175,6 +171,19 @@ async def _save(request: Request, release_id: int, user: DeskUser) -> Response:
     return see_other(f"/desk/releases/{release.id}?done=saved")
 
 
+def _edited_document(
+    request: Request, release: Release, values: ReleaseForm
+) -> tuple[dict[str, Any], list[int]]:
+    """The document an edit (a save or a correction) of ``release`` stands for, and its form rows."""
+    zone = state_of(request).settings.zone
+    document, rows = release_form.document_of_form(values, zone)
+    # The form shows minutes: a time left as it was shown keeps its seconds.
+    for name, moment in (("published_at", release.published_at), ("embargo_until", release.embargo_until)):
+        if moment is not None and document[name] == input_time(moment, zone):
+            document[name] = iso(moment)
+    return document, rows
+
+
 async def _submit(request: Request, user: DeskUser, draft: drafts.Draft | None) -> Response:
     """Save draft, Publish now or Schedule: the buttons of a new release and of a draft."""
     store, now = store_of(request), now_of(request)
@@ -183,7 +192,7 @@ async def _submit(request: Request, user: DeskUser, draft: drafts.Draft | None) 
         return form
     values, upload_errors = await _values_with_uploads(request, user, form)
     action = text(form, "action")
-    document, rows = release_form.document_of_form(values)
+    document, rows = release_form.document_of_form(values, state_of(request).settings.zone)
     if action == "publish":
         document["published_at"] = iso(now)
     parsed = _checked(request, document, rows, upload_errors)
@@ -321,6 +330,79 @@ def file_size(length: int) -> str:
     return f"{length / 1_000_000:.1f} MB"
 
 
+# -- correction ("korekta") ------------------------------------------------------------------------
+#
+# A published release is corrected, not silently edited: the form is the edit form, prefilled, with a
+# note for readers above it. `Store.correct_release` keeps the note with its time and moves `updated`,
+# so the page shows the correction box and every feed shows the entry again, opening with the note.
+
+
+@router.get("/releases/{release_id:int}/correct")
+def correct_form(request: Request, release_id: int, user: Editor) -> Response:
+    release = _release(store_of(request), release_id)
+    if release is None:
+        return message(request, user, "rel_gone_title", "rel_gone_text", 404)
+    if not _correctable(request, release):
+        return message(request, user, "rel_correct_not_public_title", "rel_correct_not_public_text", 409)
+    document = release_form.release_document(release, now_of(request))
+    values = release_form.form_of_document(document, state_of(request).settings.zone)
+    return _edit_page(request, user, values, release=release, correcting=True)
+
+
+@router.post("/releases/{release_id:int}/correct", max_body_size=UPLOAD_BODY_MAX)
+async def correct(request: Request, release_id: int, user: Editor) -> Response:
+    try:
+        return await _correct(request, release_id, user)
+    finally:
+        await request.close()
+
+
+def _correctable(request: Request, release: Release) -> bool:
+    """Only what the public has seen is corrected; an embargoed or scheduled release is just edited."""
+    return release.retracted_at is None and release.is_visible(now_of(request))
+
+
+async def _correct(request: Request, release_id: int, user: DeskUser) -> Response:
+    """The changes of the form and the note, in one transaction with their audit row; the note's problem
+    is shown beside it with the form as typed, and nothing is stored."""
+    store, now = store_of(request), now_of(request)
+    release = _release(store, release_id)
+    if release is None:
+        return message(request, user, "rel_gone_title", "rel_gone_text", 404)
+    if not _correctable(request, release):
+        return message(request, user, "rel_correct_not_public_title", "rel_correct_not_public_text", 409)
+    form = await checked_form(request, user)
+    if isinstance(form, Response):
+        return form
+    note = raw(form, "note")
+    values, upload_errors = await _values_with_uploads(request, user, form)
+    document, rows = _edited_document(request, release, values)
+    parsed = _checked(request, document, rows, upload_errors)
+    errors = {} if isinstance(parsed, ReleaseInput) else parsed
+    try:
+        correction_note(note)
+    except InputError:
+        errors = {"note": words(lang_of(request))["rel_err_note"], **errors}
+    if errors:
+        return _edit_page(
+            request, user, values, errors, release=release, status=400, correcting=True, note=note
+        )
+    before = release_form.audited(release_form.release_document(release, now))
+    try:
+        with store.transaction():
+            corrected = store.correct_release(release.id, note, document, now)
+            after = release_form.audited(release_form.release_document(corrected, now))
+            changes = audit.changes_between(before, after)
+            changes["correction"] = (None, corrected.corrections[-1].note)
+            audit.record(store, actor(user), "release", release.id, "corrected", changes, now)
+    except InputError as error:  # checked above; the store checks again
+        errors = _problems(request, {release_form.field_id(error, rows): error})
+        return _edit_page(
+            request, user, values, errors, release=release, status=400, correcting=True, note=note
+        )
+    return see_other(f"/desk/releases/{release.id}?done=corrected")
+
+
 # -- retraction -------------------------------------------------------------------------------------
 
 
@@ -369,10 +451,17 @@ def _edit_page(
     release: Release | None = None,
     draft: drafts.Draft | None = None,
     status: int = 200,
+    correcting: bool = False,
+    note: str = "",
 ) -> Response:
+    """The edit form; with ``correcting``, the correction form of a published release (its ``note``
+    above the fields, sent to ``/correct``)."""
     store, now, settings = store_of(request), now_of(request), state_of(request).settings
     t = words(lang_of(request))
-    if release is not None:
+    if release is not None and correcting:
+        title, action = t["rel_correct_title"], f"/desk/releases/{release.id}/correct"
+        history = audit.entries(store, "release", release.id)
+    elif release is not None:
         title, action = t["rel_edit_title"], f"/desk/releases/{release.id}"
         history = audit.entries(store, "release", release.id)
     elif draft is not None:
@@ -395,6 +484,8 @@ def _edit_page(
         notice=t.get(f"rel_done_{done}", "") if done.isalpha() else "",
         upload_limit=file_size(settings.desk.upload_max_bytes), file_size=file_size,
         languages=[("pl", t["rel_lang_pl"]), ("en", t["rel_lang_en"])],
+        correcting=correcting, note=note,
+        correctable=release is not None and not correcting and _correctable(request, release),
     )  # fmt: skip
 
 

@@ -1,0 +1,81 @@
+"""A correction's fan-out survives SIGKILL like an alert's: restarted, the sender delivers every
+correction, each threaded under that reader's original, and repeats at most the messages in flight."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from newsroom_feed.cli import main
+from newsroom_feed.models import iso, utcnow
+from newsroom_feed.settings import Settings
+from newsroom_feed.store.database import Store
+
+from ..mail_helpers import add_release
+from ..smtp_server import SmtpServer
+
+READERS = 600
+CONNECTIONS = 4
+
+
+@pytest.mark.slow
+def test_a_sender_killed_mid_correction_and_restarted_repeats_at_most_the_messages_in_flight(
+    store: Store, settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        "NEWSROOM_DATABASE": str(settings.database),
+        "NEWSROOM_PUBLIC_DIR": str(settings.public_dir),
+        "NEWSROOM_BASE_URL": settings.base_url,
+        "NEWSROOM_SECRET_KEY": "test-secret-key-not-for-production",
+        "NEWSROOM_SMTP__PORT": str(smtp_server.port),
+        "NEWSROOM_SMTP__CONNECTIONS": str(CONNECTIONS),
+        "NEWSROOM_SMTP__RATE_PER_SECOND": "1000",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    now = utcnow()
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO subscribers (email, kind, frequency, status, token, created_at) "
+            "VALUES (?, 'journalist', 'immediate', 'active', ?, ?)",
+            [(f"r{n:04d}@example.pl", f"token-{n}", iso(now)) for n in range(READERS)],
+        )
+    release = add_release(store, now, "Złote Lajki 2026 wręczone", categories=["kultura"])
+    assert main(["build"]) == 0
+    assert main(["outbox", "send"]) == 0
+    originals = {r.recipients[0]: r.message["Message-ID"] for r in smtp_server.received}
+    assert len(originals) == READERS
+    assert main(["release", "correct", str(release.id), "--note", "Poprawiono nazwisko laureata."]) == 0
+    assert main(["build"]) == 0
+
+    command = [sys.executable, "-m", "newsroom_feed.cli", "outbox", "send"]
+    child_env = {**os.environ, **env}
+    first = subprocess.Popen(command, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while len(smtp_server.received) < READERS + 200 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.005)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert READERS < len(smtp_server.received) < 2 * READERS, "the kill must land in the middle of the run"
+    second = subprocess.run(command, env=child_env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+
+    corrections = smtp_server.received[READERS:]
+    per_reader = Counter(r.recipients[0] for r in corrections)
+    assert set(per_reader) == set(originals)
+    assert sum(per_reader.values()) - READERS <= CONNECTIONS
+    for received in corrections:
+        message = received.message
+        assert message["X-Newsroom-Kind"] == "correction"
+        assert message["In-Reply-To"] == originals[received.recipients[0]]
+    assert dict(store.conn.execute("SELECT kind, count(*) FROM outbox GROUP BY kind").fetchall()) == {
+        "alert": READERS,
+        "correction": READERS,
+    }
+    assert {status for (status,) in store.conn.execute("SELECT DISTINCT status FROM outbox")} == {"sent"}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from icalendar import Calendar
 
 from newsroom_feed import demo
 from newsroom_feed.mail import outbox
@@ -81,6 +82,25 @@ def test_the_demo_journalist_gets_an_alert_when_a_release_goes_out(
     assert {row.email for row in lifted} == {
         "anna.nowak@example.pl", "biuro.prasowe@example.pl", "john.smith@example.com",
     }, "the embargoed ranking is urgent: every demo subscriber gets its alert"  # fmt: skip
+
+
+def test_the_demo_newsroom_announces_two_coming_events_in_its_calendar_and_events_page(
+    store: Store, settings: Settings, now: datetime
+) -> None:
+    demo.seed(store, now)
+    build(store, settings, now)
+    calendar = Calendar.from_ical((settings.public_dir / "feeds" / "events.ics").read_bytes())
+    events = {str(event["SUMMARY"]): event for event in calendar.walk("VEVENT")}
+    assert set(events) == {
+        "Zapraszamy na Kongres Miast (demo) 2026 w Poznaniu",
+        "Miasta wobec upałów. Seminarium o adaptacji do zmian klimatu",
+    }
+    congress = events["Zapraszamy na Kongres Miast (demo) 2026 w Poznaniu"]
+    start, end = congress.decoded("DTSTART"), congress.decoded("DTEND")
+    assert (start.hour, start.minute, end.hour, (end.date() - start.date()).days) == (10, 0, 16, 1)
+    assert start > now and "Poznań" in str(congress["LOCATION"])
+    page = (settings.public_dir / "events" / "index.html").read_text(encoding="utf-8")
+    assert page.index("Seminarium o adaptacji") < page.index("Kongres Miast (demo) 2026 w Poznaniu")
 
 
 def test_demo_main_seeds_and_builds_in_var(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

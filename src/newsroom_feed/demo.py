@@ -18,10 +18,11 @@ import json
 import secrets
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from newsroom_feed.errors import InputError, NewsroomError, SettingsError, SubscriberNotFound
 from newsroom_feed.lock import InstanceLock
@@ -74,10 +75,30 @@ def seed(store: Store, now: datetime) -> list[Release]:
             if entry.get("embargo_hours_from_now") is not None:
                 lifts = base + timedelta(hours=entry["embargo_hours_from_now"])
                 document["embargo_until"] = lifts.isoformat()
+            if entry.get("event") is not None:
+                document["event"] = _event(entry["event"], base, store.zone)
             parsed = ReleaseInput.parse(document, store.zone)
             added.append(store.add_release(parsed, now, external_key=key))
         seed_subscribers(store, now, data)
     return added
+
+
+def _event(entry: dict[str, Any], now: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    """A demo event ``in_days`` days from ``now``, over ``days`` days, from ``start`` on the first to
+    ``end`` on the last (local wall times), so `/events/` and the calendars have something coming."""
+    first = now.astimezone(zone).date() + timedelta(days=entry["in_days"])
+    last = first + timedelta(days=entry["days"] - 1)
+
+    def at(day: date, clock: str) -> str:
+        hour, minute = (int(part) for part in clock.split(":"))
+        return datetime.combine(day, time(hour, minute), zone).isoformat()
+
+    return {
+        "start": at(first, entry["start"]),
+        "end": at(last, entry["end"]),
+        "location": entry.get("location"),
+        "online_url": entry.get("online_url"),
+    }
 
 
 def seed_subscribers(store: Store, now: datetime, data: dict[str, Any] | None = None) -> list[Subscriber]:

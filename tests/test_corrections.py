@@ -116,7 +116,12 @@ def html_text(markup: str) -> str:
 
 @pytest.mark.parametrize(
     ("note", "problem"),
-    [("   ", "is required"), ("x" * 2001, "at most 2000"), ("Poprawka\x1b[31m", "control characters")],
+    [
+        ("   ", "is required"),
+        ("x" * 2001, "at most 2000"),
+        ("Poprawka\x1b[31m", "control characters"),
+        ("Popr\udcffawka", "UTF-8"),  # how Python hands over a byte that is not UTF-8 in argv
+    ],
 )
 def test_a_bad_note_exits_2_naming_the_note_and_nothing_changes(
     cli: Cli, tmp_path: Path, note: str, problem: str
@@ -200,10 +205,19 @@ def test_the_api_records_a_correction_with_201_and_names_the_field_of_a_bad_one(
         ({"note": NOTE, "changes": {"colour": "red"}}, "changes.colour"),
         ({"note": NOTE, "changes": {"contact": {"email": "zly"}}}, "changes.contact.email"),
         ({"note": NOTE, "reason": "x"}, "reason"),
+        ({"note": NOTE, "changes": []}, "changes"),
+        ({"note": NOTE, "changes": ""}, "changes"),
+        ({"note": NOTE, "changes": {"corrections": []}}, "changes.corrections"),  # read-only
     ]:
         refused = api.post(f"/releases/{release.id}/corrections", json=body)
         assert refused.status_code == 422, body
         assert refused.json()["error"]["field"] == field, refused.text
+    lone = api.post(  # a JSON escape that is no character: SQLite cannot store it
+        f"/releases/{release.id}/corrections",
+        content=b'{"note": "Popr\\ud800awka"}',
+        headers={"content-type": "application/json"},
+    )
+    assert (lone.status_code, lone.json()["error"]["field"]) == (422, "note")
     schemas = api.get("/openapi.json").json()["components"]["schemas"]
     assert schemas["Correction"]["required"] == ["note"]
     missing = api.post("/releases/99/corrections", json={"note": NOTE})

@@ -530,14 +530,17 @@ def correction_note(value: str) -> str:
     """The note of a correction as it is kept: without the white space around it, Windows line ends
     made plain ones.
 
-    :raises InputError: (``note``) it is empty, longer than `CORRECTION_NOTE_MAX` or holds a control
-        character other than a line break or a tab.
+    :raises InputError: (``note``) it is empty, longer than `CORRECTION_NOTE_MAX`, not text (a byte
+        that is not UTF-8 on the command line, a lone ``\\ud800`` in JSON: SQLite cannot store it) or
+        holds a control character other than a line break or a tab.
     """
     text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise InputError("note", "is required: say what was corrected")
     if len(text) > CORRECTION_NOTE_MAX:
         raise InputError("note", f"must be at most {CORRECTION_NOTE_MAX} characters, got {len(text)}")
+    if any(unicodedata.category(char) == "Cs" for char in text):
+        raise InputError("note", "must be UTF-8 text (it holds a byte or an escape that is no character)")
     if any(unicodedata.category(char) == "Cc" and char not in "\n\t" for char in text):
         raise InputError("note", "must not contain control characters other than line breaks and tabs")
     return text
@@ -696,6 +699,9 @@ class OutboxItem:
     message_id: str | None = None
     #: The Message-ID this message answers (a correction or a notice about a release already received).
     in_reply_to: str | None = None
+    #: Whether the recipient is a verified journalist when the row is claimed: only then may a kind
+    #: composed before the lift (a correction, a notice) show a release still under embargo.
+    verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)

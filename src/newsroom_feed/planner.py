@@ -28,7 +28,7 @@ from newsroom_feed.people.subscriptions import list_subscribers
 from newsroom_feed.settings import Settings
 from newsroom_feed.site import formats, layout
 from newsroom_feed.site.outputs import Affected, Renderer
-from newsroom_feed.site.publisher import Publisher, PublishResult
+from newsroom_feed.site.publisher import Publisher
 from newsroom_feed.store import corrections, digests, early_access, mailings
 from newsroom_feed.store import subscribers as subscriber_rows
 from newsroom_feed.store.database import Store
@@ -114,8 +114,8 @@ def build(
         result = publisher.publish(*renderer.everything(publisher, on_progress))
     elif affected:
         result = publisher.publish(*renderer.some(affected, publisher))
-    else:
-        result = PublishResult()
+    else:  # the store is as it was, but the clock takes events that are over off the events page
+        result = publisher.publish(renderer.events_page())
     store.save_build_state(
         max(head, state.change_cursor),
         now,
@@ -324,28 +324,42 @@ def plan_notices(store: Store, settings: Settings, now: datetime) -> int:
     withdrawn) for a moved embargo, and for a withdrawal the releases retracted since
     ``outbox.alert_max_age_hours`` ago (the index on ``updated_at``), never a scan of the outbox.
     """
+    signing = message_id_key(settings.signing_key())
     messages: list[outbox.NewMessage] = []
     with store.transaction():
         for release_id, uid, lift in mailings.moved(store, iso(now)):
-            key = NOTICE.moved_key(uid, datetime.fromisoformat(lift))
+            # Keyed by when it is told too: an embargo moved back to a time told before is told again.
+            key = NOTICE.moved_key(uid, datetime.fromisoformat(lift), now)
             messages.extend(
                 outbox.NewMessage(sid, key, "notice", (release_id,), answers)
-                for sid, _, answers in mailings.received(store, [EARLY.key(uid)])
+                for sid, answers in _originals(store, signing, settings.domain, [EARLY.key(uid)]).items()
             )
             mailings.retell(store, release_id, lift)
         withdrawn = mailings.withdrawn_untold(store, iso(now - news_age(settings)))
         for release_id, uid in withdrawn:
-            # Oldest first, so each subscriber's notice answers the newest mail they had of it.
-            answered = {
-                sid: answers for sid, _, answers in mailings.received(store, [ALERT.key(uid), EARLY.key(uid)])
-            }
             key = NOTICE.withdrawn_key(uid)
+            originals = _originals(store, signing, settings.domain, [ALERT.key(uid), EARLY.key(uid)])
             messages.extend(
                 outbox.NewMessage(sid, key, "notice", (release_id,), answers)
-                for sid, answers in answered.items()
+                for sid, answers in originals.items()
             )
         mailings.withdrawal_told(store, [release_id for release_id, _ in withdrawn], iso(now))
         return outbox.enqueue(store, messages, now) if messages else 0
+
+
+def _originals(store: Store, signing: bytes, domain: str, keys: list[str]) -> dict[int, str]:
+    """The Message-ID each subscriber who holds a release (one of these rows sent or on the wire)
+    received first: the original, which every follow-up about it answers, so they form one thread.
+
+    A row on the wire has no Message-ID stored yet: the one its composer stamps is computed.
+    """
+    originals: dict[int, str] = {}
+    for row_id, subscriber_id, key, message_id in mailings.received(store, keys):
+        if subscriber_id not in originals:  # rows come oldest first for each subscriber
+            originals[subscriber_id] = message_id or row_message_id(
+                signing, row_id, key, subscriber_id, domain
+            )
+    return originals
 
 
 # == corrections: to those who received the release, threaded under their copy (issue 13) ===========
@@ -367,30 +381,18 @@ def plan_corrections(store: Store, settings: Settings, now: datetime) -> int:
         if not pending:
             return 0
         messages = [
-            message
+            outbox.NewMessage(
+                subscriber_id, CORRECTION.key(uid, correction_id), "correction", (release_id,), answers
+            )
             for correction_id, release_id, uid, retracted in pending
             if not retracted
-            for message in _corrections(store, signing, settings.domain, correction_id, release_id, uid)
+            for subscriber_id, answers in _originals(
+                store, signing, settings.domain, [ALERT.key(uid), EARLY.key(uid)]
+            ).items()
         ]
         planned = outbox.enqueue(store, messages, now) if messages else 0
         corrections.mark_planned(store, [correction_id for correction_id, *_ in pending], iso(now))
     return planned
-
-
-def _corrections(
-    store: Store, signing: bytes, domain: str, correction_id: int, release_id: int, uid: str
-) -> Iterator[outbox.NewMessage]:
-    key = CORRECTION.key(uid, correction_id)
-    answered: set[int] = set()
-    for row_id, subscriber_id, row_key, message_id in corrections.received(
-        store, (ALERT.key(uid), EARLY.key(uid))
-    ):
-        if subscriber_id in answered:
-            continue  # threaded under the first mail they had of it: the original
-        answered.add(subscriber_id)
-        # A row on the wire has no Message-ID stored yet: the one its composer stamps is computed.
-        answers = message_id or row_message_id(signing, row_id, row_key, subscriber_id, domain)
-        yield outbox.NewMessage(subscriber_id, key, "correction", (release_id,), answers)
 
 
 _ALERT_MAX_AGE = timedelta(hours=48)
@@ -505,7 +507,7 @@ def _coming_events(store: Store, end: datetime, listed: set[int]) -> list[Releas
     zone = store.zone
     coming = [
         (starts_at(release.event, zone), release.id, release)
-        for release in store.event_releases(end)
+        for release in store.upcoming_event_releases(end)
         if release.event is not None
         and release.is_visible(end)
         and release.id not in listed

@@ -210,6 +210,53 @@ async def test_a_moved_embargo_is_told_once_in_the_thread_of_the_early_copy_with
     ]
 
 
+async def test_an_embargo_moved_back_and_forth_is_told_at_every_move_ending_with_the_lift_in_force(
+    newsroom: Newsroom, store: Store
+) -> None:
+    secret, copies = await early_copies(newsroom)
+    later = LIFT + timedelta(days=1)
+    told: list[str] = []
+    for hours, lift in ((2, later), (3, LIFT), (4, later)):
+        at = newsroom.now + timedelta(hours=hours)
+        store.update_release(secret.id, {"embargo_until": iso(lift)}, at)
+        newsroom.build(at)
+        [notice] = (await newsroom.send(at))["john@wire.example.com"]
+        assert notice["In-Reply-To"] == copies["john@wire.example.com"][0]["Message-ID"]
+        told.append(notice["X-Newsroom-Embargo-Until"])
+    assert told == ["2026-12-11T09:00:00Z", "2026-12-10T09:00:00Z", "2026-12-11T09:00:00Z"]
+
+
+async def test_a_move_while_the_early_copy_is_on_the_wire_is_told_under_the_id_that_copy_carries(
+    newsroom: Newsroom, store: Store
+) -> None:
+    """A sender died holding the copy (``sending``, no Message-ID stored yet): it may have been accepted
+    with the old time, so its reader is told of the move, under the Message-ID the copy goes out with."""
+    secret = save_secret(newsroom, categories=["transport"])
+    newsroom.build(newsroom.now)
+    claimed = outbox.claim(store, "a-sender-that-died", newsroom.now, lease_seconds=60, limit=2)
+    assert [item.key for item in claimed.items] == [EARLY.key(secret.uid)] * 2
+    at = newsroom.now + timedelta(hours=2)
+    store.update_release(secret.id, {"embargo_until": iso(LIFT + timedelta(days=1))}, at)
+    newsroom.build(at)
+    got = await newsroom.send(at)  # the dead sender's lease has expired: its copies go first
+    assert sorted(got) == ["john@wire.example.com", "tomek@radio.example.pl"]
+    for copy, notice in got.values():
+        assert (copy["X-Newsroom-Kind"], notice["X-Newsroom-Kind"]) == ("early", "notice")
+        assert notice["In-Reply-To"] == copy["Message-ID"]
+
+
+def test_a_withdrawal_is_told_to_the_reader_whose_early_copy_is_on_the_wire_not_to_one_still_queued(
+    newsroom: Newsroom, store: Store
+) -> None:
+    secret = save_secret(newsroom, categories=["transport"])
+    newsroom.build(newsroom.now)
+    [in_flight] = outbox.claim(store, "a-sender-that-died", newsroom.now, lease_seconds=60).items
+    store.retract_release(secret.id, newsroom.now + timedelta(hours=2))
+    newsroom.build(newsroom.now + timedelta(hours=2))
+    holder = {row.id: row.email for row in outbox.list_rows(store)}[in_flight.id]
+    assert [row.email for row in outbox.list_rows(store) if row.kind == "notice"] == [holder]
+
+
 async def test_a_retraction_before_the_lift_tells_the_early_recipients_it_is_withdrawn(
     newsroom: Newsroom, store: Store
 ) -> None:
@@ -252,6 +299,25 @@ async def test_a_retraction_after_the_alerts_tells_their_recipients_once_in_thei
     assert await newsroom.send(later + timedelta(hours=1)) == {}
 
 
+async def test_a_release_corrected_then_retracted_before_the_build_is_told_withdrawn_only(
+    newsroom: Newsroom, store: Store, now: datetime
+) -> None:
+    public = store.add_release(
+        ReleaseInput.parse({"title": "Remont mostu", "body": BODY, "categories": ["transport"]}), now
+    )
+    newsroom.build(now)
+    alerts = await newsroom.send(now)
+    later = now + timedelta(hours=1)
+    store.correct_release(public.id, "Poprawiono datę remontu.", {}, later)
+    store.retract_release(public.id, later)
+    newsroom.build(later)
+    got = await newsroom.send(later)
+    assert sorted(got) == sorted(alerts)
+    for email, [notice] in got.items():
+        assert notice["X-Newsroom-Kind"] == "notice"
+        assert notice["In-Reply-To"] == alerts[email][0]["Message-ID"]
+
+
 async def test_a_journalist_revoked_before_sending_never_gets_the_queued_copy(
     newsroom: Newsroom, store: Store
 ) -> None:
@@ -263,6 +329,40 @@ async def test_a_journalist_revoked_before_sending_never_gets_the_queued_copy(
     [row] = [row for row in outbox.list_rows(store) if row.email == "ania@gazeta.example.pl"]
     assert (row.kind, row.status, row.last_error) == ("early", "withdrawn", "withdrawn: journalist revoked")
     assert [read.email for read in early_access.reads_of(store, secret.id)] == ["john@wire.example.com"]
+
+
+async def test_a_journalist_revoked_while_the_copy_waits_gets_the_public_alert_at_the_lift(
+    newsroom: Newsroom, store: Store
+) -> None:
+    """The queued copy will never go (`EarlyKind.may_receive`), so it does not stand in for the alert."""
+    secret = save_secret(newsroom)
+    newsroom.build(newsroom.now)
+    journalists.revoke(store, "john@wire.example.com", newsroom.now, OPERATOR)
+    after = LIFT + timedelta(seconds=1)
+    newsroom.build(after)
+    got = await newsroom.send(after)
+    [alert] = got["john@wire.example.com"]
+    assert (alert["X-Newsroom-Kind"], alert["Subject"]) == ("alert", secret.title)
+
+
+async def test_a_journalist_revoked_after_the_copy_gets_its_correction_only_after_the_lift(
+    newsroom: Newsroom, store: Store
+) -> None:
+    """The corrected text is embargoed material: before the lift it goes to verified journalists only."""
+    secret, copies = await early_copies(newsroom)
+    assert sorted(copies) == ["ania@gazeta.example.pl", "john@wire.example.com"]
+    journalists.revoke(store, "john@wire.example.com", newsroom.now, OPERATOR)
+    at = newsroom.now + timedelta(hours=2)
+    store.correct_release(secret.id, "Poprawiono nazwę gatunku.", {"body": "Nowa treść."}, at)
+    newsroom.build(at)
+    got = await newsroom.send(at)
+    assert sorted(got) == ["ania@gazeta.example.pl"]
+    assert got["ania@gazeta.example.pl"][0]["X-Newsroom-Kind"] == "correction"
+    after = LIFT + timedelta(seconds=1)
+    newsroom.build(after)
+    [correction] = (await newsroom.send(after))["john@wire.example.com"]
+    assert correction["X-Newsroom-Kind"] == "correction"
+    assert correction["In-Reply-To"] == copies["john@wire.example.com"][0]["Message-ID"]
 
 
 async def test_new_terms_stop_early_mail_and_early_feed_entries_until_accepted(
@@ -326,7 +426,7 @@ async def test_a_decision_refused_by_its_rules_queues_no_mail(
 
 def test_the_keys_of_notices_and_decisions_read_back_what_made_them(now: datetime) -> None:
     uid = "tag:prasa.example.pl,2026:release/7"
-    assert NOTICE.read_key(NOTICE.moved_key(uid, LIFT)) == Notice(uid, "moved", LIFT)
+    assert NOTICE.read_key(NOTICE.moved_key(uid, LIFT, now)) == Notice(uid, "moved", LIFT)
     assert NOTICE.read_key(NOTICE.withdrawn_key(uid)) == Notice(uid, "withdrawn")
     assert NOTICE.read_key(f"notice:{uid}:moved:soon") == Notice(uid, "moved", None)  # still goes out
     assert EARLY.read_key(EARLY.key(uid)) == uid

@@ -185,6 +185,31 @@ def test_a_timed_event_keeps_warsaw_wall_time_with_its_vtimezone(
     assert spring.astimezone(UTC) == datetime(2026, 3, 29, 8, tzinfo=UTC)
 
 
+def test_the_vtimezone_changes_the_clock_when_warsaw_does(
+    newsroom: dict[str, Release], settings: Settings
+) -> None:
+    """RFC 5545 3.6.5: an observance's DTSTART and RDATEs are local times read with TZOFFSETFROM, the
+    wall time before the change: 02:00 in spring, 03:00 in autumn. A client reading 03:00 in spring
+    moves the change an hour late."""
+    calendar = Calendar.from_ical((settings.public_dir / "feeds" / "events.ics").read_bytes())
+    (zone,) = calendar.walk("VTIMEZONE")
+    changes = []
+    for observance in zone.walk("STANDARD") + zone.walk("DAYLIGHT"):
+        before, after = observance["TZOFFSETFROM"].td, observance["TZOFFSETTO"].td
+        onsets = [observance.decoded("DTSTART")]
+        if "RDATE" in observance:
+            onsets += [period.dt for period in observance["RDATE"].dts]
+        for onset in onsets:
+            instant = (onset - before).replace(tzinfo=UTC)
+            assert instant.astimezone(WARSAW).utcoffset() == after, onset
+            if before != after:
+                assert (instant - timedelta(seconds=1)).astimezone(WARSAW).utcoffset() == before, onset
+                changes.append(instant)
+    spring = [datetime(year, 3, day, 1, tzinfo=UTC) for year, day in [(2025, 30), (2026, 29), (2027, 28)]]
+    autumn = [datetime(year, 10, day, 1, tzinfo=UTC) for year, day in [(2025, 26), (2026, 25), (2027, 31)]]
+    assert sorted(changes) == sorted(spring + autumn)
+
+
 def test_an_all_day_event_is_given_in_days_with_the_end_exclusive(
     newsroom: dict[str, Release], settings: Settings
 ) -> None:
@@ -365,6 +390,40 @@ def test_the_events_page_lists_upcoming_events_soonest_first(
     assert titles == [newsroom["seminar"].title, TITLE]
     index = html.parse(str(settings.public_dir / "index.html")).getroot()
     assert index.find(".//footer//a[@href='https://prasa.example.pl/events/']") is not None
+
+
+def test_an_event_that_is_over_leaves_the_events_page_though_nothing_else_changed(
+    newsroom: dict[str, Release], store: Store, settings: Settings
+) -> None:
+    """The seminar runs on 26 and 27 November: the first build of the 28th takes it off the page, with
+    nothing new in the store and nothing else rewritten."""
+    report = planner.build(store, settings, datetime(2026, 11, 28, 0, 0, 1, tzinfo=WARSAW))
+    assert report.written == ("events/index.html",) and not report.full
+    page = html.parse(str(settings.public_dir / "events" / "index.html")).getroot()
+    assert [a.text_content() for a in page.findall(".//ol[@class='releases events']//h2/a")] == [TITLE]
+    assert planner.build(store, settings, datetime(2026, 11, 28, 0, 1, tzinfo=WARSAW)).written == ()
+
+
+def test_the_events_page_keeps_a_long_event_still_running_and_drops_one_just_over(
+    store: Store, settings: Settings
+) -> None:
+    """The page reads only the events near ``now`` from the store: one that began weeks ago and runs
+    on is still near enough, one that ended a minute ago is not on the page."""
+    fair = add(
+        store,
+        title="Wystawa „Miasta przyszłości” (cały miesiąc)",
+        published_at="2026-10-20T10:00:00+02:00",
+        event={"all_day": True, "start": "2026-11-01", "end": "2026-11-30"},
+    )
+    add(
+        store,
+        title="Briefing poranny",
+        published_at="2026-11-20T10:00:00+01:00",
+        event={"start": "2026-11-26T09:00:00+01:00", "end": "2026-11-26T10:29:00+01:00"},
+    )
+    planner.build(store, settings, NOW)
+    page = html.parse(str(settings.public_dir / "events" / "index.html")).getroot()
+    assert [a.text_content() for a in page.findall(".//ol[@class='releases events']//h2/a")] == [fair.title]
 
 
 def test_the_events_page_says_so_when_nothing_is_coming(store: Store, settings: Settings) -> None:

@@ -279,15 +279,20 @@ def merge_document(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, A
     return merged
 
 
-def completed_changes(current: Release, changes: dict[str, Any], now: datetime) -> dict[str, Any]:
+def completed_changes(
+    current: Callable[[], Release], changes: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     """The changes of `release update` (and `release correct`) with a given contact or event completed
-    from ``current``'s own: `--event-location X` moves the place of the event the release has, and
-    keeps its times. A release without an event gains one only with a start (else the update fails
-    naming ``event.start``).
+    from the release's own: `--contact-phone` alone changes the phone, not the whole contact;
+    `--event-location X` moves the place of the event the release has, and keeps its times. A release
+    without an event gains one only with a start (else the update fails naming ``event.start``).
+    ``current`` reads the release only when there is something to complete.
+
+    :raises ReleaseNotFound: from ``current``.
     """
     if not any(isinstance(changes.get(name), dict) for name in _NESTED):
         return changes
-    document = current.to_document(now)
+    document = current().to_document(now)
     completed = merge_document({name: document.get(name) for name in _NESTED}, changes)
     return {**changes, **{name: completed[name] for name in _NESTED if name in changes}}
 

@@ -91,24 +91,12 @@ def release_update(
     if not changes:
         raise click.UsageError("nothing to change: give an option or a JSON document")
     store = context.store
-    changes = _contact_merged(store, ref, changes)
+    changes = completed_changes(lambda: store.get_release(ref), changes, utcnow())
     now = utcnow()
     stored = store.update_release(ref, changes, now)
     if as_json:
         emit_json(stored.to_document(now))
     _say("Updated", stored, context)
-
-
-def _contact_merged(store: Store, ref: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """``changes`` whose contact and event keep the stored fields they do not name: `--contact-phone`
-    alone changes the phone, not the whole contact; `--event-location` the place, not the times
-    (`completed_changes`).
-
-    :raises ReleaseNotFound: no release ``ref`` (only asked when a contact or an event is given).
-    """
-    if not any(isinstance(changes.get(name), dict) for name in ("contact", "event")):
-        return changes
-    return completed_changes(store.get_release(ref), changes, utcnow())
 
 
 @release.command(
@@ -133,7 +121,7 @@ def release_correct(
 ) -> None:
     changes = given_document(document, options, enough="")
     store = context.store
-    changes = _contact_merged(store, ref, changes)
+    changes = completed_changes(lambda: store.get_release(ref), changes, utcnow())
     now = utcnow()
     stored = store.correct_release(ref, note, changes, now)
     if as_json:

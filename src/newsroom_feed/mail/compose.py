@@ -292,8 +292,11 @@ class Composer:
                     if release_id in releases
                     and (kind.about_retracted or releases[release_id].retracted_at is None)
                 ]
-                # An early copy or a notice is about a release still under embargo: it goes before the lift.
-                chosen = kept if kind.before_lift else [r for r in kept if r.is_visible(now)]
+                # Before its lift a release goes only to verified journalists, by a kind made for that
+                # (an early copy, a notice, a correction); anyone else's row waits for the lift. A
+                # retracted release kept for its withdrawal notice counts as shown once its lift passed.
+                early = kind.before_lift and item.verified
+                chosen = [r for r in kept if early or r.visible_at <= now]
                 if kept and not chosen:
                     raise NotYetVisible(min(release.visible_at for release in kept))
                 results.append(self._compose(item, subscriber, chosen, now, date))

@@ -46,8 +46,9 @@ class MessageKind:
     needs_releases: ClassVar[bool] = True
     #: Signed links its body carries besides unsubscribe and preferences (``confirm_url`` and so on).
     links: ClassVar[tuple[Purpose, ...]] = ()
-    #: True for a mail composed while its release is still under embargo (an early copy, a notice about
-    #: one); any other kind waits for the lift (`NotYetVisible`).
+    #: True for a mail that may show a release still under embargo (an early copy, a notice or a
+    #: correction about one), to a verified journalist only; anyone else's row, and any other kind,
+    #: waits for the lift (`NotYetVisible`).
     before_lift: ClassVar[bool] = False
     #: True for a mail about a retracted release (its withdrawal); any other kind has nothing to say.
     about_retracted: ClassVar[bool] = False
@@ -165,11 +166,11 @@ class DigestKind(MessageKind):
     def context(self, key: str, releases: list[ReleaseView], now: datetime) -> dict[str, Any]:
         period = self.read_key(key)
         end = period.end or now
-        new, corrected = _split_corrected(releases, end - DIGEST_PERIODS[period.frequency], end)
+        start = end - DIGEST_PERIODS[period.frequency]
+        new, corrected = _split_corrected(releases, start, end)
         events = [r for r in releases if r.event is not None and end < r.event.starts <= end + EVENTS_AHEAD]
         events.sort(key=lambda release: release.event.starts if release.event is not None else end)
         # A release seen before the period is here for its event alone (as `_split_corrected` reads it).
-        start = end - DIGEST_PERIODS[period.frequency]
         coming = {id(release) for release in events if release.visible_at <= start}
         new = [release for release in new if id(release) not in coming]
         return {"releases": new, "corrected": corrected, "period_end": end, "events": events}
@@ -250,8 +251,10 @@ class NoticeKind(MessageKind):
     before_lift = True
     about_retracted = True
 
-    def moved_key(self, release_uid: str, until: datetime) -> str:
-        return f"notice:{release_uid}:moved:{iso(until)}"
+    def moved_key(self, release_uid: str, until: datetime, told_at: datetime) -> str:
+        """One per move: ``told_at`` (the planning time) sets apart an embargo moved back to a lift
+        told before, which the readers must hear of again."""
+        return f"notice:{release_uid}:moved:{iso(until)}@{iso(told_at)}"
 
     def withdrawn_key(self, release_uid: str) -> str:
         return f"notice:{release_uid}:withdrawn"
@@ -261,7 +264,8 @@ class NoticeKind(MessageKind):
         rest = key.removeprefix("notice:")
         if rest.endswith(":withdrawn"):
             return Notice(rest.removesuffix(":withdrawn"), "withdrawn")
-        uid, _, when = rest.rpartition(":moved:")
+        uid, _, moved = rest.rpartition(":moved:")
+        when = moved.partition("@")[0]
         try:
             until = datetime.fromisoformat(when)
         except ValueError:
@@ -322,7 +326,7 @@ class CorrectionKind(MessageKind):
     corrected, shown as an alert shows it. Its key names the correction, so each goes once."""
 
     name = "correction"
-    # Only those who already hold the release get it, early-access copies included: no need to wait.
+    # A verified journalist who holds an early copy gets it before the lift; anyone else at the lift.
     before_lift = True
 
     def key(self, release_uid: str, correction_id: int) -> str:

@@ -146,8 +146,10 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
             if not due:
                 break
             taken, skips = [], []
-            for row_id, key, kind, subscriber_id, release_ids, attempts, message_id, answers, *state in due:
-                reason = _skip_reason(kind, subscriber_id, *state)
+            for row in due:
+                row_id, key, kind, subscriber_id, release_ids, attempts, message_id, answers = row[:8]
+                status, verification = row[8:]
+                reason = _skip_reason(kind, subscriber_id, status, verification)
                 if reason is not None:
                     skips.append((WITHDRAWN + reason, row_id))
                     continue
@@ -163,6 +165,7 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
                         attempts=attempts,
                         message_id=message_id,
                         in_reply_to=answers,
+                        verified=verification == "verified",
                     )
                 )
             rows.close_withdrawn(store, skips)

@@ -16,11 +16,11 @@ Deterministic: nothing reads a clock but the caller's ``now`` (which events are 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Timezone
+from icalendar import Calendar, Timezone, TimezoneDaylight, TimezoneStandard
 from icalendar import Event as CalendarEvent
 
 from newsroom_feed import event_dates
@@ -98,12 +98,17 @@ def render_calendar(
 ) -> bytes:
     """The calendar of a scope: ``releases`` as `calendar_releases` chose them, in the order given;
     ``events``, if given, shares the serialised events with the build's other calendars."""
-    name = settings.feed.title if category is None else f"{settings.feed.title}: {category.name}"
-    calendar = _calendar(settings, f"{name} (wydarzenia)")
+    calendar = _calendar(settings, calendar_name(settings, category))
     calendar.add("url", layout.public_url(settings, layout.EVENTS_PATH))
     calendar.add("refresh-interval", _REFRESH, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", "PT1H")
     return _finish(settings, calendar, releases, events or CalendarEvents(settings))
+
+
+def calendar_name(settings: Settings, category: Category | None) -> str:
+    """The name a calendar client shows for a scope's calendar, and its page link's title."""
+    name = settings.feed.title if category is None else f"{settings.feed.title}: {category.name}"
+    return f"{name} (wydarzenia)"
 
 
 def render_release_calendar(
@@ -146,11 +151,66 @@ def _finish(
 
 @functools.cache
 def _timezone(name: str, first_year: int, last_year: int) -> Timezone:
-    """The ``VTIMEZONE`` of the zone over the years the events span (its rules written out by the
-    library from zoneinfo): a year before and after, so no client has to guess at either end."""
-    return Timezone.from_tzinfo(
-        ZoneInfo(name), tzid=name, first_date=date(first_year - 1, 1, 1), last_date=date(last_year + 2, 1, 1)
-    )
+    """The ``VTIMEZONE`` of the zone over the years the events span, a year before and after so no
+    client has to guess at either end.
+
+    Written here from zoneinfo's transitions rather than by ``Timezone.from_tzinfo``: that steps
+    through wall-clock time, so it gives the spring change's onset as 03:00, the first local time
+    after it, where RFC 5545 (3.6.5) wants the local time before it, read with ``TZOFFSETFROM``
+    (02:00 in Warsaw); a client reading the library's zone moves the change an hour late.
+    """
+    zone = ZoneInfo(name)
+    opening = datetime(first_year - 1, 1, 1, tzinfo=zone).astimezone(UTC)
+    offset = _offset(zone, opening)
+    # The offset in force when the window opens, as an observance that changes nothing.
+    onsets: dict[tuple[timedelta, timedelta, str, bool], list[datetime]] = {
+        _observance(zone, opening, offset): [(opening + offset).replace(tzinfo=None)]
+    }
+    for moment in _transitions(zone, opening, datetime(last_year + 2, 1, 1, tzinfo=zone)):
+        key = _observance(zone, moment, offset)
+        onsets.setdefault(key, []).append((moment + offset).replace(tzinfo=None))
+        offset = key[1]
+    timezone = Timezone()
+    timezone.add("tzid", name)
+    for (offset_from, offset_to, tzname, daylight), starts in onsets.items():
+        observance = TimezoneDaylight() if daylight else TimezoneStandard()
+        observance.add("dtstart", starts[0])
+        if starts[1:]:
+            observance.add("rdate", starts[1:])
+        observance.add("tzname", tzname)
+        observance.add("tzoffsetfrom", offset_from)
+        observance.add("tzoffsetto", offset_to)
+        timezone.add_component(observance)
+    return timezone
+
+
+def _offset(zone: ZoneInfo, moment: datetime) -> timedelta:
+    return moment.astimezone(zone).utcoffset() or timedelta()
+
+
+def _observance(
+    zone: ZoneInfo, moment: datetime, offset_from: timedelta
+) -> tuple[timedelta, timedelta, str, bool]:
+    local = moment.astimezone(zone)
+    return offset_from, _offset(zone, moment), local.tzname() or "", bool(local.dst())
+
+
+def _transitions(zone: ZoneInfo, first: datetime, last: datetime) -> Iterator[datetime]:
+    """The instants at which the zone's offset changes, to the minute: a day's step finds the day,
+    halving finds the minute (no zone changes twice in one day)."""
+    moment = first
+    while moment < last:
+        before = _offset(zone, moment)
+        if before != _offset(zone, moment + timedelta(days=1)):
+            low, high = 0, 24 * 60  # minutes after `moment`: still `before` at low, changed at high
+            while high - low > 1:
+                middle = (low + high) // 2
+                if _offset(zone, moment + timedelta(minutes=middle)) == before:
+                    low = middle
+                else:
+                    high = middle
+            yield moment + timedelta(minutes=high)
+        moment += timedelta(days=1)
 
 
 def _event(settings: Settings, release: Release, event: Event) -> CalendarEvent:

@@ -160,13 +160,6 @@ def summary(release: Release) -> str:
 # keeps its bytes exactly (the golden feeds pin that).
 
 
-def correction_lead(release: Release, zone: ZoneInfo) -> str | None:
-    """``Korekta (3 grudnia 2026, 10:12): <note>``, the newest correction in the newsroom's time; None
-    for a release never corrected."""
-    newest = _newest_correction(release, zone)
-    return None if newest is None else f"{newest[0]}: {newest[1]}"
-
-
 def _newest_correction(release: Release, zone: ZoneInfo) -> tuple[str, str] | None:
     """(``Korekta (3 grudnia 2026, 10:12)``, the note) of the newest correction, if any."""
     if not release.corrections:
@@ -177,9 +170,10 @@ def _newest_correction(release: Release, zone: ZoneInfo) -> tuple[str, str] | No
 
 
 def corrected_summary(release: Release, zone: ZoneInfo) -> str:
-    """The entry's plain-text summary, opened by the newest correction note if there is one."""
-    lead = correction_lead(release, zone)
-    return summary(release) if lead is None else f"{lead}\n\n{summary(release)}"
+    """The entry's plain-text summary, opened by the newest correction note if there is one
+    (``Korekta (3 grudnia 2026, 10:12): <note>``)."""
+    newest = _newest_correction(release, zone)
+    return summary(release) if newest is None else f"{newest[0]}: {newest[1]}\n\n{summary(release)}"
 
 
 def corrected_html(release: Release, zone: ZoneInfo) -> str | None:

@@ -77,6 +77,7 @@ class PublishableStore(Protocol):
     def visible_newer(self, now: datetime, category: str, release_id: int) -> int | None: ...
     def withdrawn_releases(self, release_ids: Iterable[int] | None = None) -> list[Release]: ...
     def event_releases(self, now: datetime) -> list[Release]: ...
+    def upcoming_event_releases(self, now: datetime) -> list[Release]: ...
 
 
 #: Above this many added releases, finding the place of each costs more than making every page again.
@@ -151,7 +152,7 @@ class Renderer:
     @functools.cached_property
     def calendar(self) -> list[Release]:
         """The event releases the calendars show, by the event's start (`calendar.calendar_releases`):
-        one short read per build, so every calendar and the events page agree with the clock of it."""
+        read once by a build that rewrites the calendars, so they all agree with the clock of it."""
         return calendar_releases(self.view.event_releases(self.now), self.now, self.settings.zone)
 
     def _calendars(self, categories: Iterable[Category], newsroom: bool = True) -> dict[str, bytes]:
@@ -223,11 +224,16 @@ class Renderer:
         )
         outputs[INDEX_PATH] = self.pages.index(newest, self.counts)
         outputs[STYLESHEET_PATH] = self.pages.stylesheet()
-        # The page of upcoming events changes with the clock as well as the store: made every time.
-        outputs[layout.EVENTS_PATH] = self.pages.events(
-            upcoming_events(self.calendar, self.now, self.settings.zone)
-        )
+        outputs.update(self.events_page())
         return outputs
+
+    def events_page(self) -> dict[str, bytes]:
+        """The page of upcoming events. It changes with the clock as well as the store (an event that
+        is over leaves it), so every build makes it, even one with nothing changed in the store; it
+        reads only the events near or after ``now``, not every calendar's."""
+        upcoming = self.view.upcoming_event_releases(self.now)
+        events = upcoming_events(upcoming, self.now, self.settings.zone)
+        return {layout.EVENTS_PATH: self.pages.events(events)}
 
     def _category(
         self,

@@ -35,6 +35,7 @@ from newsroom_feed.labels import attachment_label
 from newsroom_feed.models import Attachment, Category, Release, iso
 from newsroom_feed.settings import Settings
 from newsroom_feed.site import layout
+from newsroom_feed.site.calendar import calendar_name
 from newsroom_feed.site.feeds import FeedScope, entry_updated, release_url, summary
 from newsroom_feed.site.formats import FORMATS
 from newsroom_feed.site.layout import INDEX_PATH, STYLESHEET_PATH, category_path, public_url, release_path
@@ -158,6 +159,7 @@ class Pages:
         self._release = environment.get_template("release.html")
         self._category = environment.get_template("category.html")
         self._events = environment.get_template("events.html")
+        self._gone = environment.get_template("gone.html")
         self._site = {
             "title": settings.feed.title,
             "description": settings.feed.description,
@@ -195,10 +197,8 @@ class Pages:
     def _calendar(self, category: Category | None) -> _CalendarLink:
         """The scope's calendar of events (`site.calendar`), for autodiscovery beside its feeds."""
         slug = None if category is None else category.slug
-        title = self.settings.feed.title
-        if category is not None:
-            title = f"{title}: {category.name}"
-        return _CalendarLink(public_url(self.settings, layout.calendar_path(slug)), f"{title} (wydarzenia)")
+        url = public_url(self.settings, layout.calendar_path(slug))
+        return _CalendarLink(url, calendar_name(self.settings, category))
 
     def event_box(self, release: Release) -> EventBox | None:
         event = release.event
@@ -292,8 +292,7 @@ class Pages:
         """The short notice answered with 410 at the URL of a release withdrawn after it was public: its
         number and the date of withdrawal, nothing of its text (`layout.gone_path`). Its canonical page
         is the front page, where the newsroom's current releases are."""
-        template = _environment(self.directory).get_template("gone.html")  # Jinja2 keeps it compiled
-        return self._render(template, INDEX_PATH, None, release=release)
+        return self._render(self._gone, INDEX_PATH, None, release=release)
 
     def stylesheet(self) -> bytes:
         return (self.directory / STYLESHEET_PATH).read_bytes()

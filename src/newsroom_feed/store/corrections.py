@@ -1,4 +1,4 @@
-"""Named queries on corrections and the mail that follows them: who received a release, what to plan.
+"""Named queries on corrections and the mail that follows them: what to plan, what a digest shows.
 
 Every function joins the caller's transaction; the planner decides what commits together. Times are
 passed in as stored text (`models.iso`).
@@ -24,26 +24,6 @@ def unplanned(store: Store) -> list[tuple[int, int, str, bool]]:
     ]
 
 
-def received(store: Store, keys: Sequence[str]) -> list[tuple[int, int, str, str | None]]:
-    """(outbox row id, subscriber id, key, Message-ID or None) of the rows with one of ``keys`` that
-    were sent or are on the wire now, to subscribers still active; by subscriber, then oldest row first.
-
-    A row in flight counts as received: its message may be accepted a moment from now. Its Message-ID is
-    written only once the attempt is recorded, hence None. Goes by the ``outbox_key`` index.
-    """
-    marks = ",".join("?" * len(keys))
-    return [
-        (int(row_id), int(subscriber_id), str(key), message_id)
-        for row_id, subscriber_id, key, message_id in store.conn.execute(
-            "SELECT o.id, o.subscriber_id, o.key, o.message_id FROM outbox o "
-            "JOIN subscribers s ON s.id = o.subscriber_id "
-            f"WHERE o.key IN ({marks}) AND o.status IN ('sent', 'sending') AND s.status = 'active' "
-            "ORDER BY o.subscriber_id, o.id",
-            list(keys),
-        )
-    ]
-
-
 def mark_planned(store: Store, ids: Sequence[int], when: str) -> int:
     """Stamp these corrections planned at ``when`` (those not stamped yet); returns how many."""
     changed = 0
@@ -57,11 +37,12 @@ def mark_planned(store: Store, ids: Sequence[int], when: str) -> int:
 
 def corrected_between(store: Store, start: str, end: str) -> list[int]:
     """Ids of the releases seen before ``start`` (noticed by then, so in an earlier digest's reach) that
-    were corrected in (start, end] and are not retracted; the most recently corrected first."""
+    were corrected in (start, end] and are not retracted; the most recently corrected first. Walks the
+    corrections (CROSS JOIN: left free, SQLite walks every release instead)."""
     return [
         int(release_id)
         for (release_id,) in store.conn.execute(
-            "SELECT r.id FROM corrections c JOIN releases r ON r.id = c.release_id "
+            "SELECT r.id FROM corrections c CROSS JOIN releases r ON r.id = c.release_id "
             "WHERE c.at > ? AND c.at <= ? AND r.retracted_at IS NULL AND r.noticed_at <= ? "
             "GROUP BY r.id ORDER BY max(c.at) DESC, r.id DESC",
             (start, end, start),

@@ -797,6 +797,20 @@ class Store:
         )
         return self.releases_by_ids([row[0] for row in rows])
 
+    def upcoming_event_releases(self, now: datetime) -> list[Release]:
+        """Visible releases whose event may not be over at ``now``, by the event's start: the events
+        page's, read on every build. The bound is a day early, as text (a day ``YYYY-MM-DD`` sorts
+        before the moments of that day), so only the few events near it need the exact test by the
+        caller (`site.calendar.upcoming_events`), not every past event of the newsroom."""
+        since = (now.astimezone(UTC) - timedelta(days=2)).date().isoformat()
+        rows = self.conn.execute(
+            "SELECT r.id FROM releases r WHERE r.event_start IS NOT NULL AND r.retracted_at IS NULL"
+            " AND r.uid IS NOT NULL AND r.visible_at <= ? AND max(r.event_start, coalesce(r.event_end, ''))"
+            f" >= ? AND {_readable_times()}{self._publishable('r.')} ORDER BY r.event_start, r.id",
+            (iso(now), since),
+        )
+        return self.releases_by_ids([row[0] for row in rows])
+
     def withdrawn_releases(self, release_ids: Iterable[int] | None = None) -> list[Release]:
         """Releases retracted after the public saw them (of ``release_ids``, or all): each keeps a
         "withdrawn" notice where its page was, answered with 410. One retracted before it became

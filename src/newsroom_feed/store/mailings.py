@@ -2,7 +2,7 @@
 recipients of a release were told of its embargo, whether its withdrawal was told, and who received it.
 
 Every function joins the caller's transaction; the planner keeps the rules (`planner.plan_early`,
-`planner.plan_notices`). Times are passed in as stored text.
+`planner.plan_notices`, `planner.plan_corrections`). Times are passed in as stored text.
 """
 
 from __future__ import annotations
@@ -10,9 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from newsroom_feed.store.database import Store
-
-#: Rows of these statuses hold a copy, or will: a subscriber with one needs no second alert at the lift.
-_HELD = "('pending', 'sending', 'sent')"
 
 
 def tell_first(store: Store, told: Iterable[tuple[int, str]]) -> None:
@@ -35,9 +32,11 @@ def retell(store: Store, release_id: int, lift: str) -> None:
 def moved(store: Store, now: str) -> list[tuple[int, str, str]]:
     """(release_id, uid, lift now) of the releases not retracted whose lift differs from the one their
     early recipients were told, while that told lift is still to come. A scan of `release_mailings`,
-    which holds a row only for a release shared early or withdrawn."""
+    which holds a row only for a release shared early or withdrawn (CROSS JOIN keeps that order: left
+    free, SQLite walks every release through its uid index)."""
     rows = store.conn.execute(
-        "SELECT r.id, r.uid, r.visible_at FROM release_mailings m JOIN releases r ON r.id = m.release_id "
+        "SELECT r.id, r.uid, r.visible_at FROM release_mailings m CROSS JOIN releases r "
+        "ON r.id = m.release_id "
         "WHERE m.early_told_until > ? AND r.retracted_at IS NULL AND r.uid IS NOT NULL "
         "AND r.visible_at IS NOT m.early_told_until",
         (now,),
@@ -65,31 +64,42 @@ def withdrawal_told(store: Store, release_ids: Sequence[int], at: str) -> None:
     )
 
 
-def received(store: Store, keys: Sequence[str]) -> list[tuple[int, str, str | None]]:
-    """(subscriber_id, key, message_id) of the sent rows of these keys whose subscriber is still
-    stored, oldest first: who received those messages, and the Message-ID a follow-up answers."""
-    found: list[tuple[int, str, str | None]] = []
+def received(store: Store, keys: Sequence[str]) -> list[tuple[int, int, str, str | None]]:
+    """(outbox row id, subscriber id, key, Message-ID or None) of the rows of these keys sent or on the
+    wire now, to subscribers still active; by subscriber, then oldest row first: who holds a release, and
+    the message a follow-up (a notice, a correction) answers.
+
+    A row in flight counts: its message may be accepted a moment from now, and a follow-up planned now
+    must reach that reader too. Its Message-ID is stored only once the attempt is recorded, hence None
+    (`message_ids.row_message_id` gives the one it goes out with). Read through the ``outbox_key`` index
+    (``+o.status`` keeps SQLite off ``outbox_due``, which would walk every sent row).
+    """
+    found: list[tuple[int, int, str, str | None]] = []
     for chunk, marks in _chunks(keys):
         found.extend(
-            (int(sid), key, message_id)
-            for sid, key, message_id in store.conn.execute(
-                "SELECT subscriber_id, key, message_id FROM outbox WHERE status = 'sent' "
-                f"AND subscriber_id IS NOT NULL AND key IN ({marks}) ORDER BY id",
+            (int(row_id), int(subscriber_id), str(key), message_id)
+            for row_id, subscriber_id, key, message_id in store.conn.execute(
+                "SELECT o.id, o.subscriber_id, o.key, o.message_id FROM outbox o "
+                "JOIN subscribers s ON s.id = o.subscriber_id "
+                f"WHERE o.key IN ({marks}) AND +o.status IN ('sent', 'sending') AND s.status = 'active'",
                 chunk,
             )
         )
-    return found
+    return sorted(found, key=lambda row: (row[1], row[0]))
 
 
 def holders(store: Store, keys: Sequence[str]) -> set[tuple[int, str]]:
-    """(subscriber_id, key) of the rows of these keys sent or still to go (not withdrawn or failed)."""
+    """(subscriber_id, key) of the rows of these keys that hold a copy, or will: sent, or still to go
+    to a subscriber verified now. Whoever has one needs no second alert at the lift; a row withdrawn or
+    failed reached nobody, and one still queued for someone revoked never goes (`EarlyKind`)."""
     found: set[tuple[int, str]] = set()
     for chunk, marks in _chunks(keys):
         found.update(
             (int(sid), key)
             for sid, key in store.conn.execute(
-                f"SELECT subscriber_id, key FROM outbox WHERE status IN {_HELD} "
-                f"AND subscriber_id IS NOT NULL AND key IN ({marks})",
+                "SELECT o.subscriber_id, o.key FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
+                f"WHERE o.key IN ({marks}) AND (+o.status = 'sent' "
+                "OR +o.status IN ('pending', 'sending') AND s.verification = 'verified')",
                 chunk,
             )
         )

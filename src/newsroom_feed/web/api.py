@@ -246,7 +246,8 @@ def _correction(data: Any) -> tuple[str, dict[str, Any]]:
     unknown = sorted(set(data) - {"note", "changes"})
     if unknown:
         raise InputError(unknown[0], "is not a field of a correction (note, changes)")
-    note, changes = data.get("note"), data.get("changes") or {}
+    note, changes = data.get("note"), data.get("changes")
+    changes = {} if changes is None else changes  # a note alone corrects; [] or "" is no object
     if not isinstance(note, str):
         raise InputError("note", "is required: a string that says what was corrected")
     if not isinstance(changes, dict):

@@ -110,10 +110,20 @@ def test_only_a_public_release_is_corrected_and_the_form_needs_its_csrf_token(
     assert editor.get(f"/desk/releases/{embargoed}/correct").status_code == 409
     assert f"/desk/releases/{embargoed}/correct" not in editor.get(f"/desk/releases/{embargoed}").text
     public = add(store, "Publiczny", utcnow() - timedelta(hours=1))
+    before = store.get_release(public)
     form = editor.get(f"/desk/releases/{public}/correct")
-    forged = editor.post(
-        f"/desk/releases/{public}/correct", data={**form_of(form.text), "note": NOTE, "csrf_token": "nie-ten"}
-    )
-    assert forged.status_code == 403
-    assert store.get_release(public).corrections == ()
     assert csrf_token(form.text)
+    typed = {**form_of(form.text), "note": NOTE, "title": "Podmieniony tytuł", "csrf_token": "nie-ten"}
+    forged = editor.post(f"/desk/releases/{public}/correct", data=typed)
+    assert forged.status_code == 403
+    assert store.get_release(public) == before  # neither the change nor the note
+
+
+def test_a_signed_out_visitor_cannot_open_or_send_a_correction(store: Store, visitor: httpx.Client) -> None:
+    public = add(store, "Publiczny", utcnow() - timedelta(hours=1))
+    before = store.get_release(public)
+    opened = visitor.get(f"/desk/releases/{public}/correct")
+    assert opened.status_code == 303 and opened.headers["location"].startswith("/desk/login")
+    sent = visitor.post(f"/desk/releases/{public}/correct", data={"note": NOTE, "title": "Podmieniony"})
+    assert sent.status_code == 303 and sent.headers["location"].startswith("/desk/login")
+    assert store.get_release(public) == before

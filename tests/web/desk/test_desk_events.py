@@ -165,3 +165,47 @@ def test_an_event_error_on_an_edit_changes_nothing_and_speaks_english_when_asked
     assert answer.status_code == 400
     assert "an end not before the start" in error_beside(answer.text, "event_end")
     assert store.get_release(release_id) == before
+
+
+@pytest.mark.parametrize(
+    ("event", "path", "changes"),
+    [
+        (  # seconds set from the CLI or the API, which the form's minutes do not show
+            {"start": "2026-10-24T11:00:30+02:00", "end": "2026-10-24T13:00:45+02:00"},
+            "",
+            {"title": "Seminarium FRL: program"},
+        ),
+        (  # 02:30 of the hour that the end of summer time repeats, its second time (+01:00)
+            {"start": "2026-10-25T02:30:00+01:00", "end": "2026-10-25T04:00:00+01:00"},
+            "",
+            {"title": "Nocny maraton filmowy"},
+        ),
+        (  # a correction is an edit too
+            {"start": "2026-10-24T11:00:30+02:00", "end": "2026-10-24T13:00:45+02:00"},
+            "/correct",
+            {"summary": "Program uzupełniony.", "note": "Dodano program seminarium."},
+        ),
+    ],
+)
+def test_saving_other_fields_keeps_the_event_times_the_form_cannot_show(
+    store: Store, editor: httpx.Client, event: dict[str, str], path: str, changes: dict[str, str]
+) -> None:
+    release_id = published(store, "Seminarium FRL", event=event)
+    before = store.get_release(release_id).event
+    url = f"/desk/releases/{release_id}{path}"
+    answer = send(editor, url, changes, action="correct" if path else "save")
+    assert id_of(answer, "releases") == release_id
+    assert store.get_release(release_id).event == before
+    assert '<th scope="row">event.start</th>' not in editor.get(answer.headers["location"]).text
+
+
+def test_an_event_time_typed_with_a_space_as_the_hint_shows_it_is_read_in_polish_time(
+    store: Store, editor: httpx.Client
+) -> None:
+    """A browser without a date picker shows a text field; the hint's own spelling must be taken."""
+    typed = {"title": "Gala", "event_start": "2026-11-26 10:00", "event_end": "2026-11-26 12:30"}
+    answer = send(editor, "/desk/releases/new", typed, action="publish")
+    release = store.get_release(id_of(answer, "releases"))
+    assert release.event == Event(
+        datetime(2026, 11, 26, 9, 0, tzinfo=UTC), datetime(2026, 11, 26, 11, 30, tzinfo=UTC)
+    )

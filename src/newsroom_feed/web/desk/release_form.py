@@ -71,9 +71,10 @@ _EVENT_FIELDS = {
     "location": "event_location",
     "online_url": "event_online_url",
 }
-#: A ``datetime-local`` value: wall time to the minute (or second), no offset.
-_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
-_DAY_PART = re.compile(r"^\d{4}-\d{2}-\d{2}(?=$|T)")
+#: A ``datetime-local`` value: wall time to the minute (or second), no offset; typed with a space where
+#: a browser shows a plain text field instead, as the hints spell it (``2026-12-10 10:00``).
+_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$")
+_DAY_PART = re.compile(r"^\d{4}-\d{2}-\d{2}(?=$|[T ])")
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,10 +177,17 @@ def _edited_document(
     """The document an edit (a save or a correction) of ``release`` stands for, and its form rows."""
     zone = state_of(request).settings.zone
     document, rows = release_form.document_of_form(values, zone)
-    # The form shows minutes: a time left as it was shown keeps its seconds.
+    # The form shows minutes, and an hour that autumn repeats only once: a time left as it was shown
+    # keeps its seconds (set from the CLI or the API) and its side of the change of summer time.
     for name, moment in (("published_at", release.published_at), ("embargo_until", release.embargo_until)):
         if moment is not None and document[name] == input_time(moment, zone):
             document[name] = iso(moment)
+    event, kept = document["event"], release.event
+    if event is not None and kept is not None and not event["all_day"] and not kept.all_day:
+        for name, shown in (("start", values.event_start), ("end", values.event_end)):
+            moment = getattr(kept, name)
+            if isinstance(moment, datetime) and shown == input_time(moment, zone):
+                event[name] = iso(moment)
     return document, rows
 
 

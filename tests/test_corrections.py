@@ -110,6 +110,22 @@ def test_a_correction_keeps_the_uid_records_the_note_and_the_feed_entry_opens_wi
     ]
 
 
+def test_an_english_release_opens_its_feed_entries_with_the_correction_in_english(
+    cli: Cli, tmp_path: Path
+) -> None:
+    public = tmp_path / "public"
+    with time_machine.travel(ADDED, tick=False):
+        added = cli.json("release", "add", "--title", "Smog seminar", "--language", "en", "--json")
+        build(cli, public)
+    with time_machine.travel(CORRECTED, tick=False):
+        assert cli("release", "correct", added["number"], "--note", "The seminar is on 10 December.") == 0
+        build(cli, public)
+    [entry] = feedparser.parse((public / "feeds" / "atom.xml").read_bytes()).entries
+    assert html_text(entry.content[0].value).startswith(
+        "Correction (3 December 2026, 10:12): The seminar is on 10 December."
+    )
+
+
 def html_text(markup: str) -> str:
     return str(lxml.html.fromstring(markup).text_content())
 

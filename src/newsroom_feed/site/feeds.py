@@ -161,12 +161,14 @@ def summary(release: Release) -> str:
 
 
 def _newest_correction(release: Release, zone: ZoneInfo) -> tuple[str, str] | None:
-    """(``Korekta (3 grudnia 2026, 10:12)``, the note) of the newest correction, if any."""
+    """(``Korekta (3 grudnia 2026, 10:12)``, the note) of the newest correction, if any: in the
+    release's own words, so an English release says ``Correction (3 December 2026, 10:12)``."""
     if not release.corrections:
         return None
     newest = release.corrections[-1]
-    when = format_datetime(newest.at, "d MMMM y, HH:mm", tzinfo=zone, locale="pl")
-    return f"Korekta ({when})", newest.note
+    english = release.language == "en"
+    when = format_datetime(newest.at, "d MMMM y, HH:mm", tzinfo=zone, locale="en" if english else "pl")
+    return f"{'Correction' if english else 'Korekta'} ({when})", newest.note
 
 
 def corrected_summary(release: Release, zone: ZoneInfo) -> str:

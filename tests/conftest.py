@@ -68,3 +68,20 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def cli_env(settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment a command line on the test store and the test SMTP server would have (set for
+    commands run in-process, returned for subprocesses)."""
+    env = {
+        "NEWSROOM_DATABASE": str(settings.database),
+        "NEWSROOM_PUBLIC_DIR": str(settings.public_dir),
+        "NEWSROOM_BASE_URL": settings.base_url,
+        "NEWSROOM_SECRET_KEY": "test-secret-key-not-for-production",
+        "NEWSROOM_SMTP__PORT": str(smtp_server.port),
+        "NEWSROOM_SMTP__RATE_PER_SECOND": "10000",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env

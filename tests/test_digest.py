@@ -170,14 +170,6 @@ def test_an_unknown_digest_frequency_is_refused(store: Store, settings: Settings
 # -- digest preview | send --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_env(settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NEWSROOM_DATABASE", str(settings.database))
-    monkeypatch.setenv("NEWSROOM_BASE_URL", settings.base_url)
-    monkeypatch.setenv("NEWSROOM_SECRET_KEY", "test-secret-key-not-for-production")
-    monkeypatch.setenv("NEWSROOM_SMTP__PORT", str(smtp_server.port))
-
-
 def _daily_digest_material(store: Store, settings: Settings) -> None:
     now = utcnow()
     add_subscriber(store, "anna@example.pl", name="Anna Żółć", frequency="daily", categories=["kultura"])

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
 
-import pytest
-
 from newsroom_feed.cli import main
 from newsroom_feed.mail import outbox
 from newsroom_feed.models import Release, utcnow
@@ -24,17 +22,6 @@ from ..smtp_server import SmtpServer
 NOTE = "Poprawiono datę gali: odbyła się w piątek 27 listopada."
 OLD_BODY = "Gala odbyła się w czwartek 26 listopada w Poznaniu."
 NEW_BODY = "Gala odbyła się w piątek 27 listopada w Poznaniu."
-
-
-@pytest.fixture
-def cli_env(settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a command line on the test store and the test SMTP server would have in its environment."""
-    monkeypatch.setenv("NEWSROOM_DATABASE", str(settings.database))
-    monkeypatch.setenv("NEWSROOM_PUBLIC_DIR", str(settings.public_dir))
-    monkeypatch.setenv("NEWSROOM_BASE_URL", settings.base_url)
-    monkeypatch.setenv("NEWSROOM_SECRET_KEY", "test-secret-key-not-for-production")
-    monkeypatch.setenv("NEWSROOM_SMTP__PORT", str(smtp_server.port))
-    monkeypatch.setenv("NEWSROOM_SMTP__RATE_PER_SECOND", "10000")
 
 
 def _run(*argv: str) -> None:

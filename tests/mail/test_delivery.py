@@ -174,22 +174,6 @@ async def test_a_daemon_sender_waits_for_new_rows_until_stopped(
 # -- the commands: outbox send|list|retry, with the real composer ----------------------------------
 
 
-@pytest.fixture
-def cli_env(settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The environment a command line would have: the test store, secret and SMTP server."""
-    env = {
-        "NEWSROOM_DATABASE": str(settings.database),
-        "NEWSROOM_PUBLIC_DIR": str(settings.public_dir),
-        "NEWSROOM_BASE_URL": settings.base_url,
-        "NEWSROOM_SECRET_KEY": "test-secret-key-not-for-production",
-        "NEWSROOM_SMTP__PORT": str(smtp_server.port),
-        "NEWSROOM_SMTP__RATE_PER_SECOND": "10000",
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
-
-
 def _alerts_for(store: Store, settings: Settings, now: datetime, *emails: str) -> None:
     for email in emails:
         add_subscriber(store, email, name="Zażółć Gęślą")

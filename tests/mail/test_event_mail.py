@@ -25,15 +25,6 @@ PLACE = "Poznań, ul. Głogowska 14 – sala „Źródło”"
 SECTION = "Wydarzenia w najbliższych dwóch tygodniach"
 
 
-@pytest.fixture
-def cli_env(settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NEWSROOM_DATABASE", str(settings.database))
-    monkeypatch.setenv("NEWSROOM_PUBLIC_DIR", str(settings.public_dir))
-    monkeypatch.setenv("NEWSROOM_BASE_URL", settings.base_url)
-    monkeypatch.setenv("NEWSROOM_SECRET_KEY", "test-secret-key-not-for-production")
-    monkeypatch.setenv("NEWSROOM_SMTP__PORT", str(smtp_server.port))
-
-
 def at_ten(store: Store, days: int) -> datetime:
     """10:00 in Warsaw ``days`` from today."""
     day = utcnow().astimezone(store.zone).date() + timedelta(days=days)

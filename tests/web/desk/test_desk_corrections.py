@@ -101,7 +101,7 @@ def test_a_bad_field_in_a_correction_is_shown_beside_that_field_with_the_note_ke
     assert store.get_release(before.id) == before
 
 
-def test_only_a_public_release_is_corrected_and_the_form_needs_its_csrf_token(
+def test_only_a_release_someone_received_is_corrected_and_the_form_needs_its_csrf_token(
     store: Store, editor: httpx.Client
 ) -> None:
     embargoed = add(
@@ -109,6 +109,13 @@ def test_only_a_public_release_is_corrected_and_the_form_needs_its_csrf_token(
     )
     assert editor.get(f"/desk/releases/{embargoed}/correct").status_code == 409
     assert f"/desk/releases/{embargoed}/correct" not in editor.get(f"/desk/releases/{embargoed}").text
+    # Shared early, it is in journalists' hands already: they are owed the correction.
+    shared = add(
+        store, "Pod embargiem, dla dziennikarzy", utcnow(),
+        embargo_until=(utcnow() + timedelta(days=1)).isoformat(), early_access=True,
+    )  # fmt: skip
+    assert editor.get(f"/desk/releases/{shared}/correct").status_code == 200
+    assert f"/desk/releases/{shared}/correct" in editor.get(f"/desk/releases/{shared}").text
     public = add(store, "Publiczny", utcnow() - timedelta(hours=1))
     before = store.get_release(public)
     form = editor.get(f"/desk/releases/{public}/correct")

@@ -365,8 +365,13 @@ async def correct(request: Request, release_id: int, user: Editor) -> Response:
 
 
 def _correctable(request: Request, release: Release) -> bool:
-    """Only what the public has seen is corrected; an embargoed or scheduled release is just edited."""
-    return release.retracted_at is None and release.is_visible(now_of(request))
+    """Only what someone has received is corrected: a public release, or one shared early with verified
+    journalists (they get the correction, threaded under their copy). Any other embargoed or scheduled
+    release is just edited, and a retracted one is gone."""
+    if release.retracted_at is not None:
+        return False
+    now = now_of(request)
+    return release.is_visible(now) or (release.early_access and release.visible_at > now)
 
 
 async def _correct(request: Request, release_id: int, user: DeskUser) -> Response:

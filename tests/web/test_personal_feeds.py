@@ -117,6 +117,23 @@ def test_an_embargoed_release_is_in_no_personal_feed_before_its_lift_and_is_afte
         assert titles(client.get(path))[0] == "Tajna premiera"
 
 
+def test_readers_of_the_same_categories_see_a_lift_and_a_change_whoever_asked_first(
+    client: httpx.Client, store: Store, now: datetime, clock: Clock
+) -> None:
+    """The public part of the feeds is read once per change for all readers of the same categories:
+    what one reader's request found must not outlive an embargo lift or a store change for another."""
+    first, second, third = (
+        subscriber(store, now, f"{name}@gazeta.example.pl", ["kultura"]) for name in ("ania", "ola", "ewa")
+    )
+    assert titles(client.get(feed_path(store, first))) == ["Festiwal Filmowy", "Noc Muzeów"]
+    clock.now = now + timedelta(hours=1, seconds=1)
+    assert titles(client.get(feed_path(store, second)))[0] == "Tajna premiera"
+    assert titles(client.get(feed_path(store, first)))[0] == "Tajna premiera"
+    store.add_release(ReleaseInput.parse({"title": "Koncert w parku", "categories": ["kultura"]}), clock.now)
+    assert titles(client.get(feed_path(store, third)))[0] == "Koncert w parku"
+    assert titles(client.get(feed_path(store, second)))[0] == "Koncert w parku"
+
+
 def test_feeds_are_valid_with_the_personal_self_link_uids_and_dates(
     client: httpx.Client, store: Store, now: datetime, settings: Settings, releases: dict[str, str]
 ) -> None:

@@ -151,6 +151,9 @@ class PersonalFeeds:
         self._documents: OrderedDict[tuple[str, str], _Document] = OrderedDict()
         self._kept = 0
         self._lock = threading.Lock()
+        #: The public part of the documents, shared by every reader of the same categories: after a
+        #: change every reader's feed is made again, and most readers share a few category mixes.
+        self._lists: OrderedDict[tuple[int, tuple[str, ...]], _PublicList] = OrderedDict()
 
     def document(self, store: Store, owner: FeedOwner, token: str, name: str, now: datetime) -> _Document:
         """The bytes of one personal feed at ``now``, made again only if what they depend on moved."""
@@ -193,20 +196,52 @@ class PersonalFeeds:
     ) -> _Document:
         items = self.settings.feed.items
         early = early_for(store, owner, now, items, self.settings.zone)
-        releases = [*early, *newest_for(store, owner.categories, now, items)][: max(items, len(early))]
+        public = self._public_list(store, owner.categories, now, made_from[0])
+        releases = [*early, *public.releases][: max(items, len(early))]
         scope = PersonalScope(self.settings, token=token, reader=owner.name or owner.email)
         body = _BY_NAME[name].render(scope, releases)
-        future = store.future_moments(now)
         updated = feed_updated(releases)
         return _Document(
             made_from,
-            future[0][1] if future else None,
+            public.valid_until,
             body,
             f'"{hashlib.sha256(body).hexdigest()}"',
             format_datetime(updated, usegmt=True),
             updated,
             tuple(release.id for release in early),
         )
+
+    def _public_list(
+        self, store: Store, categories: tuple[str, ...], now: datetime, change: object
+    ) -> _PublicList:
+        """The newest public releases of these categories at ``now``, read once per store change (and
+        again when the next embargo lifts) for all their readers."""
+        key = (int(change) if isinstance(change, int) else -1, tuple(sorted(categories)))
+        with self._lock:
+            known = self._lists.get(key)
+        if known is not None and (known.valid_until is None or now < known.valid_until):
+            return known
+        future = store.future_moments(now)
+        made = _PublicList(
+            tuple(newest_for(store, categories, now, self.settings.feed.items)),
+            future[0][1] if future else None,
+        )
+        with self._lock:
+            self._lists[key] = made
+            while len(self._lists) > _LISTS_KEPT:
+                self._lists.popitem(last=False)
+        return made
+
+
+@dataclass(frozen=True, slots=True)
+class _PublicList:
+    releases: tuple[Release, ...]
+    #: The next moment a release becomes visible: the list is stale from then on.
+    valid_until: datetime | None
+
+
+#: Category mixes whose public lists are kept (each at most `feed.items` releases).
+_LISTS_KEPT = 256
 
 
 def newest_for(store: Store, categories: tuple[str, ...], now: datetime, items: int) -> list[Release]:

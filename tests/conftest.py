@@ -11,10 +11,15 @@ from typing import Any
 
 import pytest
 
+from newsroom_feed.cli import main
 from newsroom_feed.settings import Settings, load_settings
 from newsroom_feed.store.database import Store
 
 from .smtp_server import SmtpServer
+
+#: The test zone of the signed-mail tests, and the DKIM selector `dkim_key` writes its key for.
+DKIM_DOMAIN = "zmp.example.pl"
+DKIM_SELECTOR = "newsroom"
 
 #: The fixed "now" of tests that pass the clock in: 26 November 2026, 10:30 in Warsaw.
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
@@ -85,3 +90,16 @@ def cli_env(settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.Mon
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def dkim_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> tuple[Path, str]:
+    """A key written by `dkim keygen` (selector `DKIM_SELECTOR`) for the test zone `DKIM_DOMAIN`, and the
+    zone line it printed."""
+    monkeypatch.setenv("NEWSROOM_DATABASE", str(settings.database))
+    monkeypatch.setenv("NEWSROOM_MAIL__FROM_ADDRESS", f"prasa@{DKIM_DOMAIN}")
+    key = tmp_path / "dkim.pem"
+    assert main(["dkim", "keygen", "--selector", DKIM_SELECTOR, "--out", str(key)]) == 0
+    return key, capsys.readouterr().out.splitlines()[0]

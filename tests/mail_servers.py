@@ -33,7 +33,7 @@ import dns.query
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from imap_tools import MailBoxUnencrypted
 
-from .smtp_server import Received
+from .smtp_server import LoopListener, Received
 from .test_daemon import wait_until
 
 DOVECOT = Path("/usr/sbin/dovecot")
@@ -311,14 +311,14 @@ zone:
 # -- the city's mail server: aiosmtpd behind the relay -------------------------------------------------
 
 
-class CityMailServer:
+class CityMailServer(LoopListener):
     """aiosmtpd standing for the mail server of the city's domain, the relay's next hop: it refuses the
     mailboxes it is told to at RCPT (after the relay accepted the message, as a real one does), keeps
     what it accepts, and hands mail for ``local_domain`` (the bounce address) to ``deliver_local``."""
 
     def __init__(self, local_domain: str) -> None:
+        super().__init__("city-mail")
         self.local_domain = local_domain.lower()
-        self.port = 0
         #: Address -> the reply to RCPT TO, every time it is tried (``550 5.1.1 ...``, ``451 4.2.2 ...``).
         self.refusals: dict[str, str] = {}
         #: RCPT TO attempts per address, refused or not.
@@ -326,31 +326,10 @@ class CityMailServer:
         self.received: list[Received] = []
         self.deliver_local: Callable[[bytes], None] | None = None
         self.lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="city-mail", daemon=True)
-        self._server: asyncio.base_events.Server | None = None
 
     def start(self) -> CityMailServer:
-        self._thread.start()
-
-        async def listen() -> asyncio.base_events.Server:
-            return await self._loop.create_server(
-                lambda: SMTP(self, hostname="mx.gmina.example.pl"), "127.0.0.1", 0
-            )
-
-        self._server = asyncio.run_coroutine_threadsafe(listen(), self._loop).result(timeout=10)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        self.listen(lambda: SMTP(self, hostname="mx.gmina.example.pl"))
         return self
-
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-
-        asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

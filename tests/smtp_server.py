@@ -11,6 +11,7 @@ import email
 import email.policy
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -55,27 +56,21 @@ class _Handler:
         return "250 OK queued"
 
 
-class SmtpServer:
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.host = host
+class LoopListener:
+    """An asyncio server on 127.0.0.1 (port 0: the OS picks a free one) in an event loop of its own
+    thread, so a test's synchronous code can talk to it: what every aiosmtpd server of the tests runs on."""
+
+    def __init__(self, name: str) -> None:
         self.port = 0
-        self.received: list[Received] = []
-        self.failures: deque[str] = deque()
-        self.data_commands = 0
-        self.lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp-server", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._server: asyncio.base_events.Server | None = None
 
-    def start(self) -> None:
-        """Listen on port 0 (the OS picks a free port) in a loop of its own thread."""
+    def listen(self, protocol: Callable[[], asyncio.Protocol], host: str = "127.0.0.1") -> None:
         self._thread.start()
-        handler = _Handler(self)
 
         async def listen() -> asyncio.base_events.Server:
-            return await self._loop.create_server(
-                lambda: SMTP(handler, enable_SMTPUTF8=True, hostname="mx.test.example"), self.host, 0
-            )
+            return await self._loop.create_server(protocol, host, 0)
 
         self._server = asyncio.run_coroutine_threadsafe(listen(), self._loop).result(timeout=10)
         self.port = int(self._server.sockets[0].getsockname()[1])
@@ -89,6 +84,21 @@ class SmtpServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+class SmtpServer(LoopListener):
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        super().__init__("smtp-server")
+        self.host = host
+        self.received: list[Received] = []
+        self.failures: deque[str] = deque()
+        self.data_commands = 0
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        """Listen on port 0 (the OS picks a free port) in a loop of its own thread."""
+        handler = _Handler(self)
+        self.listen(lambda: SMTP(handler, enable_SMTPUTF8=True, hostname="mx.test.example"), self.host)
 
     def fail_next(self, code: int, text: str = "failure injected by the test", times: int = 1) -> None:
         with self.lock:

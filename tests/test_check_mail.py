@@ -27,7 +27,7 @@ from newsroom_feed.cli import main
 from newsroom_feed.mail import dkim, preflight
 from newsroom_feed.settings import Settings
 
-from .conftest import make_settings
+from .conftest import DKIM_DOMAIN, DKIM_SELECTOR, make_settings
 from .mail_servers import Nsd, free_port
 from .smtp_server import SmtpServer
 from .test_daemon import Daemon, wait_until
@@ -38,8 +38,8 @@ pytestmark = [
 ]
 
 #: A test zone of our own; email-validator refuses addresses in .test, a special-use name.
-DOMAIN = "zmp.example.pl"
-SELECTOR = "newsroom"
+DOMAIN = DKIM_DOMAIN
+SELECTOR = DKIM_SELECTOR
 
 
 @pytest.fixture
@@ -47,18 +47,6 @@ def nsd(tmp_path: Path) -> Iterator[Nsd]:
     server = Nsd(tmp_path / "nsd", DOMAIN)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def dkim_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings, capsys: pytest.CaptureFixture[str]
-) -> tuple[Path, str]:
-    """A key written by `dkim keygen` for the test zone, and the zone line it printed."""
-    monkeypatch.setenv("NEWSROOM_DATABASE", str(settings.database))
-    monkeypatch.setenv("NEWSROOM_MAIL__FROM_ADDRESS", f"prasa@{DOMAIN}")
-    key = tmp_path / "dkim.pem"
-    assert main(["dkim", "keygen", "--selector", SELECTOR, "--out", str(key)]) == 0
-    return key, capsys.readouterr().out.splitlines()[0]
 
 
 def operator_env(monkeypatch: pytest.MonkeyPatch, nameserver: str, key: Path, smtp_port: int) -> None:

@@ -15,7 +15,6 @@ import pytest
 from newsroom_feed.cli import main
 from newsroom_feed.mail import outbox
 from newsroom_feed.models import iso, utcnow
-from newsroom_feed.settings import Settings
 from newsroom_feed.store.database import Store
 
 from ..mail_helpers import add_release
@@ -27,19 +26,16 @@ CONNECTIONS = 4
 
 @pytest.mark.slow
 def test_a_sender_killed_mid_correction_and_restarted_repeats_at_most_the_messages_in_flight(
-    store: Store, settings: Settings, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    store: Store, smtp_server: SmtpServer, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Slow enough that the kill lands mid-fan-out.
     env = {
-        "NEWSROOM_DATABASE": str(settings.database),
-        "NEWSROOM_PUBLIC_DIR": str(settings.public_dir),
-        "NEWSROOM_BASE_URL": settings.base_url,
-        "NEWSROOM_SECRET_KEY": "test-secret-key-not-for-production",
-        "NEWSROOM_SMTP__PORT": str(smtp_server.port),
+        **cli_env,
         "NEWSROOM_SMTP__CONNECTIONS": str(CONNECTIONS),
         "NEWSROOM_SMTP__RATE_PER_SECOND": "1000",
     }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    for name in ("NEWSROOM_SMTP__CONNECTIONS", "NEWSROOM_SMTP__RATE_PER_SECOND"):
+        monkeypatch.setenv(name, env[name])
     now = utcnow()
     with store.transaction() as conn:
         conn.executemany(

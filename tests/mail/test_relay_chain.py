@@ -28,7 +28,7 @@ from newsroom_feed.settings import Settings
 from newsroom_feed.store import outbox as outbox_rows
 from newsroom_feed.store.database import Store
 
-from ..conftest import make_settings
+from ..conftest import DKIM_DOMAIN, DKIM_SELECTOR, make_settings
 from ..mail_helpers import add_release, add_subscriber
 from ..mail_servers import (
     DOVECOT,
@@ -53,9 +53,9 @@ pytestmark = [
 ]
 
 #: The newsroom's domain: From, the bounce address and the DKIM key; the relay calls itself mail.<it>.
-DOMAIN = "zmp.example.pl"
+DOMAIN = DKIM_DOMAIN
 BOUNCES = f"bounces@{DOMAIN}"
-SELECTOR = "newsroom"
+SELECTOR = DKIM_SELECTOR
 ANIA = "ania@gmina.example.pl"
 ZENON = "zenon@gmina.example.pl"
 #: Postfix keeps a deferred message this long, then returns it: seconds here, days in real life.
@@ -107,18 +107,6 @@ def mailbox(chain: Chain) -> Iterator[Dovecot]:
         finally:
             chain.city.deliver_local = None
             chain.city.refusals.clear()
-
-
-@pytest.fixture
-def dkim_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings, capsys: pytest.CaptureFixture[str]
-) -> tuple[Path, str]:
-    """A key written by `dkim keygen` for the newsroom's domain, and the zone line it printed."""
-    monkeypatch.setenv("NEWSROOM_DATABASE", str(settings.database))
-    monkeypatch.setenv("NEWSROOM_MAIL__FROM_ADDRESS", f"prasa@{DOMAIN}")
-    key = tmp_path / "dkim.pem"
-    assert main(["dkim", "keygen", "--selector", SELECTOR, "--out", str(key)]) == 0
-    return key, capsys.readouterr().out.splitlines()[0]
 
 
 def sending(tmp_path: Path, chain: Chain, key: Path) -> Settings:

@@ -20,7 +20,9 @@ _DASH = "\u2013"
 
 
 @functools.cache
-def _months(language: str) -> dict[int, str]:
+def month_names(language: str) -> dict[int, str]:
+    """Month names by number, in the form a date uses (Polish genitive: "listopada"); Polish for a
+    language Babel does not know. The pages' dates use them too."""
     try:
         locale = Locale.parse(language)
     except (ValueError, TypeError):
@@ -29,7 +31,7 @@ def _months(language: str) -> dict[int, str]:
 
 
 def _day(day: date, language: str) -> str:
-    return f"{day.day} {_months(language)[day.month]} {day.year}"
+    return f"{day.day} {month_names(language)[day.month]} {day.year}"
 
 
 def _clock(moment: datetime) -> str:
@@ -81,7 +83,7 @@ def event_when(event: Event, zone: ZoneInfo, language: str = "pl") -> str:
 def _days(first: date, last: date, language: str) -> str:
     if first == last:
         return _day(first, language)
-    months = _months(language)
+    months = month_names(language)
     if (first.year, first.month) == (last.year, last.month):
         return f"{first.day}{_DASH}{last.day} {months[last.month]} {last.year}"
     if first.year == last.year:

@@ -324,10 +324,14 @@ def plan_notices(store: Store, settings: Settings, now: datetime) -> int:
     withdrawn) for a moved embargo, and for a withdrawal the releases retracted since
     ``outbox.alert_max_age_hours`` ago (the index on ``updated_at``), never a scan of the outbox.
     """
-    signing = message_id_key(settings.signing_key())
     messages: list[outbox.NewMessage] = []
     with store.transaction():
-        for release_id, uid, lift in mailings.moved(store, iso(now)):
+        moved = mailings.moved(store, iso(now))
+        withdrawn = mailings.withdrawn_untold(store, iso(now - news_age(settings)))
+        if not moved and not withdrawn:
+            return 0
+        signing = message_id_key(settings.signing_key())  # may read the key file: only when needed
+        for release_id, uid, lift in moved:
             # Keyed by when it is told too: an embargo moved back to a time told before is told again.
             key = NOTICE.moved_key(uid, datetime.fromisoformat(lift), now)
             messages.extend(
@@ -335,7 +339,6 @@ def plan_notices(store: Store, settings: Settings, now: datetime) -> int:
                 for sid, answers in _originals(store, signing, settings.domain, [EARLY.key(uid)]).items()
             )
             mailings.retell(store, release_id, lift)
-        withdrawn = mailings.withdrawn_untold(store, iso(now - news_age(settings)))
         for release_id, uid in withdrawn:
             key = NOTICE.withdrawn_key(uid)
             originals = _originals(store, signing, settings.domain, [ALERT.key(uid), EARLY.key(uid)])
@@ -375,11 +378,11 @@ def plan_corrections(store: Store, settings: Settings, now: datetime) -> int:
     get the corrected text with it and no correction. Digest readers see corrections in their next
     digest (`digest_messages`).
     """
-    signing = message_id_key(settings.signing_key())
     with store.transaction():
         pending = corrections.unplanned(store)
         if not pending:
             return 0
+        signing = message_id_key(settings.signing_key())
         messages = [
             outbox.NewMessage(
                 subscriber_id, CORRECTION.key(uid, correction_id), "correction", (release_id,), answers

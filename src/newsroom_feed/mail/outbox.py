@@ -175,7 +175,7 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
 
 
 def _skip_reason(
-    kind: str, subscriber_id: int | None, status: str | None, verification: str | None = None
+    kind: str, subscriber_id: int | None, status: str | None, verification: str | None
 ) -> str | None:
     """Why a row may not go to its subscriber now, or None; whom a kind may reach is the kind's rule
     (an early copy: a verified journalist only, so a revocation stops what is still queued).
@@ -184,9 +184,10 @@ def _skip_reason(
     """
     if subscriber_id is None or status is None:
         return "subscriber erased"
-    if kind_named(kind).may_receive(status, verification):
+    rule = kind_named(kind)
+    if rule.may_receive(status, verification):
         return None
-    if status in kind_named(kind).receivers:
+    if status in rule.receivers:
         return f"journalist {verification or 'not verified'}"
     return f"subscriber {status}"
 

@@ -30,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
 from newsroom_feed.bundled import bundled_templates
-from newsroom_feed.event_dates import event_when
+from newsroom_feed.event_dates import event_when, month_names
 from newsroom_feed.labels import attachment_label
 from newsroom_feed.models import Attachment, Category, Release, iso
 from newsroom_feed.settings import Settings
@@ -43,7 +43,7 @@ from newsroom_feed.site.structured_data import release_json_ld
 
 _LOCALE = Locale.parse("pl")
 #: Polish month names in the genitive ("26 listopada"), as dates are written, by month number.
-_MONTHS: dict[int, str] = dict(_LOCALE.months["format"]["wide"])
+_MONTHS = month_names("pl")
 
 
 @functools.cache

@@ -124,9 +124,7 @@ def create_api(state: WebState) -> FastAPI:
         data = await _json_body(request)
         if not isinstance(data, dict):
             raise InputError("", "the changes must be a JSON object of release fields")
-        unknown = sorted(set(data) - set(ReleaseInput.model_fields))
-        if unknown:
-            raise InputError(unknown[0], "is not a field of this document")
+        _known_fields(data, "")
         web = state_of(request)
 
         def work() -> dict[str, Any]:
@@ -252,10 +250,15 @@ def _correction(data: Any) -> tuple[str, dict[str, Any]]:
         raise InputError("note", "is required: a string that says what was corrected")
     if not isinstance(changes, dict):
         raise InputError("changes", "must be a JSON object of release fields")
+    _known_fields(changes, "changes.")
+    return note, changes
+
+
+def _known_fields(changes: dict[str, Any], prefix: str) -> None:
+    """:raises InputError: ``<prefix><name>`` of the first field a release does not have."""
     unknown = sorted(set(changes) - set(ReleaseInput.model_fields))
     if unknown:
-        raise InputError(f"changes.{unknown[0]}", "is not a field of this document")
-    return note, changes
+        raise InputError(f"{prefix}{unknown[0]}", "is not a field of this document")
 
 
 def _body_schema(name: str) -> dict[str, Any]:

@@ -257,7 +257,8 @@ def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
         if fresh:
             frequencies = ("immediate", "daily", "weekly") if any(r.urgent for r in fresh) else ("immediate",)
             subscribers = list_subscribers(store, status="active", frequencies=frequencies)
-            outbox.enqueue(store, _not_told_early(store, fresh, _alerts(fresh, subscribers)), now)
+            alerts = _alerts(fresh, subscribers)
+            outbox.enqueue(store, _not_told_early(store, settings, fresh, alerts), now)
         store.mark_announced([release.id for release in releases], now)
     return [release.id for release in releases]
 
@@ -303,11 +304,12 @@ def _early_copies(
 
 
 def _not_told_early(
-    store: Store, releases: list[Release], alerts: Iterator[outbox.NewMessage]
+    store: Store, settings: Settings, releases: list[Release], alerts: Iterator[outbox.NewMessage]
 ) -> Iterator[outbox.NewMessage]:
     """The alerts without those of subscribers who have an early copy of that release (sent or still
     to go): at the lift they get no second mail. A withdrawn or failed copy reached nobody."""
-    held = mailings.holders(store, [EARLY.key(release.uid) for release in releases])
+    keys = [EARLY.key(release.uid) for release in releases]
+    held = mailings.holders(store, keys, settings.journalists.terms_version)
     told = {(subscriber_id, ALERT.key(EARLY.read_key(key))) for subscriber_id, key in held}
     for alert in alerts:
         if (alert.subscriber_id, alert.key) not in told:

@@ -233,7 +233,10 @@ async def test_a_move_while_the_early_copy_is_on_the_wire_is_told_under_the_id_t
     with the old time, so its reader is told of the move, under the Message-ID the copy goes out with."""
     secret = save_secret(newsroom, categories=["transport"])
     newsroom.build(newsroom.now)
-    claimed = outbox.claim(store, "a-sender-that-died", newsroom.now, lease_seconds=60, limit=2)
+    terms = newsroom.settings.journalists.terms_version
+    claimed = outbox.claim(
+        store, "a-sender-that-died", newsroom.now, lease_seconds=60, limit=2, terms_version=terms
+    )
     assert [item.key for item in claimed.items] == [EARLY.key(secret.uid)] * 2
     at = newsroom.now + timedelta(hours=2)
     store.update_release(secret.id, {"embargo_until": iso(LIFT + timedelta(days=1))}, at)
@@ -252,7 +255,10 @@ def test_a_withdrawal_is_told_to_the_reader_whose_early_copy_is_on_the_wire_not_
 ) -> None:
     secret = save_secret(newsroom, categories=["transport"])
     newsroom.build(newsroom.now)
-    [in_flight] = outbox.claim(store, "a-sender-that-died", newsroom.now, lease_seconds=60).items
+    terms = newsroom.settings.journalists.terms_version
+    [in_flight] = outbox.claim(
+        store, "a-sender-that-died", newsroom.now, lease_seconds=60, terms_version=terms
+    ).items
     store.retract_release(secret.id, newsroom.now + timedelta(hours=2))
     newsroom.build(newsroom.now + timedelta(hours=2))
     holder = {row.id: row.email for row in outbox.list_rows(store)}[in_flight.id]
@@ -385,6 +391,31 @@ async def test_new_terms_stop_early_mail_and_early_feed_entries_until_accepted(
         }
     assert secret.title.encode() not in feeds[ania].content and feeds[ania].status_code == 200
     assert (MARK_EN + secret.title).encode() in feeds[john].content
+
+
+async def test_a_copy_queued_before_new_terms_goes_only_to_who_accepted_them_the_others_get_the_alert(
+    newsroom: Newsroom, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The terms change after the copies were planned and before they went: a queued copy is not a
+    promise, the terms in force decide when it is claimed, and who is left out is alerted at the lift."""
+    secret = save_secret(newsroom)
+    newsroom.build(newsroom.now)
+    monkeypatch.setenv("NEWSROOM_JOURNALISTS__TERMS_VERSION", "2027-1")
+    newsroom.settings = make_settings(tmp_path)
+    ania = journalists.get(store, "ania@gazeta.example.pl").id
+    journalists.accept_terms(store, newsroom.settings, ania, newsroom.now, "web")
+    after = LIFT + timedelta(seconds=1)
+    newsroom.build(after)
+    got = await newsroom.send(after)
+    assert [mail["X-Newsroom-Kind"] for mail in got["ania@gazeta.example.pl"]] == ["early"]
+    [alert] = got["john@wire.example.com"]
+    assert (alert["X-Newsroom-Kind"], alert["Subject"]) == ("alert", secret.title)
+    [row] = [r for r in outbox.list_rows(store) if (r.email, r.kind) == ("john@wire.example.com", "early")]
+    assert (row.status, row.last_error) == (
+        "withdrawn",
+        "withdrawn: journalist has not accepted the current embargo terms",
+    )
+    assert [read.email for read in early_access.reads_of(store, secret.id)] == ["ania@gazeta.example.pl"]
 
 
 def cli(settings: Settings, *args: str) -> int:

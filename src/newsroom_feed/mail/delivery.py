@@ -401,6 +401,7 @@ class _Run:
             self.clock(),
             lease_seconds=self.settings.outbox.lease_seconds,
             limit=self.batch,
+            terms_version=self.settings.journalists.terms_version,
         )
         composed = self._compose(claimed.items)
         waiting = [
@@ -646,7 +647,8 @@ class _Run:
                 a.item.subscriber_id for a in attempts if a.bounce and a.item.subscriber_id is not None
             }
             bounced = outbox.bounced_subscribers(self.store, candidates)
-        return written, bounced, outbox.withdrawal_reasons(self.store, checks)
+        terms = self.settings.journalists.terms_version
+        return written, bounced, outbox.withdrawal_reasons(self.store, checks, terms)
 
     async def _drop_bounced(self, bounced: set[int]) -> None:
         """A subscriber's other prefetched rows go back after a bounce: the next claim closes them

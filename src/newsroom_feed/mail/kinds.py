@@ -55,8 +55,11 @@ class MessageKind:
     #: True for a copy handed out before the lift: sending it is recorded in ``early_access_log``.
     early_copy: ClassVar[bool] = False
 
-    def may_receive(self, status: str, verification: str | None = None) -> bool:
-        """Whether a subscriber of this ``status`` (and journalist ``verification``) may get it now."""
+    def may_receive(
+        self, status: str, verification: str | None = None, *, current_terms: bool = False
+    ) -> bool:
+        """Whether a subscriber of this ``status`` (and journalist ``verification``, who accepted the
+        embargo terms in force or not) may get it now."""
         return status in self.receivers
 
     def template(self, key: str) -> str:
@@ -221,9 +224,12 @@ class EarlyKind(AlertKind):
     def read_key(self, key: str) -> str:
         return key.removeprefix("early:")
 
-    def may_receive(self, status: str, verification: str | None = None) -> bool:
-        # Revocation takes effect at once: a copy still queued never goes to someone no longer verified.
-        return status in self.receivers and verification == "verified"
+    def may_receive(
+        self, status: str, verification: str | None = None, *, current_terms: bool = False
+    ) -> bool:
+        # Revocation, and new terms, take effect at once: a copy still queued never goes to someone no
+        # longer verified, or bound only by terms that are no longer in force.
+        return status in self.receivers and verification == "verified" and current_terms
 
     def context(self, key: str, releases: list[ReleaseView], now: datetime) -> dict[str, Any]:
         return {"release": releases[0], "until": releases[0].visible_at}

@@ -128,13 +128,22 @@ def _ids_json(ids: tuple[int, ...]) -> str:
     return "[" + ",".join(str(int(value)) for value in ids) + "]"
 
 
-def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limit: int = 1) -> Claimed:
+def claim(
+    store: Store,
+    owner: str,
+    now: datetime,
+    *,
+    lease_seconds: float,
+    limit: int = 1,
+    terms_version: str | None = None,
+) -> Claimed:
     """Take up to ``limit`` due rows for ``owner`` until ``now + lease_seconds``, oldest due first.
 
     Rows whose lease ran out are due again, except ``owner``'s own: those are in its hands (in flight or
     prefetched) and its lease may only look expired because a transaction outlived it. Rows whose
     subscriber may not be written to are closed ``withdrawn`` (``withdrawn: ...``) on the way and
-    counted, never returned.
+    counted, never returned. ``terms_version``: the embargo terms in force, which an early copy's reader
+    must have accepted (None: no early copy goes).
     """
     lease_until = iso(now + timedelta(seconds=lease_seconds))
     items: list[OutboxItem] = []
@@ -148,8 +157,8 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
             taken, skips = [], []
             for row in due:
                 row_id, key, kind, subscriber_id, release_ids, attempts, message_id, answers = row[:8]
-                status, verification = row[8:]
-                reason = _skip_reason(kind, subscriber_id, status, verification)
+                status, verification, terms = row[8:]
+                reason = _skip_reason(kind, subscriber_id, status, verification, terms, terms_version)
                 if reason is not None:
                     skips.append((WITHDRAWN + reason, row_id))
                     continue
@@ -175,24 +184,35 @@ def claim(store: Store, owner: str, now: datetime, *, lease_seconds: float, limi
 
 
 def _skip_reason(
-    kind: str, subscriber_id: int | None, status: str | None, verification: str | None
+    kind: str,
+    subscriber_id: int | None,
+    status: str | None,
+    verification: str | None,
+    terms: str | None,
+    terms_version: str | None,
 ) -> str | None:
     """Why a row may not go to its subscriber now, or None; whom a kind may reach is the kind's rule
-    (an early copy: a verified journalist only, so a revocation stops what is still queued).
+    (an early copy: a verified journalist who accepted the terms of ``terms_version`` only, so a
+    revocation or new terms stop what is still queued).
 
     :raises UnknownMessageKind: the row's kind is not in `kinds.KINDS`.
     """
     if subscriber_id is None or status is None:
         return "subscriber erased"
     rule = kind_named(kind)
-    if rule.may_receive(status, verification):
+    current_terms = terms_version is not None and terms == terms_version
+    if rule.may_receive(status, verification, current_terms=current_terms):
         return None
-    if status in rule.receivers:
-        return f"journalist {verification or 'not verified'}"
-    return f"subscriber {status}"
+    if status not in rule.receivers:
+        return f"subscriber {status}"
+    if verification == "verified":
+        return "journalist has not accepted the current embargo terms"
+    return f"journalist {verification or 'not verified'}"
 
 
-def withdrawal_reasons(store: Store, items: Sequence[OutboxItem]) -> list[str | None]:
+def withdrawal_reasons(
+    store: Store, items: Sequence[OutboxItem], terms_version: str | None = None
+) -> list[str | None]:
     """Why each claimed row may no longer be sent (its subscriber unsubscribed, bounced or was erased
     since the claim), or None: the sender's last look before DATA, one primary-key query for the rows
     of every worker that asks at once."""
@@ -200,7 +220,10 @@ def withdrawal_reasons(store: Store, items: Sequence[OutboxItem]) -> list[str | 
     if not ids:
         return []
     found = rows.subscriber_states(store, ids)
-    return [_skip_reason(item.kind, *found[item.id]) if item.id in found else "row deleted" for item in items]
+    return [
+        _skip_reason(item.kind, *found[item.id], terms_version) if item.id in found else "row deleted"
+        for item in items
+    ]
 
 
 def withdraw(store: Store, withdrawals: Iterable[tuple[int, str]], owner: str) -> int:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from newsroom_feed.models import iso
 from newsroom_feed.store.database import Store, stored_moment
+from newsroom_feed.store.journalists import NEWEST_TERMS
 
 Channel = Literal["mail", "feed"]
 
@@ -87,8 +88,7 @@ def readers(store: Store, terms_version: str) -> list[tuple[int, frozenset[str]]
         "SELECT s.id, (SELECT group_concat(c.slug, ' ') FROM subscriber_categories sc"
         " JOIN categories c ON c.id = sc.category_id WHERE sc.subscriber_id = s.id)"
         " FROM subscribers s WHERE s.verification = 'verified' AND s.status = 'active'"
-        " AND (SELECT t.version FROM terms_acceptances t WHERE t.subscriber_id = s.id"
-        " ORDER BY t.id DESC LIMIT 1) = ? ORDER BY s.id",
+        f" AND {NEWEST_TERMS} = ? ORDER BY s.id",
         (terms_version,),
     )
     return [(int(sid), frozenset(slugs.split(" ")) if slugs else frozenset()) for sid, slugs in rows]

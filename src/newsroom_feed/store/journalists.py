@@ -10,12 +10,16 @@ from typing import Any
 
 from newsroom_feed.store.database import Store
 
+#: The version of the embargo terms the subscriber ``s`` accepted last (NULL: none), for every query that
+#: asks whether a journalist accepted the terms in force.
+NEWEST_TERMS = (
+    "(SELECT t.version FROM terms_acceptances t WHERE t.subscriber_id = s.id ORDER BY t.id DESC LIMIT 1)"
+)
 #: The columns of a journalist row, in the order `people.journalists.Journalist` takes them; the last is
-#: the version of the newest terms acceptance (NULL: none).
+#: the version of the newest terms acceptance.
 COLUMNS = (
     "s.id, s.email, s.name, s.organization, s.status, s.verification, s.work_url, s.press_card, "
-    "s.created_at, s.verified_at, s.revoked_at, "
-    "(SELECT t.version FROM terms_acceptances t WHERE t.subscriber_id = s.id ORDER BY t.id DESC LIMIT 1)"
+    f"s.created_at, s.verified_at, s.revoked_at, {NEWEST_TERMS}"
 )
 
 

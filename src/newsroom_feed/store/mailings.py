@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from newsroom_feed.store.database import Store
+from newsroom_feed.store.journalists import NEWEST_TERMS
 
 
 def tell_first(store: Store, told: Iterable[tuple[int, str]]) -> None:
@@ -88,10 +89,11 @@ def received(store: Store, keys: Sequence[str]) -> list[tuple[int, int, str, str
     return sorted(found, key=lambda row: (row[1], row[0]))
 
 
-def holders(store: Store, keys: Sequence[str]) -> set[tuple[int, str]]:
+def holders(store: Store, keys: Sequence[str], terms_version: str) -> set[tuple[int, str]]:
     """(subscriber_id, key) of the rows of these keys that hold a copy, or will: sent, or still to go
-    to a subscriber verified now. Whoever has one needs no second alert at the lift; a row withdrawn or
-    failed reached nobody, and one still queued for someone revoked never goes (`EarlyKind`)."""
+    to a subscriber verified now who accepted the terms of ``terms_version``. Whoever has one needs no
+    second alert at the lift; a row withdrawn or failed reached nobody, and one still queued for someone
+    revoked, or bound by older terms, never goes (`EarlyKind`)."""
     found: set[tuple[int, str]] = set()
     for chunk, marks in _chunks(keys):
         found.update(
@@ -99,8 +101,9 @@ def holders(store: Store, keys: Sequence[str]) -> set[tuple[int, str]]:
             for sid, key in store.conn.execute(
                 "SELECT o.subscriber_id, o.key FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
                 f"WHERE o.key IN ({marks}) AND (+o.status = 'sent' "
-                "OR +o.status IN ('pending', 'sending') AND s.verification = 'verified')",
-                chunk,
+                "OR +o.status IN ('pending', 'sending') AND s.verification = 'verified' "
+                f"AND {NEWEST_TERMS} = ?)",
+                [*chunk, terms_version],
             )
         )
     return found

@@ -13,6 +13,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from newsroom_feed.store.database import Store, id_chunks
+from newsroom_feed.store.journalists import NEWEST_TERMS
+
+#: The terms a verified journalist accepted last (NULL for anyone else): an early copy goes only to one
+#: who accepted those in force.
+_TERMS = f"CASE WHEN s.verification = 'verified' THEN {NEWEST_TERMS} END"
 
 #: The rows an outcome may change: held by the recording owner.
 _HELD = "id = ? AND status = 'sending' AND lease_owner = ?"
@@ -48,11 +53,11 @@ def expire_leases(store: Store, now: str, owner: str) -> None:
 
 def due_rows(store: Store, now: str, limit: int) -> list[tuple[Any, ...]]:
     """Up to ``limit`` pending rows due by ``now``, oldest due first: id, key, kind, subscriber_id,
-    release_ids (JSON), attempts, message_id, in_reply_to, the subscriber's status (None once erased) and
-    journalist verification (None for anyone else)."""
+    release_ids (JSON), attempts, message_id, in_reply_to, the subscriber's status (None once erased),
+    journalist verification (None for anyone else) and, for a verified one, the terms accepted last."""
     return store.conn.execute(
         "SELECT o.id, o.key, o.kind, o.subscriber_id, o.release_ids, o.attempts, o.message_id, "
-        "o.in_reply_to, s.status, s.verification FROM outbox o "
+        f"o.in_reply_to, s.status, s.verification, {_TERMS} FROM outbox o "
         "LEFT JOIN subscribers s ON s.id = o.subscriber_id "
         "WHERE o.status = 'pending' AND o.next_attempt_at <= ? "
         "ORDER BY o.next_attempt_at, o.id LIMIT ?",
@@ -78,17 +83,17 @@ def take(store: Store, leases: Iterable[tuple[str, str, int]]) -> None:
 
 def subscriber_states(
     store: Store, ids: Sequence[int]
-) -> dict[int, tuple[int | None, str | None, str | None]]:
-    """Each existing row's subscriber id, status and journalist verification (all None once the
-    subscriber was erased)."""
-    found: dict[int, tuple[int | None, str | None, str | None]] = {}
+) -> dict[int, tuple[int | None, str | None, str | None, str | None]]:
+    """Each existing row's subscriber id, status, journalist verification and, for a verified
+    journalist, the terms accepted last (all None once the subscriber was erased)."""
+    found: dict[int, tuple[int | None, str | None, str | None, str | None]] = {}
     for chunk, marks in id_chunks(list(ids)):
-        for row_id, subscriber_id, status, verification in store.conn.execute(
-            "SELECT o.id, o.subscriber_id, s.status, s.verification FROM outbox o "
+        for row_id, subscriber_id, status, verification, terms in store.conn.execute(
+            f"SELECT o.id, o.subscriber_id, s.status, s.verification, {_TERMS} FROM outbox o "
             f"LEFT JOIN subscribers s ON s.id = o.subscriber_id WHERE o.id IN ({marks})",
             chunk,
         ):
-            found[int(row_id)] = (subscriber_id, status, verification)
+            found[int(row_id)] = (subscriber_id, status, verification, terms)
     return found
 
 

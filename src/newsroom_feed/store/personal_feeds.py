@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from newsroom_feed.store.database import Store
+from newsroom_feed.store.journalists import NEWEST_TERMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +37,7 @@ def owner(store: Store, token: str, terms_version: str) -> FeedOwner | None:
         "SELECT s.id, s.status, s.name, s.email, (SELECT group_concat(c.slug, ' ')"
         " FROM subscriber_categories sc JOIN categories c ON c.id = sc.category_id"
         " WHERE sc.subscriber_id = s.id),"
-        " coalesce(s.verification = 'verified' AND (SELECT t.version FROM terms_acceptances t"
-        " WHERE t.subscriber_id = s.id ORDER BY t.id DESC LIMIT 1) = ?, 0), s.language"
+        f" coalesce(s.verification = 'verified' AND {NEWEST_TERMS} = ?, 0), s.language"
         " FROM subscribers s WHERE s.feed_token = ?",
         (terms_version, token),
     ).fetchone()

@@ -404,18 +404,41 @@ async def test_a_copy_queued_before_new_terms_goes_only_to_who_accepted_them_the
     newsroom.settings = make_settings(tmp_path)
     ania = journalists.get(store, "ania@gazeta.example.pl").id
     journalists.accept_terms(store, newsroom.settings, ania, newsroom.now, "web")
-    after = LIFT + timedelta(seconds=1)
-    newsroom.build(after)
-    got = await newsroom.send(after)
-    assert [mail["X-Newsroom-Kind"] for mail in got["ania@gazeta.example.pl"]] == ["early"]
-    [alert] = got["john@wire.example.com"]
-    assert (alert["X-Newsroom-Kind"], alert["Subject"]) == ("alert", secret.title)
+    got = await newsroom.send(newsroom.now + timedelta(minutes=1))
+    assert {who: [mail["X-Newsroom-Kind"] for mail in mails] for who, mails in got.items()} == {
+        "ania@gazeta.example.pl": ["early"]
+    }
     [row] = [r for r in outbox.list_rows(store) if (r.email, r.kind) == ("john@wire.example.com", "early")]
     assert (row.status, row.last_error) == (
         "withdrawn",
         "withdrawn: journalist has not accepted the current embargo terms",
     )
+    after = LIFT + timedelta(seconds=1)
+    newsroom.build(after)
+    [alert] = (await newsroom.send(after))["john@wire.example.com"]
+    assert (alert["X-Newsroom-Kind"], alert["Subject"]) == ("alert", secret.title)
     assert [read.email for read in early_access.reads_of(store, secret.id)] == ["ania@gazeta.example.pl"]
+
+
+async def test_a_copy_that_has_not_gone_by_the_lift_is_withdrawn_and_its_reader_gets_the_alert(
+    newsroom: Newsroom, store: Store
+) -> None:
+    """The sender was down until after the lift: an embargo banner arriving after the embargo would
+    mislead, so the reader gets what everyone gets, once."""
+    secret = save_secret(newsroom)
+    newsroom.build(newsroom.now)
+    after = LIFT + timedelta(minutes=5)
+    newsroom.build(after)
+    got = await newsroom.send(after)
+    [alert] = got["john@wire.example.com"]
+    assert (alert["X-Newsroom-Kind"], alert["Subject"]) == ("alert", secret.title)
+    assert "ania@gazeta.example.pl" not in got  # a daily reader: her digest has it
+    early = [r for r in outbox.list_rows(store) if r.kind == "early"]
+    assert sorted(r.email for r in early) == ["ania@gazeta.example.pl", "john@wire.example.com"]
+    assert {(r.status, r.last_error) for r in early} == {
+        ("withdrawn", "withdrawn: embargo lifted before it went")
+    }
+    assert early_access.reads_of(store, secret.id) == []
 
 
 def cli(settings: Settings, *args: str) -> int:

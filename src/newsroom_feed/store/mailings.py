@@ -90,10 +90,10 @@ def received(store: Store, keys: Sequence[str]) -> list[tuple[int, int, str, str
 
 
 def holders(store: Store, keys: Sequence[str], terms_version: str) -> set[tuple[int, str]]:
-    """(subscriber_id, key) of the rows of these keys that hold a copy, or will: sent, or still to go
-    to a subscriber verified now who accepted the terms of ``terms_version``. Whoever has one needs no
-    second alert at the lift; a row withdrawn or failed reached nobody, and one still queued for someone
-    revoked, or bound by older terms, never goes (`EarlyKind`)."""
+    """(subscriber_id, key) of the rows of these keys that hold a copy, or will: sent, or on the wire
+    now to a subscriber verified now who accepted the terms of ``terms_version`` (its gate lets it
+    through). Whoever has one needs no second alert at the lift; a row withdrawn or failed reached
+    nobody, and one on the wire to someone revoked, or bound by older terms, never goes (`EarlyKind`)."""
     found: set[tuple[int, str]] = set()
     for chunk, marks in _chunks(keys):
         found.update(
@@ -101,7 +101,7 @@ def holders(store: Store, keys: Sequence[str], terms_version: str) -> set[tuple[
             for sid, key in store.conn.execute(
                 "SELECT o.subscriber_id, o.key FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
                 f"WHERE o.key IN ({marks}) AND (+o.status = 'sent' "
-                "OR +o.status IN ('pending', 'sending') AND s.verification = 'verified' "
+                "OR +o.status = 'sending' AND s.verification = 'verified' "
                 f"AND {NEWEST_TERMS} = ?)",
                 [*chunk, terms_version],
             )

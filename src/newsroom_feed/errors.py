@@ -72,6 +72,14 @@ class SubscriberNotFound(NotFound):
         self.ref = ref
 
 
+class EmbargoLifted(NewsroomError):
+    """An early copy (a release shared before its lift) that has not gone by the lift: its embargo
+    banner would arrive after the embargo, so it never goes; the public alert or digest tells instead."""
+
+    def __init__(self) -> None:
+        super().__init__("embargo lifted before it went")
+
+
 class NotYetVisible(NewsroomError):
     """Every release of a queued message is hidden again (its embargo was moved later): the message
     waits until ``until`` instead of going out early or being dropped."""

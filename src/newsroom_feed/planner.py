@@ -251,7 +251,7 @@ def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
     The alerts and the mark are one transaction: a crash plans all of them or none. What is announced
     is noticed too (`Store.notice_visible`), so digests see every release whose alerts went. Early
     copies of these releases not yet claimed are withdrawn in the same transaction: their readers get
-    the alert instead (`_not_told_early` counts only copies sent or on the wire).
+    the alert instead (`_not_told_early` counts only copies sent).
     """
     releases = store.unannounced_visible(now)
     if not releases:
@@ -266,8 +266,7 @@ def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
         if fresh:
             frequencies = ("immediate", "daily", "weekly") if any(r.urgent for r in fresh) else ("immediate",)
             subscribers = list_subscribers(store, status="active", frequencies=frequencies)
-            alerts = _alerts(fresh, subscribers)
-            outbox.enqueue(store, _not_told_early(store, settings, fresh, alerts), now)
+            outbox.enqueue(store, _not_told_early(store, fresh, _alerts(fresh, subscribers)), now)
         store.mark_announced([release.id for release in releases], now)
     return [release.id for release in releases]
 
@@ -313,12 +312,11 @@ def _early_copies(
 
 
 def _not_told_early(
-    store: Store, settings: Settings, releases: list[Release], alerts: Iterator[outbox.NewMessage]
+    store: Store, releases: list[Release], alerts: Iterator[outbox.NewMessage]
 ) -> Iterator[outbox.NewMessage]:
     """The alerts without those of subscribers who have an early copy of that release (sent or still
     to go): at the lift they get no second mail. A withdrawn or failed copy reached nobody."""
-    keys = [EARLY.key(release.uid) for release in releases]
-    held = mailings.holders(store, keys, settings.journalists.terms_version)
+    held = mailings.holders(store, [EARLY.key(release.uid) for release in releases])
     told = {(subscriber_id, ALERT.key(EARLY.read_key(key))) for subscriber_id, key in held}
     for alert in alerts:
         if (alert.subscriber_id, alert.key) not in told:

@@ -441,6 +441,30 @@ async def test_a_copy_that_has_not_gone_by_the_lift_is_withdrawn_and_its_reader_
     assert early_access.reads_of(store, secret.id) == []
 
 
+async def test_a_copy_given_back_after_the_lift_never_goes_and_its_reader_has_the_alert(
+    newsroom: Newsroom, store: Store
+) -> None:
+    """A sender died holding the copies before the lift; the lift does not count them as had, and the
+    next sender, after it, withdraws them instead of sending a banner past its embargo."""
+    secret = save_secret(newsroom)
+    newsroom.build(newsroom.now)
+    terms = newsroom.settings.journalists.terms_version
+    held = outbox.claim(
+        store, "a-sender-that-died", newsroom.now, lease_seconds=60, limit=10, terms_version=terms
+    ).items
+    assert [item.key for item in held] == [EARLY.key(secret.uid)] * 2
+    after = LIFT + timedelta(minutes=5)
+    newsroom.build(after)
+    got = await newsroom.send(after)
+    assert [mail["X-Newsroom-Kind"] for mail in got["john@wire.example.com"]] == ["alert"]
+    assert "ania@gazeta.example.pl" not in got  # a daily reader: her digest has it
+    early = [row for row in outbox.list_rows(store) if row.kind == "early"]
+    assert [(row.status, row.last_error) for row in early] == [
+        ("withdrawn", "withdrawn: embargo lifted before it went")
+    ] * 2
+    assert early_access.reads_of(store, secret.id) == []
+
+
 def cli(settings: Settings, *args: str) -> int:
     return main(["--database", str(settings.database), *args])
 

@@ -31,6 +31,7 @@ from typing import Any
 import css_inline
 
 from newsroom_feed.errors import (
+    EmbargoLifted,
     InputError,
     NewsroomError,
     NotYetVisible,
@@ -256,6 +257,7 @@ class Composer:
         :raises SubscriberNotFound: the subscriber was erased.
         :raises ReleaseNotFound: every release of the row is gone or retracted (nothing to say).
         :raises NotYetVisible: its releases went back under embargo; the row should wait, not go.
+        :raises EmbargoLifted: an early copy whose release is public now; it should never go.
         :raises InputError: the stored address cannot go in a header.
         :raises UnknownMessageKind: the row's kind is not in `kinds.KINDS`.
         """
@@ -295,6 +297,8 @@ class Composer:
                 # Before its lift a release goes only to verified journalists, by a kind made for that
                 # (an early copy, a notice, a correction); anyone else's row waits for the lift. A
                 # retracted release kept for its withdrawal notice counts as shown once its lift passed.
+                if kind.early_copy and kept and all(release.visible_at <= now for release in kept):
+                    raise EmbargoLifted()
                 early = kind.before_lift and item.verified
                 chosen = [r for r in kept if early or r.visible_at <= now]
                 if kept and not chosen:

@@ -42,7 +42,13 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import structlog
 
-from newsroom_feed.errors import DeliveryError, NewsroomError, NotYetVisible, PermanentDeliveryError
+from newsroom_feed.errors import (
+    DeliveryError,
+    EmbargoLifted,
+    NewsroomError,
+    NotYetVisible,
+    PermanentDeliveryError,
+)
 from newsroom_feed.mail import outbox
 from newsroom_feed.mail.compose import Composer
 from newsroom_feed.mail.dkim import Signer
@@ -404,23 +410,22 @@ class _Run:
             terms_version=self.settings.journalists.terms_version,
         )
         composed = self._compose(claimed.items)
-        waiting = [
-            (item.id, result.until)
-            for item, result in zip(claimed.items, composed, strict=True)
-            if isinstance(result, NotYetVisible)
-        ]
+        pairs = list(zip(claimed.items, composed, strict=True))
+        waiting = [(item.id, result.until) for item, result in pairs if isinstance(result, NotYetVisible)]
+        lifted = [(item.id, str(result)) for item, result in pairs if isinstance(result, EmbargoLifted)]
         taken = len(claimed.items)
-        if not waiting:
+        if not waiting and not lifted:
             return claimed, composed, taken
-        # An alert or digest whose releases went back under embargo waits for the new lift.
+        # An alert or digest whose releases went back under embargo waits for the new lift; an early
+        # copy still here after its lift (given back by a stop, a 4xx, a lease that ran out) never goes:
+        # the lift planned the public alert for its reader, who held no copy yet.
         outbox.defer(self.store, waiting, self.owner)
-        kept = [
-            (item, result)
-            for item, result in zip(claimed.items, composed, strict=True)
-            if not isinstance(result, NotYetVisible)
-        ]
+        closed = [(row_id, outbox.WITHDRAWN + why) for row_id, why in lifted]
+        withdrawn = outbox.withdraw(self.store, closed, self.owner)
+        set_aside = NotYetVisible | EmbargoLifted
+        kept = [(item, result) for item, result in pairs if not isinstance(result, set_aside)]
         return (
-            outbox.Claimed([item for item, _ in kept], claimed.withdrawn),
+            outbox.Claimed([item for item, _ in kept], claimed.withdrawn + withdrawn),
             [result for _, result in kept],
             taken,
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from newsroom_feed.store.database import Store
-from newsroom_feed.store.journalists import NEWEST_TERMS
 
 
 def tell_first(store: Store, told: Iterable[tuple[int, str]]) -> None:
@@ -89,21 +88,18 @@ def received(store: Store, keys: Sequence[str]) -> list[tuple[int, int, str, str
     return sorted(found, key=lambda row: (row[1], row[0]))
 
 
-def holders(store: Store, keys: Sequence[str], terms_version: str) -> set[tuple[int, str]]:
-    """(subscriber_id, key) of the rows of these keys that hold a copy, or will: sent, or on the wire
-    now to a subscriber verified now who accepted the terms of ``terms_version`` (its gate lets it
-    through). Whoever has one needs no second alert at the lift; a row withdrawn or failed reached
-    nobody, and one on the wire to someone revoked, or bound by older terms, never goes (`EarlyKind`)."""
+def holders(store: Store, keys: Sequence[str]) -> set[tuple[int, str]]:
+    """(subscriber_id, key) of the rows of these keys sent: whoever has one needs no second alert at
+    the lift. A row not sent by then never goes (the lift withdraws a waiting one, the sender one it
+    gets back later), so its reader is alerted; one on the wire that very moment may reach its reader
+    beside the alert, the rarer and the milder of the two mistakes."""
     found: set[tuple[int, str]] = set()
     for chunk, marks in _chunks(keys):
         found.update(
             (int(sid), key)
             for sid, key in store.conn.execute(
-                "SELECT o.subscriber_id, o.key FROM outbox o JOIN subscribers s ON s.id = o.subscriber_id "
-                f"WHERE o.key IN ({marks}) AND (+o.status = 'sent' "
-                "OR +o.status = 'sending' AND s.verification = 'verified' "
-                f"AND {NEWEST_TERMS} = ?)",
-                [*chunk, terms_version],
+                f"SELECT subscriber_id, key FROM outbox WHERE key IN ({marks}) AND +status = 'sent'",
+                chunk,
             )
         )
     return found

@@ -330,13 +330,13 @@ def plan_notices(store: Store, settings: Settings, now: datetime) -> int:
     are new.
 
     Candidates are found cheaply on every build: `release_mailings` (releases shared early or
-    withdrawn) for a moved embargo, and for a withdrawal the releases retracted since
-    ``outbox.alert_max_age_hours`` ago (the index on ``updated_at``), never a scan of the outbox.
+    withdrawn) for a moved embargo, and for a withdrawal every retraction not told yet, however long
+    the daemon was down (an index of the retracted releases), never a scan of the outbox.
     """
     messages: list[outbox.NewMessage] = []
     with store.transaction():
         moved = mailings.moved(store, iso(now))
-        withdrawn = mailings.withdrawn_untold(store, iso(now - news_age(settings)))
+        withdrawn = mailings.withdrawn_untold(store)
         if not moved and not withdrawn:
             return 0
         signing = message_id_key(settings.signing_key())  # may read the key file: only when needed

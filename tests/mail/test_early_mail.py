@@ -307,6 +307,26 @@ async def test_a_retraction_after_the_alerts_tells_their_recipients_once_in_thei
     assert await newsroom.send(later + timedelta(hours=1)) == {}
 
 
+async def test_a_retraction_during_a_downtime_longer_than_the_alert_window_is_still_told(
+    newsroom: Newsroom, store: Store, now: datetime
+) -> None:
+    """Retracted half a day after its alerts, while the daemon was down for three days (the alert
+    window is 48 hours): the first build after the downtime tells the alerts' recipients all the same."""
+    public = store.add_release(
+        ReleaseInput.parse({"title": "Remont mostu", "body": BODY, "categories": ["transport"]}), now
+    )
+    newsroom.build(now)
+    alerts = await newsroom.send(now)
+    store.retract_release(public.id, now + timedelta(hours=12))
+    back = now + timedelta(days=3)
+    newsroom.build(back)
+    got = await newsroom.send(back)
+    assert sorted(got) == sorted(alerts) == ["john@wire.example.com", "tomek@radio.example.pl"]
+    for email, [notice] in got.items():
+        assert notice["X-Newsroom-Kind"] == "notice"
+        assert notice["In-Reply-To"] == alerts[email][0]["Message-ID"]
+
+
 async def test_a_release_corrected_then_retracted_before_the_build_is_told_withdrawn_only(
     newsroom: Newsroom, store: Store, now: datetime
 ) -> None:

@@ -11,8 +11,9 @@ import pytest
 from newsroom_feed import planner
 from newsroom_feed.errors import InputError
 from newsroom_feed.markup import render_markdown
-from newsroom_feed.models import ReleaseInput, iso
+from newsroom_feed.models import ReleaseInput, iso, utcnow
 from newsroom_feed.settings import Settings
+from newsroom_feed.store import mailings
 from newsroom_feed.store.database import HELD_UNTIL, MIGRATIONS, Store
 
 from ..conftest import NOW
@@ -220,6 +221,8 @@ def test_a_store_upgraded_to_schema_7_gets_its_category_counts_on_the_next_build
         for column in ("start", "end", "all_day", "location", "online_url"):
             conn.execute(f"ALTER TABLE releases DROP COLUMN event_{column}")
         conn.execute("ALTER TABLE outbox DROP COLUMN in_reply_to")
+        # and migration 16's index of retracted releases.
+        conn.execute("DROP INDEX releases_retracted")
         conn.execute("DELETE FROM schema_migrations WHERE version >= 7")
     store.close()
     with Store.for_settings(settings) as upgraded:
@@ -228,6 +231,24 @@ def test_a_store_upgraded_to_schema_7_gets_its_category_counts_on_the_next_build
         assert planner.build(upgraded, settings, NOW).full
         assert upgraded.kept_category_counts() == upgraded.count_visible(NOW) != {}
         assert not planner.build(upgraded, settings, NOW).full
+
+
+def test_migration_16_counts_old_retractions_as_told_and_leaves_recent_ones_to_tell(store: Store) -> None:
+    """Builds before it looked two days back for retractions to tell: older ones never get a notice
+    after the upgrade, a recent one not told yet still does."""
+    now = utcnow()
+    old, recent = (
+        store.add_release(ReleaseInput.parse({"title": title}), now - timedelta(days=10))
+        for title in ("Stary komunikat", "Nowy komunikat")
+    )
+    store.retract_release(old.id, now - timedelta(days=5))
+    store.retract_release(recent.id, now - timedelta(days=1))
+    with store.transaction() as conn:  # as a store at schema 15 with neither told
+        conn.execute("DELETE FROM release_mailings")
+        conn.execute("DROP INDEX releases_retracted")
+        conn.execute("DELETE FROM schema_migrations WHERE version = 16")
+    assert store.migrate() == 1
+    assert mailings.withdrawn_untold(store) == [(recent.id, recent.uid)]
 
 
 def test_a_correction_keeps_the_identity_moves_updated_and_keeps_every_note_in_order(store: Store) -> None:

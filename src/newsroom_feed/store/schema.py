@@ -595,4 +595,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE outbox ADD COLUMN in_reply_to TEXT;
     """,
+    # 16: a retraction is told to those who had the release however long after it the next build runs
+    # (a downtime longer than the alert window): the builds look for every retraction not told yet,
+    # through an index of the retracted releases only. A retraction older than two days when this runs
+    # counts as told: it was, or it was past the window the builds before this one looked at.
+    """
+    CREATE INDEX releases_retracted ON releases(id) WHERE retracted_at IS NOT NULL;
+    INSERT INTO release_mailings (release_id, withdrawal_planned_at)
+        SELECT id, retracted_at FROM releases
+        WHERE retracted_at IS NOT NULL AND retracted_at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-2 days')
+        ON CONFLICT(release_id) DO UPDATE
+        SET withdrawal_planned_at = coalesce(withdrawal_planned_at, excluded.withdrawal_planned_at);
+    """,
 )

@@ -237,10 +237,6 @@ def _affected(store: Store, cursor: int, head: int, built_at: datetime, now: dat
 # == mail: alerts and digests ====================================================================
 
 
-#: Why an early copy still queued at the lift never goes (``withdrawn: ...`` in the ledger).
-_EARLY_TOO_LATE = "embargo lifted before it went"
-
-
 def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
     """Releases that became visible since the last run: plan their alerts, once; returns their ids.
 
@@ -249,9 +245,9 @@ def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
     goes to every matching active subscriber whatever their frequency. A release that became visible
     more than ``outbox.alert_max_age_hours`` ago (an import of old releases) is marked without alerts.
     The alerts and the mark are one transaction: a crash plans all of them or none. What is announced
-    is noticed too (`Store.notice_visible`), so digests see every release whose alerts went. Early
-    copies of these releases not yet claimed are withdrawn in the same transaction: their readers get
-    the alert instead (`_not_told_early` counts only copies sent).
+    is noticed too (`Store.notice_visible`), so digests see every release whose alerts went. An early
+    copy of these releases not sent yet never goes (the sender withdraws it, `errors.EmbargoLifted`), so
+    its reader gets the alert too (`_not_told_early` counts only copies sent).
     """
     releases = store.unannounced_visible(now)
     if not releases:
@@ -260,9 +256,6 @@ def announce(store: Store, settings: Settings, now: datetime) -> list[int]:
     fresh = [release for release in releases if release.visible_at >= oldest]
     with store.transaction():
         store.notice_visible(now)
-        # An early copy that has not gone by the lift would arrive after it, its embargo banner past:
-        # it is withdrawn, and its reader gets the public alert (or digest) as everyone does.
-        outbox.withdraw_waiting(store, [EARLY.key(r.uid) for r in releases], _EARLY_TOO_LATE)
         if fresh:
             frequencies = ("immediate", "daily", "weekly") if any(r.urgent for r in fresh) else ("immediate",)
             subscribers = list_subscribers(store, status="active", frequencies=frequencies)

@@ -417,8 +417,8 @@ class _Run:
         if not waiting and not lifted:
             return claimed, composed, taken
         # An alert or digest whose releases went back under embargo waits for the new lift; an early
-        # copy still here after its lift (given back by a stop, a 4xx, a lease that ran out) never goes:
-        # the lift planned the public alert for its reader, who held no copy yet.
+        # copy not sent by its lift (still queued, or given back by a stop, a 4xx, a lease that ran out)
+        # never goes: the lift planned the public alert for its reader, who held no copy yet.
         outbox.defer(self.store, waiting, self.owner)
         closed = [(row_id, outbox.WITHDRAWN + why) for row_id, why in lifted]
         withdrawn = outbox.withdraw(self.store, closed, self.owner)

@@ -226,12 +226,6 @@ def withdrawal_reasons(
     ]
 
 
-def withdraw_waiting(store: Store, keys: Sequence[str], reason: str) -> int:
-    """Close the rows of these keys not yet claimed ``withdrawn`` (``withdrawn: <reason>``); a row a
-    sender holds goes on. Joins the caller's transaction; returns how many were closed."""
-    return rows.close_waiting(store, keys, WITHDRAWN + reason)
-
-
 def withdraw(store: Store, withdrawals: Iterable[tuple[int, str]], owner: str) -> int:
     """Close claimed rows ``withdrawn`` with their reason; no attempt is counted (the relay got no
     DATA), and `retry` never queues them again. Only rows ``owner`` still holds change."""

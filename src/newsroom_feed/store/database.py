@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
@@ -1259,13 +1259,16 @@ class Store:
         return candidate
 
 
-def id_chunks(ids: list[int]) -> Iterator[tuple[list[int], str]]:
-    """``ids`` in runs that fit one ``IN (...)``, each with its ``?,?,...`` marks.
+_Key = TypeVar("_Key", int, str)
+
+
+def id_chunks(ids: Sequence[_Key]) -> Iterator[tuple[list[_Key], str]]:
+    """``ids`` (row ids, or keys) in runs that fit one ``IN (...)``, each with its ``?,?,...`` marks.
 
     Older SQLite builds allow 999 parameters in a statement; 900 leaves room for a few more.
     """
     for start in range(0, len(ids), 900):
-        chunk = ids[start : start + 900]
+        chunk = list(ids[start : start + 900])
         yield chunk, ",".join("?" * len(chunk))
 
 

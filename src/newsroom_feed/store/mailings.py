@@ -7,9 +7,9 @@ Every function joins the caller's transaction; the planner keeps the rules (`pla
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
-from newsroom_feed.store.database import Store
+from newsroom_feed.store.database import Store, id_chunks
 
 
 def tell_first(store: Store, told: Iterable[tuple[int, str]]) -> None:
@@ -74,7 +74,7 @@ def received(store: Store, keys: Sequence[str]) -> list[tuple[int, int, str, str
     (``+o.status`` keeps SQLite off ``outbox_due``, which would walk every sent row).
     """
     found: list[tuple[int, int, str, str | None]] = []
-    for chunk, marks in _chunks(keys):
+    for chunk, marks in id_chunks(keys):
         found.extend(
             (int(row_id), int(subscriber_id), str(key), message_id)
             for row_id, subscriber_id, key, message_id in store.conn.execute(
@@ -89,11 +89,11 @@ def received(store: Store, keys: Sequence[str]) -> list[tuple[int, int, str, str
 
 def holders(store: Store, keys: Sequence[str]) -> set[tuple[int, str]]:
     """(subscriber_id, key) of the rows of these keys sent: whoever has one needs no second alert at
-    the lift. A row not sent by then never goes (the lift withdraws a waiting one, the sender one it
-    gets back later), so its reader is alerted; one on the wire that very moment may reach its reader
+    the lift. A row not sent by then never goes (the sender withdraws it, `errors.EmbargoLifted`), so
+    its reader is alerted; one on the wire that very moment may reach its reader
     beside the alert, the rarer and the milder of the two mistakes."""
     found: set[tuple[int, str]] = set()
-    for chunk, marks in _chunks(keys):
+    for chunk, marks in id_chunks(keys):
         found.update(
             (int(sid), key)
             for sid, key in store.conn.execute(
@@ -102,10 +102,3 @@ def holders(store: Store, keys: Sequence[str]) -> set[tuple[int, str]]:
             )
         )
     return found
-
-
-def _chunks(keys: Sequence[str]) -> Iterator[tuple[list[str], str]]:
-    """Keys in runs that fit one ``IN (...)`` (as `database.id_chunks` cuts ids)."""
-    for start in range(0, len(keys), 900):
-        chunk = list(keys[start : start + 900])
-        yield chunk, ",".join("?" * len(chunk))

@@ -74,20 +74,6 @@ def close_withdrawn(store: Store, reasons: Iterable[tuple[str, int]]) -> None:
     )
 
 
-def close_waiting(store: Store, keys: Sequence[str], reason: str) -> int:
-    """Close the rows of these keys that no sender holds (``pending``) ``withdrawn`` with ``reason``;
-    returns how many. A row on the wire (``sending``) is left to its sender. Through ``outbox_key``."""
-    closed = 0
-    for start in range(0, len(keys), 900):
-        chunk = list(keys[start : start + 900])
-        closed += store.conn.execute(
-            "UPDATE outbox SET status = 'withdrawn', last_error = ? "
-            f"WHERE key IN ({','.join('?' * len(chunk))}) AND +status = 'pending'",
-            [reason, *chunk],
-        ).rowcount
-    return closed
-
-
 def take(store: Store, leases: Iterable[tuple[str, str, int]]) -> None:
     """Mark rows (lease_until, owner, id) ``sending`` under a lease."""
     store.conn.executemany(

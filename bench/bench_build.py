@@ -10,6 +10,8 @@ far above the baseline: the lines below it time each part of it alone, the feeds
 comparison. Each line shows the best run and its CPU time, which stays meaningful when the machine is
 busy. Last, the build after one new release over stores of 10,000 and 100,000 releases (BENCH_SCALING,
 comma-separated sizes; empty to skip), each filled and built in full first: within 1.3x of each other.
+Then the build after one new event release over 1,000 past events, which rewrites two calendars, against
+every event serialised once with plain icalendar: below it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from icalendar import Calendar
+from icalendar import Event as CalendarEvent
 from lxml import etree
 
 from newsroom_feed import planner
@@ -286,6 +290,7 @@ def main() -> None:
         _synchronous_cost(store, settings, later)
         store.close()
     _scaling()
+    _events()
 
 
 #: Store sizes the one-change build is timed at, to show it costs what changed, not what the store holds.
@@ -357,3 +362,63 @@ def _synchronous_cost(store: Store, settings: Settings, start: datetime, rounds:
 
 if __name__ == "__main__":
     main()
+
+
+#: Event releases of the calendar line: years of a newsroom's seminars, congresses and galas.
+EVENTS = 1_000
+
+
+def _event_store(store: Store) -> None:
+    """``EVENTS`` past event releases, a day apart, in 5 categories, each with a place."""
+    for n in range(EVENTS):
+        when = NOW - timedelta(days=EVENTS - n)
+        document = ReleaseInput.parse(
+            {"title": f"Seminarium nr {n}: gęślą jaźń", "categories": [f"kategoria-{n % 5 + 1}"],
+             "published_at": (when - timedelta(days=7)).isoformat(), "body": f"Zapraszamy na seminarium {n}.",
+             "event": {"start": when.isoformat(), "end": (when + timedelta(hours=2)).isoformat(),
+                       "location": "Poznań, ul. Głogowska 14"}}
+        )  # fmt: skip
+        store.add_release(document, when - timedelta(days=8))
+
+
+def _baseline_events(releases: list[Release]) -> bytes:
+    """Every event once, with plain icalendar: what each rewrite of the calendars cost before events
+    were kept serialised between builds."""
+    calendar = Calendar()
+    for release in releases:
+        assert release.event is not None
+        item = CalendarEvent()
+        item.add("uid", release.uid)
+        item.add("dtstamp", release.updated_at)
+        item.add("summary", release.title)
+        item.add("dtstart", release.event.start)
+        item.add("dtend", release.event.end or release.event.start)
+        item.add("location", release.event.location or "")
+        item.add("description", feeds.summary(release))
+        item.add("url", f"https://prasa.example.pl/releases/{release.slug}/")
+        calendar.add_component(item)
+    return bytes(calendar.to_ical())
+
+
+def _events() -> None:
+    """The build after one new event release, which rewrites the newsroom's calendar and its
+    category's, over ``EVENTS`` past events: against every event serialised once (aim: below it)."""
+    with tempfile.TemporaryDirectory(prefix="bench-events-") as scratch:
+        settings = bench_settings(Path(scratch))
+        with Store.for_settings(settings) as store:
+            _event_store(store)
+            planner.build(store, settings, NOW, full=True)
+            base = min(_timed(lambda: _baseline_events(store.event_releases(NOW)))[0] for _ in range(3))
+            runs = []
+            for n in range(1, 4):
+                later = NOW + timedelta(minutes=n)
+                document = ReleaseInput.parse(
+                    {"title": f"Nowe seminarium {n}", "categories": ["kategoria-1"],
+                     "published_at": later.isoformat(),
+                     "event": {"start": (later + timedelta(days=10)).isoformat(), "location": "Kraków"}}
+                )  # fmt: skip
+                store.add_release(document, later)
+                runs.append(_timed(lambda later=later: planner.build(store, settings, later)))  # type: ignore[misc]
+        print(f"calendars over {EVENTS:,} past events: baseline, each event serialised once "
+              f"{base * 1000:.1f} ms")  # fmt: skip
+        _line("build after one new event release", runs, base, "aim: < 1x (the calendars rewritten)")

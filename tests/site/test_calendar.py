@@ -281,6 +281,25 @@ def test_a_correction_raises_the_sequence_and_rewrites_the_calendars(
         assert event.decoded("DTSTAMP") == later
 
 
+def test_a_renamed_category_and_a_new_address_reach_every_event_at_the_next_build(
+    newsroom: dict[str, Release], store: Store, settings: Settings
+) -> None:
+    """What an event says may change without its release changing (events are kept serialised
+    between builds, by what they say): a category's name, the newsroom's address."""
+    release = newsroom["congress"]
+    store.set_category("wydarzenia", "Wydarzenia i kongresy")
+    later = NOW + timedelta(hours=1)
+    planner.build(store, settings, later)
+    event = events_of(settings.public_dir / "feeds" / "events.ics")[release.uid]
+    assert [str(name) for name in event["CATEGORIES"].cats] == ["Wydarzenia i kongresy"]
+    moved = settings.model_copy(update={"base_url": "https://media.example.pl"})
+    planner.build(store, moved, later + timedelta(minutes=1), full=True)
+    for path in ("feeds/events.ics", f"releases/{release.slug}/event.ics"):
+        event = events_of(settings.public_dir / path)[release.uid]
+        assert str(event["URL"]) == f"https://media.example.pl/releases/{release.slug}/", path
+        assert f"https://media.example.pl/releases/{release.slug}/" in str(event["DESCRIPTION"])
+
+
 def test_a_retracted_event_stays_cancelled_in_the_calendars_until_it_is_over(
     newsroom: dict[str, Release], store: Store, settings: Settings
 ) -> None:

@@ -16,7 +16,10 @@ Deterministic: nothing reads a clock but the caller's ``now`` (which events are 
 from __future__ import annotations
 
 import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -76,7 +79,11 @@ def in_category(releases: Iterable[Release], slug: str) -> list[Release]:
 class CalendarEvents:
     """Each release's ``VEVENT``, serialised once per build for every calendar that shows it (the
     newsroom's, its categories', its own file), as `feeds.Entries` does for feed entries: the library
-    costs about 0.7 ms per event, so a release in three calendars was three times that."""
+    costs about 0.5 ms per event, so a release in three calendars was three times that.
+
+    Across builds the bytes are kept by what they are made of (`_EventFacts`), so a build that
+    rewrites the calendars after one event changed serialises that one, not every event the newsroom
+    ever announced (measured, 1,000 past events: 0.55 s a rewrite before)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -85,9 +92,66 @@ class CalendarEvents:
     def of(self, release: Release) -> bytes:
         done = self._serialised.get(release.id)
         if done is None and release.event is not None:
-            done = bytes(_event(self.settings, release, release.event).to_ical())
+            done = _serialised(_EventFacts.of(self.settings, release, release.event))
             self._serialised[release.id] = done
         return done or b""
+
+
+@dataclass(frozen=True, slots=True)
+class _EventFacts:
+    """Everything a ``VEVENT`` says, read from the release and the settings: `_event` reads nothing
+    else, so equal facts give equal bytes and they can key the serialised events kept between builds."""
+
+    zone: str
+    uid: str
+    changed: datetime
+    created: datetime
+    sequence: int
+    cancelled: bool
+    title: str
+    event: Event
+    page: str
+    summary: str
+    categories: tuple[str, ...]
+
+    @classmethod
+    def of(cls, settings: Settings, release: Release, event: Event) -> _EventFacts:
+        changed = entry_updated(release)
+        if release.retracted_at is not None:
+            changed = max(changed, release.retracted_at)
+        return cls(
+            settings.timezone,
+            release.uid,
+            changed,
+            release.visible_at,
+            len(release.corrections),
+            release.retracted_at is not None,
+            release.title,
+            event,
+            release_url(settings, release),
+            summary(release),
+            tuple(category.name for category in release.categories),
+        )
+
+
+#: Serialised events kept between builds, newest use last: a few hundred bytes each.
+_KEPT: OrderedDict[_EventFacts, bytes] = OrderedDict()
+_KEPT_MOST = 5_000
+_KEPT_LOCK = threading.Lock()
+
+
+def _serialised(facts: _EventFacts) -> bytes:
+    with _KEPT_LOCK:
+        done = _KEPT.get(facts)
+        if done is not None:
+            _KEPT.move_to_end(facts)
+            return done
+    done = bytes(_event(facts).to_ical())
+    with _KEPT_LOCK:
+        _KEPT[facts] = done
+        while len(_KEPT) > _KEPT_MOST:
+            _KEPT.popitem(last=False)
+    return done
 
 
 def render_calendar(
@@ -213,20 +277,17 @@ def _transitions(zone: ZoneInfo, first: datetime, last: datetime) -> Iterator[da
         moment += timedelta(days=1)
 
 
-def _event(settings: Settings, release: Release, event: Event) -> CalendarEvent:
-    zone = settings.zone
-    cancelled = release.retracted_at is not None
-    changed = entry_updated(release)
-    if release.retracted_at is not None:
-        changed = max(changed, release.retracted_at)
+def _event(facts: _EventFacts) -> CalendarEvent:
+    zone = ZoneInfo(facts.zone)
+    event = facts.event
     item = CalendarEvent()
-    item.add("uid", release.uid)
-    item.add("dtstamp", changed.astimezone(UTC))
-    item.add("last-modified", changed.astimezone(UTC))
-    item.add("created", release.visible_at.astimezone(UTC))
-    item.add("sequence", len(release.corrections))
-    item.add("status", "CANCELLED" if cancelled else "CONFIRMED")
-    item.add("summary", release.title)
+    item.add("uid", facts.uid)
+    item.add("dtstamp", facts.changed.astimezone(UTC))
+    item.add("last-modified", facts.changed.astimezone(UTC))
+    item.add("created", facts.created.astimezone(UTC))
+    item.add("sequence", facts.sequence)
+    item.add("status", "CANCELLED" if facts.cancelled else "CONFIRMED")
+    item.add("summary", facts.title)
     if isinstance(event.start, datetime):
         item.add("dtstart", event.start.astimezone(zone))
         if isinstance(event.end, datetime) and event.end > event.start:
@@ -234,17 +295,16 @@ def _event(settings: Settings, release: Release, event: Event) -> CalendarEvent:
     else:
         item.add("dtstart", event.start)
         item.add("dtend", event_dates.last_day(event, zone) + timedelta(days=1))
-    page = release_url(settings, release)
-    lines = [summary(release)]
+    lines = [facts.summary]
     if event.online_url:
         lines.append(f"Online: {event.online_url}")
-    lines.append(page)
+    lines.append(facts.page)
     item.add("description", "\n\n".join(lines))
     if event.location or event.online_url:
         item.add("location", event.location or event.online_url)
     if event.online_url:
         item.add("conference", event.online_url, parameters={"VALUE": "URI", "FEATURE": "VIDEO"})
-    item.add("url", page)
-    if release.categories:
-        item.add("categories", [category.name for category in release.categories])
+    item.add("url", facts.page)
+    if facts.categories:
+        item.add("categories", list(facts.categories))
     return item

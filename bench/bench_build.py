@@ -360,10 +360,6 @@ def _synchronous_cost(store: Store, settings: Settings, start: datetime, rounds:
         )
 
 
-if __name__ == "__main__":
-    main()
-
-
 #: Event releases of the calendar line: years of a newsroom's seminars, congresses and galas.
 EVENTS = 1_000
 
@@ -422,3 +418,7 @@ def _events() -> None:
         print(f"calendars over {EVENTS:,} past events: baseline, each event serialised once "
               f"{base * 1000:.1f} ms")  # fmt: skip
         _line("build after one new event release", runs, base, "aim: < 1x (the calendars rewritten)")
+
+
+if __name__ == "__main__":
+    main()

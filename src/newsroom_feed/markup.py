@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 import re
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 
 import nh3
 from markdown_it import MarkdownIt
@@ -49,23 +50,48 @@ def clean_html(fragment: str) -> str:
 
     Every read of a release cleans its stored body again (the store may have been written by someone
     else), the same few hundred bodies over and over: a personal feed read after a change cleans 50 of
-    them, about 5 ms of its 15. The result depends on the text alone, so bodies of a usual size are
-    remembered (at most `_CLEANED_KEPT` of them, so at most ~8 MB)."""
-    if len(fragment) > _CLEANED_MAX_LENGTH:
-        return _clean(fragment)
-    return _clean_remembered(fragment)
+    them, about 5 ms of its 15. The result depends on the text alone, so it is remembered, within
+    `_CLEANED`'s bound (at most 8 MB)."""
+    done = _CLEANED.get(fragment)
+    if done is None:
+        done = str(_cleaner.clean(xml_safe(fragment))).strip()
+        _CLEANED.keep(fragment, done)
+    return done
 
 
-#: Bodies longer than this (a long press release is 10,000 characters of HTML) are cleaned every time.
-_CLEANED_MAX_LENGTH = 16_384
-_CLEANED_KEPT = 256
+class _Remembered:
+    """Cleaned bodies by their text, the least recently used dropped first, within ``most`` characters
+    for the texts and results together; a pair longer than a 64th of that is not kept."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self._kept: OrderedDict[str, str] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, fragment: str) -> str | None:
+        with self._lock:
+            done = self._kept.get(fragment)
+            if done is not None:
+                self._kept.move_to_end(fragment)
+            return done
+
+    def keep(self, fragment: str, done: str) -> None:
+        size = len(fragment) + len(done)
+        if size > self.most // 64:
+            return
+        with self._lock:
+            if fragment in self._kept:
+                return
+            self._kept[fragment] = done
+            self._size += size
+            while self._size > self.most:
+                oldest, cleaned = self._kept.popitem(last=False)
+                self._size -= len(oldest) + len(cleaned)
 
 
-def _clean(fragment: str) -> str:
-    return str(_cleaner.clean(xml_safe(fragment))).strip()
-
-
-_clean_remembered = lru_cache(maxsize=_CLEANED_KEPT)(_clean)
+#: 2 million characters: at most 8 MB (CPython keeps a character in 4 bytes at most), some 300 bodies.
+_CLEANED = _Remembered(2_000_000)
 
 
 def xml_safe(text: str) -> str:

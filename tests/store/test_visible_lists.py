@@ -56,7 +56,8 @@ def _import(settings: Settings, first: int, count: int, category: str, hours_ago
 def newsroom(settings: Settings, store: Store) -> Store:
     """2,100 recent releases of `sport` above the only releases of `rzadka`, a month older; `kultura`
     and `transport` in between; some releases old and new also in another category, one retracted,
-    one under embargo, one held back for a broken title, and one category held back for an empty name."""
+    one under embargo, one held back for a broken title, one category held back for an empty name, and 41 recent
+    releases made public at the same second."""
     for slug in ("kultura", "sport", "transport", "rzadka", "zepsuta"):
         store.set_category(slug, slug.capitalize())
     _import(settings, 1, 5, "rzadka", hours_ago=24 * 30)
@@ -78,12 +79,17 @@ def newsroom(settings: Settings, store: Store) -> Store:
         )
         outside.execute("UPDATE releases SET title = ? WHERE id = 138", ("x" * 5_000,))
         outside.execute("UPDATE categories SET name = '' WHERE slug = 'zepsuta'")
+        # 41 releases made public at the same second: the order falls to their ids.
+        outside.execute(
+            "UPDATE releases SET published_at = (SELECT published_at FROM releases WHERE id = 3040)"
+            " WHERE id BETWEEN 3000 AND 3039"
+        )
     outside.close()
     return store
 
 
 @pytest.mark.parametrize("mix", MIXES, ids="+".join)
-@pytest.mark.parametrize("limit", [1, 3, 20, 50])
+@pytest.mark.parametrize("limit", [1, 3, 20, 50, 80])
 def test_a_short_list_starts_exactly_as_the_whole_list(
     newsroom: Store, mix: tuple[str, ...], limit: int
 ) -> None:

@@ -862,7 +862,8 @@ class Store:
         self, now: datetime, categories: Sequence[str], *, limit: int | None = None
     ) -> list[int]:
         """Ids of the releases the public may see at ``now`` in any of these categories, newest first
-        (a subscriber's personal feed): the same `_visible` read as every public list, narrowed to them."""
+        (a subscriber's personal feed): the same `_visible` read as every public list, narrowed to them
+        (a short list by `_newest_in`, which is narrowed differently)."""
         if not categories:
             return self.visible_ids(now, limit=limit)
         if limit is not None:
@@ -887,17 +888,16 @@ class Store:
         sorted the whole window (7-9 ms). The window's bottom is read from the index alone.
         """
         marks = ",".join("?" * len(categories))
-        times = f"r.retracted_at IS NULL AND r.uid IS NOT NULL AND r.visible_at <= ? AND {_readable_times()}"
-        sql = (
-            f"SELECT r.id FROM releases r WHERE {times}{self._publishable('r.')}"
-            " AND r.visible_at >= coalesce((SELECT w.visible_at FROM releases w"
+        walk = (
+            "r.visible_at >= coalesce((SELECT w.visible_at FROM releases w"
             " WHERE w.retracted_at IS NULL AND w.visible_at <= ?"
             f" ORDER BY w.visible_at DESC, w.id DESC LIMIT 1 OFFSET {_WINDOW - 1}), '')"
             " AND EXISTS (SELECT 1 FROM release_categories rc JOIN categories c ON c.id = rc.category_id"
             f" WHERE rc.release_id = r.id AND c.slug IN ({marks}){self._publishable(None, 'c.')})"
-            " ORDER BY r.visible_at DESC, r.id DESC LIMIT ?"
         )
-        return [row[0] for row in self.conn.execute(sql, [iso(now), iso(now), *categories, limit])]
+        return [
+            row[0] for row in self._visible("r.id", now, None, limit, extra=(walk, [iso(now), *categories]))
+        ]
 
     def visible_newer(self, now: datetime, category: str, release_id: int) -> int | None:
         """How many visible releases of a category come after this one in its list (its place counted

@@ -56,8 +56,8 @@ def _import(settings: Settings, first: int, count: int, category: str, hours_ago
 def newsroom(settings: Settings, store: Store) -> Store:
     """2,100 recent releases of `sport` above the only releases of `rzadka`, a month older; `kultura`
     and `transport` in between; some releases old and new also in another category, one retracted,
-    one under embargo, one held back for a broken title, one category held back for an empty name, and 41 recent
-    releases made public at the same second."""
+    one under embargo, one held back for a broken title, one category held back for an empty name,
+    and 41 recent releases made public at the same second."""
     for slug in ("kultura", "sport", "transport", "rzadka", "zepsuta"):
         store.set_category(slug, slug.capitalize())
     _import(settings, 1, 5, "rzadka", hours_ago=24 * 30)

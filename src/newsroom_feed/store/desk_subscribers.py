@@ -111,3 +111,13 @@ def page_ids(store: Store, wanted: SubscriberFilter, limit: int, offset: int) ->
             [*params, limit, offset],
         )
     ]
+
+
+def page_and_count(store: Store, wanted: SubscriberFilter, limit: int, offset: int) -> tuple[list[int], int]:
+    """`page_ids` and `count` together. A page that is not full tells the count without a second scan:
+    a search for one address (which matches a row or two, so its page walks the whole table) reads
+    100,000 subscribers once, not twice. A page past the end tells nothing, and the count is asked."""
+    ids = page_ids(store, wanted, limit, offset)
+    if len(ids) < limit and (ids or offset == 0):
+        return ids, offset + len(ids)
+    return ids, count(store, wanted)

@@ -67,6 +67,13 @@ def test_search_filters_and_paging_find_the_right_subscribers_among_120(
     last = client.get("/desk/subscribers?page=3")
     assert len(_emails(last.text)) == 20
     assert set(_emails(first.text)).isdisjoint(_emails(last.text))
+    # A page past the end shows the last one; a last page exactly full still counts every match.
+    beyond = client.get("/desk/subscribers?page=9")
+    assert _emails(beyond.text) == _emails(last.text) and "Strona 3 z 3" in beyond.text
+    for page in ("2", "7"):
+        readers = client.get("/desk/subscribers", params={"q": "czytelnik", "page": page})
+        assert "Znaleziono: 100." in readers.text and "Strona 2 z 2" in readers.text
+        assert len(_emails(readers.text)) == 50
 
     # A substring in any letter case, Polish letters too.
     by_organization = client.get("/desk/subscribers", params={"q": "ŁÓDZK"})

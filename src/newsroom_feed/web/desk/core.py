@@ -270,9 +270,14 @@ class Paging:
 
     @classmethod
     def of(cls, request: Request, total: int, per_page: int = 50) -> Paging:
-        try:
-            page = int(request.query_params.get("page", "1"))
-        except ValueError:
-            page = 1
         pages = max(1, -(-total // per_page))
-        return cls(min(max(page, 1), pages), per_page, total)
+        return cls(min(cls.asked(request), pages), per_page, total)
+
+    @staticmethod
+    def asked(request: Request) -> int:
+        """The page the request asks for (1 when it names none, or no number), before the total is
+        known: `of` moves one past the end back to the last."""
+        try:
+            return max(int(request.query_params.get("page", "1")), 1)
+        except ValueError:
+            return 1

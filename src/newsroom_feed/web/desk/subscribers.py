@@ -213,8 +213,11 @@ def subscriber_list(request: Request, user: Annotated[DeskUser, Depends(admin)])
         kind=_one_of(asked.get("kind"), KINDS),
         category=_one_of(asked.get("category"), tuple(c.slug for c in categories)),
     )
-    paging = Paging.of(request, queries.count(store, wanted), PER_PAGE)
-    ids = queries.page_ids(store, wanted, paging.per_page, paging.offset)
+    asked_offset = (Paging.asked(request) - 1) * PER_PAGE
+    ids, total = queries.page_and_count(store, wanted, PER_PAGE, asked_offset)
+    paging = Paging.of(request, total, PER_PAGE)
+    if paging.offset != asked_offset:  # asked past the last page: show the last
+        ids = queries.page_ids(store, wanted, paging.per_page, paging.offset)
     by_id = {found.id: found for found in subscriptions.subscribers_by_ids(store, ids)}
     query = urlencode(
         [(name, value) for name, value in (

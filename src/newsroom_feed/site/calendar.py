@@ -16,8 +16,6 @@ Deterministic: nothing reads a clock but the caller's ``now`` (which events are 
 from __future__ import annotations
 
 import functools
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -134,24 +132,10 @@ class _EventFacts:
         )
 
 
-#: Serialised events kept between builds, newest use last: a few hundred bytes each.
-_KEPT: OrderedDict[_EventFacts, bytes] = OrderedDict()
-_KEPT_MOST = 5_000
-_KEPT_LOCK = threading.Lock()
-
-
+@functools.lru_cache(maxsize=5_000)
 def _serialised(facts: _EventFacts) -> bytes:
-    with _KEPT_LOCK:
-        done = _KEPT.get(facts)
-        if done is not None:
-            _KEPT.move_to_end(facts)
-            return done
-    done = bytes(_event(facts).to_ical())
-    with _KEPT_LOCK:
-        _KEPT[facts] = done
-        while len(_KEPT) > _KEPT_MOST:
-            _KEPT.popitem(last=False)
-    return done
+    """An event's ``VEVENT`` as the library writes it, kept between builds (a few hundred bytes each)."""
+    return bytes(_event(facts).to_ical())
 
 
 def render_calendar(
